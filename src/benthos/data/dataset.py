@@ -1,0 +1,63 @@
+"""The torch Dataset over :class:`Sample` lists: loads, cuts the box, transforms."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from PIL import Image
+from torch.utils.data import Dataset
+
+from benthos.data.images import crop_padded, load_image
+from benthos.data.samples import Sample
+from benthos.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+class ImageDataset(Dataset):
+    """``(tensor, int label)`` pairs from samples; never crashes on a bad image mid-epoch.
+
+    An image that cannot be read (deleted or corrupted after loading) is replaced by a
+    blank one of the same patch size, logged once, and recorded in ``self.failures``.
+    ``pad`` fills patch areas outside the image: "mean" colour or "zero".
+    """
+
+    def __init__(self, samples: Sequence[Sample], class_to_idx: dict[str, int],
+                 transform: Callable | None = None, pad: str = "mean", blank_size: int = 224):
+        missing = sorted({s.label for s in samples} - set(class_to_idx))
+        if missing:
+            raise DataError(f"labels {missing} are not in class_to_idx {sorted(class_to_idx)}; "
+                            "the samples and the class list come from different datasets.")
+        self.samples = list(samples)
+        self.class_to_idx = dict(class_to_idx)
+        self.transform = transform
+        self.pad = pad
+        self.blank_size = blank_size
+        self.failures: list[str] = []   # per worker process when num_workers > 0
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> Image.Image:
+        """The RGB image (or cut patch) for one sample, before the transform."""
+        s = self.samples[index]
+        try:
+            im = load_image(s.path)
+        except DataError as exc:
+            if str(s.path) not in self.failures:
+                log.warning("%s; substituting a blank image", exc)
+                self.failures.append(str(s.path))
+            return self._blank(s)
+        return crop_padded(im, s.box, self.pad) if s.box is not None else im
+
+    def _blank(self, s: Sample) -> Image.Image:
+        if s.box is not None:
+            w, h = max(1, round(s.box[2] - s.box[0])), max(1, round(s.box[3] - s.box[1]))
+        else:
+            w = h = self.blank_size
+        return Image.new("RGB", (w, h), (0, 0, 0))
+
+    def __getitem__(self, index: int):
+        im = self.load(index)
+        x = self.transform(im) if self.transform is not None else im
+        return x, self.class_to_idx[self.samples[index].label]

@@ -1,0 +1,135 @@
+"""Classification samples cut from annotations: COCO boxes and CoralNet points.
+
+Nothing is cut to disk: each :class:`Sample` carries a ``box`` that the dataset cuts
+when it loads the image. ``group`` is the source photograph, so a split never puts
+two regions of one photograph on both sides.
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from benthos.data.images import image_size
+from benthos.data.issues import DataIssue
+from benthos.data.samples import Sample
+from benthos.errors import DataError
+
+
+def default_image_dir(ann_path: Path, images: Path | None) -> Path:
+    """The given folder, else ``images/`` next to the annotation file, else its own folder."""
+    if images is not None:
+        return images
+    beside = ann_path.parent / "images"
+    return beside if beside.is_dir() else ann_path.parent
+
+
+def read_coco_crops(json_path: Path, images: Path | None = None, margin: float = 0.1,
+                    min_box: float = 1.0) -> tuple[list[Sample], list[DataIssue]]:
+    """One sample per COCO box, widened by ``margin`` x box size on each side for context."""
+    with open(json_path, encoding="utf-8") as fh:
+        coco = json.load(fh)
+    if not isinstance(coco, dict) or not all(k in coco for k in ("images", "annotations", "categories")):
+        raise DataError(f"{json_path}: not a COCO file (needs 'images', 'annotations' and 'categories' lists).")
+    img_dir = default_image_dir(json_path, images)
+    src = str(json_path)
+    cats = {c["id"]: str(c["name"]) for c in coco["categories"]}
+    imgs = {im["id"]: im for im in coco["images"]}
+    issues: list[DataIssue] = []
+    missing: set = set()
+    samples: list[Sample] = []
+    for k, ann in enumerate(coco["annotations"]):
+        where = f"annotation {ann.get('id', k)}"
+        im = imgs.get(ann.get("image_id"))
+        if im is None:
+            issues.append(DataIssue(src, None, f"{where}: unknown image_id {ann.get('image_id')}", "skipped", "bad-ref"))
+            continue
+        if ann.get("category_id") not in cats:
+            issues.append(DataIssue(src, None, f"{where}: unknown category_id {ann.get('category_id')}",
+                                    "skipped", "bad-ref"))
+            continue
+        path = img_dir / im["file_name"]
+        if im["id"] in missing:
+            continue
+        if not path.is_file():
+            missing.add(im["id"])
+            issues.append(DataIssue(str(path), None, f"image listed in {json_path.name} does not exist "
+                                    f"(looked in {img_dir}; pass images=/--images)", "skipped", "missing-file"))
+            continue
+        try:
+            x, y, w, h = (float(v) for v in ann["bbox"])
+        except (KeyError, TypeError, ValueError):
+            issues.append(DataIssue(src, None, f"{where}: bbox is not [x, y, w, h]", "skipped", "bad-box"))
+            continue
+        W, H = im.get("width"), im.get("height")
+        if not W or not H:
+            W, H = image_size(path)
+        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
+        if x1 - x0 < min_box or y1 - y0 < min_box:
+            issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} is empty, smaller than {min_box} px "
+                                    f"or outside the {W}x{H} image", "skipped", "bad-box"))
+            continue
+        if (x0, y0, x1, y1) != (x, y, x + w, y + h):
+            issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} extends past the {W}x{H} image",
+                                    "clipped", "clipped-box"))
+        mx, my = margin * (x1 - x0), margin * (y1 - y0)
+        samples.append(Sample(path, cats[ann["category_id"]], str(im["file_name"]),
+                              (x0 - mx, y0 - my, x1 + mx, y1 + my), {"annotation_id": ann.get("id", k)}))
+    return samples, issues
+
+
+def _column(header: list[str], name: str) -> int:
+    return [c.strip().lower() for c in header].index(name)
+
+
+def read_coralnet(csv_path: Path, images: Path | None = None,
+                  patch_size: int = 224) -> tuple[list[Sample], list[DataIssue]]:
+    """One square patch per CoralNet point (CSV ``Name,Row,Column,Label``, as CoralNet exports).
+
+    Patches reaching past the image edge are padded when cut; points outside the image
+    are skipped.
+    """
+    img_dir = default_image_dir(csv_path, images)
+    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    try:
+        cols = [_column(rows[0], n) for n in ("name", "row", "column", "label")]
+    except (IndexError, ValueError):
+        raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label.") from None
+    src, half = str(csv_path), patch_size / 2
+    sizes: dict[str, tuple[int, int] | None] = {}
+    issues: list[DataIssue] = []
+    samples: list[Sample] = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in row):
+            continue
+        try:
+            name, r, c, label = (row[i].strip() for i in cols)
+            r, c = float(r), float(c)
+            if not name or not label:
+                raise ValueError
+        except (IndexError, ValueError):
+            issues.append(DataIssue(src, n, f"row needs Name, numeric Row/Column and Label: {row}", "skipped", "bad-row"))
+            continue
+        if name not in sizes:
+            path = img_dir / name
+            sizes[name] = None
+            if not path.is_file():
+                issues.append(DataIssue(src, n, f"image {path} does not exist (pass images=/--images); "
+                                        "all its points are left out", "skipped", "missing-file"))
+            else:
+                try:
+                    sizes[name] = image_size(path)
+                except DataError as exc:
+                    issues.append(DataIssue(str(path), None, f"{exc}; all its points are left out",
+                                            "skipped", "unreadable"))
+        if sizes[name] is None:
+            continue
+        W, H = sizes[name]
+        if not (0 <= r < H and 0 <= c < W):
+            issues.append(DataIssue(src, n, f"point (row {r:g}, column {c:g}) is outside {name} ({W}x{H})",
+                                    "skipped", "outside-image"))
+            continue
+        samples.append(Sample(img_dir / name, label, name, (c - half, r - half, c + half, r + half),
+                              {"row": r, "column": c, "line": n}))
+    return samples, issues

@@ -1,0 +1,113 @@
+"""Seeded, stratified, grouped train/val/test splits, and their JSON record.
+
+Groups (the source photograph of crops and points, or a manifest's group column) never
+straddle splits: patches of one photograph on both sides would leak the photograph's
+background, light and camera into the test score. Within that constraint each class
+is spread over the splits in the requested proportions, greedily, like scikit-learn's
+StratifiedGroupKFold: groups are placed rarest-class first, each into the split whose
+per-class quota is least filled.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from benthos.data.samples import Sample
+from benthos.errors import DataError
+from benthos.runs.atomic import atomic_write_json
+
+DEFAULT_FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def split_samples(samples: list[Sample], fractions: dict[str, float] | None = None, seed: int = 0,
+                  grouped: bool = True, rare: str = "error") -> dict[str, list[int]]:
+    """Indices into ``samples`` for each split name, stratified by label, seeded.
+
+    With ``grouped`` samples sharing ``group`` land in one split (samples without a
+    group are their own group). A class with fewer groups than non-empty splits cannot
+    be stratified: ``rare="error"`` raises a DataError naming it, ``rare="train"`` puts
+    all of it in the first split.
+    """
+    fractions = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
+    if not fractions or any(f < 0 for f in fractions.values()) or sum(fractions.values()) <= 0:
+        raise DataError(f"split fractions {fractions} must be non-negative and sum to more than 0.")
+    if rare not in ("error", "train"):
+        raise DataError(f"rare={rare!r}: use 'error' or 'train'.")
+    total = sum(fractions.values())
+    names = list(fractions)
+    frac = {k: v / total for k, v in fractions.items()}
+    active = [k for k in names if frac[k] > 0]
+
+    members: dict[str, list[int]] = defaultdict(list)
+    for i, s in enumerate(samples):
+        key = s.group if grouped and s.group is not None else f"\0{i}"  # \0: cannot clash with a real group
+        members[key].append(i)
+    group_counts = {g: Counter(samples[i].label for i in idx) for g, idx in members.items()}
+    groups_per_class = Counter(c for cnt in group_counts.values() for c in cnt)
+
+    out: dict[str, list[int]] = {k: [] for k in names}
+    too_few = sorted(c for c, n in groups_per_class.items() if n < len(active))
+    if too_few and rare == "error":
+        unit = "photographs/groups" if grouped else "samples"
+        detail = ", ".join(f"'{c}' ({groups_per_class[c]})" for c in too_few)
+        raise DataError(f"cannot stratify: class(es) {detail} have fewer {unit} than the {len(active)} splits "
+                        f"{active}. Add images, merge or drop these classes (min_per_class=), use fewer "
+                        "splits, or pass rare='train' to keep them in training only.")
+    rare_groups = {g for g, cnt in group_counts.items() if any(c in too_few for c in cnt)}
+    for g in rare_groups:
+        out[active[0]].extend(members[g])
+
+    class_total = Counter(s.label for s in samples)
+    target = {k: {c: frac[k] * n for c, n in class_total.items()} for k in active}
+    filled = {k: Counter() for k in active}
+    rng = random.Random(seed)
+    order = [g for g in members if g not in rare_groups]
+    rng.shuffle(order)
+    # rarest class first so small classes get spread before big groups fill the quotas
+    order.sort(key=lambda g: (min(groups_per_class[c] for c in group_counts[g]), -len(members[g])))
+    for g in order:
+        cnt = group_counts[g]
+        size = sum(cnt.values())
+
+        def need(k: str) -> float:  # how unfilled split k is for this group's classes, 1 = empty
+            return sum(n * (target[k][c] - filled[k][c]) / max(target[k][c], 1e-9) for c, n in cnt.items()) / size
+
+        best = max(active, key=lambda k: (need(k), frac[k]))
+        filled[best].update(cnt)
+        out[best].extend(members[g])
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def save_split(path: str | os.PathLike, samples: list[Sample], split: dict[str, list[int]], **meta) -> Path:
+    """Write the split as JSON: per split, the indices and each sample (path, label, group, box)."""
+    doc = {"format": "benthos-split/1", **meta,
+           "splits": {k: {"indices": list(idx), "samples": [samples[i].to_dict() for i in idx]}
+                      for k, idx in split.items()}}
+    return atomic_write_json(path, doc)
+
+
+def load_split(path: str | os.PathLike) -> dict[str, list[Sample]]:
+    """Read a split written by :func:`save_split`: split name -> samples."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {k: [Sample.from_dict(d) for d in v["samples"]] for k, v in doc["splits"].items()}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such split file.") from None
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
+
+
+def load_split_indices(path: str | os.PathLike) -> dict[str, list[int]]:
+    """The indices per split recorded by :func:`save_split`."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        return {k: [int(i) for i in v["indices"]] for k, v in doc["splits"].items()}
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such split file.") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None

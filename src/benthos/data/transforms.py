@@ -1,0 +1,49 @@
+"""Preprocessing and augmentation (torchvision.transforms.v2).
+
+Seafloor photographs are taken looking down: there is no "up", so vertical flips and
+90-degree rotations are label-preserving, unlike for everyday photos. Colour jitter
+stands in for changing water colour, depth and strobe light.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torchvision.transforms import v2 as T
+
+from benthos.errors import ConfigError
+
+AUGMENTS = ("seafloor", "standard", "none")
+
+# ImageNet statistics, the default for ImageNet-pretrained backbones
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IMAGENET_MEAN,
+                     std: Sequence[float] = IMAGENET_STD, train: bool = False,
+                     augment: str = "seafloor", crop_fraction: float = 0.875) -> T.Compose:
+    """PIL image -> normalised float tensor of ``input_size``.
+
+    Eval: resize the short side to ``input_size / crop_fraction``, centre crop.
+    Train, ``augment="seafloor"``: random resized crop, flips on both axes, 90-degree
+    rotations, colour jitter. ``"standard"``: crop + horizontal flip only (camera
+    imagery with a horizon). ``"none"``: the eval pipeline.
+    """
+    if augment not in AUGMENTS:
+        raise ConfigError(f"augment={augment!r} is not known; use one of {', '.join(AUGMENTS)}.")
+    size = (int(input_size), int(input_size)) if isinstance(input_size, int) else tuple(int(v) for v in input_size)
+    tail = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(list(mean), list(std))]
+    if not train or augment == "none":
+        resize = [round(s / crop_fraction) for s in size]
+        return T.Compose([T.Resize(min(resize) if size[0] == size[1] else resize, antialias=True),
+                          T.CenterCrop(size), *tail])
+    steps = [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True), T.RandomHorizontalFlip()]
+    if augment == "seafloor":
+        steps += [T.RandomVerticalFlip(),
+                  # exact multiples of 90 degrees: Pillow does these as lossless transposes
+                  T.RandomChoice([T.RandomRotation((a, a), expand=True) for a in (0, 90, 180, 270)])]
+        if size[0] != size[1]:
+            steps.append(T.Resize(size, antialias=True))  # rotation swaps the sides of non-square crops
+    steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
+    return T.Compose([*steps, *tail])
