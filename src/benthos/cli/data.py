@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 FORMATS = ["folder", "csv", "coco", "coralnet"]
 BOX_FORMATS = ["coco", "yolo", "voc"]
@@ -44,6 +45,9 @@ def _inspect(args: argparse.Namespace) -> int:
 def _convert(args: argparse.Namespace) -> int:
     from benthos.data.detection import convert_annotations
 
-    result = convert_annotations(args.src, args.dst, args.src_format, args.dst_format, images=args.images)
-    print(f"wrote {args.dst} ({args.dst_format})" + (f": {result}" if isinstance(result, str) else ""))
+    data = convert_annotations(args.src, args.dst, args.src_format, args.dst_format, images=args.images)
+    describe = getattr(data, "describe", None)
+    print(f"wrote {args.dst} ({args.dst_format})" + (f": {describe()}" if callable(describe) else ""))
+    for issue in getattr(data, "issues", [])[:20]:
+        print(f"  {issue}", file=sys.stderr)
     return 0

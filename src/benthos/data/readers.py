@@ -31,7 +31,7 @@ def read_folder(root: Path) -> tuple[list[Sample], list[DataIssue]]:
         files = sorted(p for p in d.rglob("*") if p.is_file() and is_image_file(p)
                        and not any(part.startswith(".") for part in p.relative_to(d).parts))
         if not files:
-            issues.append(DataIssue(str(d), None, f"class folder '{d.name}' has no images", "skipped", "empty-class"))
+            issues.append(DataIssue(str(d), None, f"class folder '{d.name}' has no images", "skipped", "empty_class"))
         samples += [Sample(p, d.name) for p in files]
     return samples, issues
 
@@ -54,12 +54,12 @@ def read_manifest(csv_path: Path) -> tuple[list[Sample], list[DataIssue]]:
             continue
         if len(row) < need or not row[ip].strip() or not row[il].strip():
             issues.append(DataIssue(str(csv_path), n, f"row has missing columns or empty path/label: {row}",
-                                    "skipped", "bad-row"))
+                                    "skipped", "bad_row"))
             continue
         p = Path(row[ip].strip())
         p = p if p.is_absolute() else csv_path.parent / p
         if not p.is_file():
-            issues.append(DataIssue(str(csv_path), n, f"image {p} does not exist", "skipped", "missing-file"))
+            issues.append(DataIssue(str(csv_path), n, f"image {p} does not exist", "skipped", "missing_file"))
             continue
         group = (row[ig].strip() or None) if ig is not None else None
         samples.append(Sample(p, row[il].strip(), group, None, {"line": n}))
@@ -153,5 +153,5 @@ def _drop_rare(samples: list[Sample], min_per_class: int, source: Path) -> tuple
         counts[s.label] = counts.get(s.label, 0) + 1
     rare = {c for c, n in counts.items() if n < min_per_class}
     issues = [DataIssue(str(source), None, f"class '{c}' has {counts[c]} sample(s), fewer than "
-                        f"min_per_class={min_per_class}", "dropped", "rare-class") for c in sorted(rare)]
+                        f"min_per_class={min_per_class}", "dropped", "rare_class") for c in sorted(rare)]
     return [s for s in samples if s.label not in rare], issues

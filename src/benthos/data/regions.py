@@ -42,11 +42,11 @@ def read_coco_crops(json_path: Path, images: Path | None = None, margin: float =
         where = f"annotation {ann.get('id', k)}"
         im = imgs.get(ann.get("image_id"))
         if im is None:
-            issues.append(DataIssue(src, None, f"{where}: unknown image_id {ann.get('image_id')}", "skipped", "bad-ref"))
+            issues.append(DataIssue(src, None, f"{where}: unknown image_id {ann.get('image_id')}", "skipped", "bad_ref"))
             continue
         if ann.get("category_id") not in cats:
             issues.append(DataIssue(src, None, f"{where}: unknown category_id {ann.get('category_id')}",
-                                    "skipped", "bad-ref"))
+                                    "skipped", "bad_ref"))
             continue
         path = img_dir / im["file_name"]
         if im["id"] in missing:
@@ -54,12 +54,12 @@ def read_coco_crops(json_path: Path, images: Path | None = None, margin: float =
         if not path.is_file():
             missing.add(im["id"])
             issues.append(DataIssue(str(path), None, f"image listed in {json_path.name} does not exist "
-                                    f"(looked in {img_dir}; pass images=/--images)", "skipped", "missing-file"))
+                                    f"(looked in {img_dir}; pass images=/--images)", "skipped", "missing_file"))
             continue
         try:
             x, y, w, h = (float(v) for v in ann["bbox"])
         except (KeyError, TypeError, ValueError):
-            issues.append(DataIssue(src, None, f"{where}: bbox is not [x, y, w, h]", "skipped", "bad-box"))
+            issues.append(DataIssue(src, None, f"{where}: bbox is not [x, y, w, h]", "skipped", "bad_box"))
             continue
         W, H = im.get("width"), im.get("height")
         if not W or not H:
@@ -67,11 +67,11 @@ def read_coco_crops(json_path: Path, images: Path | None = None, margin: float =
         x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
         if x1 - x0 < min_box or y1 - y0 < min_box:
             issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} is empty, smaller than {min_box} px "
-                                    f"or outside the {W}x{H} image", "skipped", "bad-box"))
+                                    f"or outside the {W}x{H} image", "skipped", "bad_box"))
             continue
         if (x0, y0, x1, y1) != (x, y, x + w, y + h):
             issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} extends past the {W}x{H} image",
-                                    "clipped", "clipped-box"))
+                                    "clipped", "clipped_box"))
         mx, my = margin * (x1 - x0), margin * (y1 - y0)
         samples.append(Sample(path, cats[ann["category_id"]], str(im["file_name"]),
                               (x0 - mx, y0 - my, x1 + mx, y1 + my), {"annotation_id": ann.get("id", k)}))
@@ -109,14 +109,14 @@ def read_coralnet(csv_path: Path, images: Path | None = None,
             if not name or not label:
                 raise ValueError
         except (IndexError, ValueError):
-            issues.append(DataIssue(src, n, f"row needs Name, numeric Row/Column and Label: {row}", "skipped", "bad-row"))
+            issues.append(DataIssue(src, n, f"row needs Name, numeric Row/Column and Label: {row}", "skipped", "bad_row"))
             continue
         if name not in sizes:
             path = img_dir / name
             sizes[name] = None
             if not path.is_file():
                 issues.append(DataIssue(src, n, f"image {path} does not exist (pass images=/--images); "
-                                        "all its points are left out", "skipped", "missing-file"))
+                                        "all its points are left out", "skipped", "missing_file"))
             else:
                 try:
                     sizes[name] = image_size(path)
@@ -128,7 +128,7 @@ def read_coralnet(csv_path: Path, images: Path | None = None,
         W, H = sizes[name]
         if not (0 <= r < H and 0 <= c < W):
             issues.append(DataIssue(src, n, f"point (row {r:g}, column {c:g}) is outside {name} ({W}x{H})",
-                                    "skipped", "outside-image"))
+                                    "skipped", "outside_image"))
             continue
         samples.append(Sample(img_dir / name, label, name, (c - half, r - half, c + half, r + half),
                               {"row": r, "column": c, "line": n}))
