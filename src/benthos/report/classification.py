@@ -14,7 +14,7 @@ from typing import Any
 
 from benthos.errors import DataError
 from benthos.report import plots
-from benthos.report.html import figure_png, fmt, gallery, kpis, section, table, thumbnail, write_page
+from benthos.report.html import figure_png, fmt, gallery, kpis, kv_table, section, table, thumbnail, write_page
 
 MAX_MISTAKES = 30
 DASH = "\u2014"  # shown for undefined values (None), e.g. precision of a never-predicted class
@@ -96,7 +96,7 @@ def _summary(run: dict, ev: dict | None) -> str:
     ]
     if ev and ev.get("n_unknown"):
         rows.append(("labels unknown to the model (left out)", _describe(ev.get("unknown_labels"))))
-    return head + table([{"": k, "value": DASH if v in (None, "") else v} for k, v in rows], columns=["", "value"])
+    return head + kv_table((k, v if v != "" else None) for k, v in rows)
 
 
 def _curves(history: Any) -> str:

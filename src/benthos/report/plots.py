@@ -47,12 +47,13 @@ def learning_curves(history: Sequence[dict]) -> Figure | None:
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="loss")
     if ax_loss.lines:
         ax_loss.legend(frameon=False)
+    title = "Validation accuracy"
     if acc[0]:
         ax_acc.plot(*acc, marker="o", ms=3, color=GREEN)
         best = int(np.argmax(acc[1]))
-        ax_acc.annotate(f"best {acc[1][best]:.3f}", (acc[0][best], acc[1][best]),
-                        textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8)
-    ax_acc.set(title="Validation accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
+        ax_acc.plot(acc[0][best], acc[1][best], marker="*", ms=12, color=GREEN)
+        title += f" (best {acc[1][best]:.3f}, epoch {acc[0][best]})"
+    ax_acc.set(title=title, xlabel="epoch", ylabel="accuracy", ylim=(0, 1.02))
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
@@ -69,17 +70,20 @@ def confusion_heatmap(matrix: Sequence[Sequence[int]], classes: Sequence[str]) -
     support = cm.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.where(support > 0, cm / support, np.nan)
-    side = min(max(4.0, 0.45 * n + 2.2), 22.0)
+    # cap the size near the page width (~1200 px at 110 dpi) rather than let the browser
+    # shrink a huge image; fonts follow the cell size so labels stay legible
+    side = min(max(4.0, 0.45 * n + 2.2), 12.0)
+    cell_pt = 72 * (side - 2.2) / n
+    font = int(min(9, max(4, 0.45 * cell_pt)))
     fig, (ax,) = _figure(side + 1.0, side)
     cmap = _cmap()
     im = ax.imshow(norm, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.02, label="share of true class")
     labels = [f"{c} ({int(s)})" for c, s in zip(classes, support[:, 0])]
-    font = 9 if n <= 15 else 7 if n <= 30 else 5
     ax.set_xticks(range(n), list(classes), rotation=45, ha="right", rotation_mode="anchor", fontsize=font)
     ax.set_yticks(range(n), labels, fontsize=font)
     ax.set(xlabel="predicted class", ylabel="true class (samples)")
-    if n <= 30:  # beyond that the numbers are unreadable; the colours still tell
+    if cell_pt >= 13:  # below that the numbers are unreadable; the colours still tell
         for i in range(n):
             for j in range(n):
                 if np.isfinite(norm[i, j]) and cm[i, j] > 0:
@@ -105,12 +109,13 @@ def reliability_diagram(bins: Sequence[dict], ece: float | None = None) -> Figur
     acc = [b["accuracy"] for b in filled]
     conf = [b["confidence"] for b in filled]
     ax.bar(lo, acc, width=width, align="edge", color=BLUE, edgecolor="white", label="accuracy")
-    # the gap to the mean confidence of each bin is what ECE sums
+    # hatched, unfilled: the gap to each bin's mean confidence (what ECE sums) must not tint
+    # the accuracy bar it overlaps
     ax.bar(lo, [c - a for c, a in zip(conf, acc)], bottom=acc, width=width, align="edge",
-           color=ORANGE, alpha=0.35, edgecolor=ORANGE, label="gap to confidence")
+           facecolor="none", edgecolor="#c0392b", hatch="///", lw=0.8, label="gap to mean confidence")
     ax.plot([0, 1], [0, 1], ls="--", color="#555555", lw=1, label="perfect calibration")
     title = "Reliability" + (f" (ECE {ece:.3f})" if ece is not None else "")
-    ax.set(title=title, ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.set(title=title, ylabel="accuracy", xlim=(0, 1), ylim=(0, 1.02))
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     ax_n.bar([b["lo"] for b in bins], [b.get("count", 0) for b in bins],
              width=[b["hi"] - b["lo"] for b in bins], align="edge", color="#9aa9b3", edgecolor="white")
