@@ -48,7 +48,7 @@ def read_manifest(csv_path: Path) -> tuple[list[Sample], list[DataIssue]]:
                         f"(optionally 'group'); found {rows[0] if rows else 'an empty file'}.")
     ip, il = header.index("path"), header.index("label")
     ig = header.index("group") if "group" in header else None
-    need = max(ip, il, ig if ig is not None else 0) + 1
+    need = max(ip, il) + 1  # group is optional even when the column exists
     for n, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
@@ -61,7 +61,7 @@ def read_manifest(csv_path: Path) -> tuple[list[Sample], list[DataIssue]]:
         if not p.is_file():
             issues.append(DataIssue(str(csv_path), n, f"image {p} does not exist", "skipped", "missing_file"))
             continue
-        group = (row[ig].strip() or None) if ig is not None else None
+        group = (row[ig].strip() or None) if ig is not None and ig < len(row) else None
         samples.append(Sample(p, row[il].strip(), group, None, {"line": n}))
     return samples, issues
 
