@@ -1,0 +1,5 @@
+import sys
+
+from benthos.cli.main import main
+
+sys.exit(main())

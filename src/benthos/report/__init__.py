@@ -1,0 +1,1 @@
+"""Self-contained HTML reports: everything (plots, thumbnails) embedded, readable offline."""
