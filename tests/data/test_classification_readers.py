@@ -21,16 +21,19 @@ def test_folder_recursive_and_bad_files(tmp_path, mk):
     mk.image(tmp_path / "coral/c.jpg", mode="L", color=9)
     mk.truncated(tmp_path / "coral/broken.jpg")
     (tmp_path / "coral/zero.jpg").write_bytes(b"")
+    mk.bomb(tmp_path / "coral/bomb.png")
+    mk.image(tmp_path / "coral/cmyk.jpg", mode="CMYK", color=(0, 50, 90, 0), fmt="JPEG")
     (tmp_path / "empty_taxon").mkdir()
     data = load_classification(tmp_path)
     assert data.source == "folder" and data.classes == ["coral", "sponge"]
-    assert sorted(s.path.name for s in data.samples) == ["a.jpg", "b.png", "c.jpg"]
-    assert _kinds(data) == ["empty_class", "unreadable", "unreadable"]
+    assert sorted(s.path.name for s in data.samples) == ["a.jpg", "b.png", "c.jpg", "cmyk.jpg"]
+    assert _kinds(data) == ["empty_class", "unreadable", "unreadable", "unreadable"]
     assert any("broken.jpg" in i.path and "truncated" in i.problem for i in data.issues)
-    assert "3 issues" in data.summary() and "coral 1, sponge 2" in data.summary()
-    with pytest.raises(DataError, match=r"3 problem") as err:
+    assert "4 issues" in data.summary() and "coral 2, sponge 2" in data.summary()
+    with pytest.raises(DataError, match=r"4 problem") as err:
         load_classification(tmp_path, on_error="stop")
-    assert all(name in str(err.value) for name in ("broken.jpg", "zero.jpg", "empty_taxon", "on_error='skip'"))
+    names = ("broken.jpg", "zero.jpg", "bomb.png", "decompression-bomb", "empty_taxon", "on_error='skip'")
+    assert all(name in str(err.value) for name in names)
 
 
 def test_folder_without_class_dirs(tmp_path, mk):
