@@ -82,7 +82,7 @@ def detect_format(path: Path) -> str:
             return "csv"
         raise DataError(f"{path}:1: cannot tell what this CSV is. A manifest has columns 'path,label[,group]'; "
                         f"a CoralNet export has 'Name,Row,Column,Label'. Found: {sorted(header)}.")
-    raise DataError(f"{path}: not a folder, .csv or .json. Pass format= one of {', '.join(FORMATS)}.")
+    raise DataError(f"{path}: not a folder, .csv or .json. Pass format= (--format) one of {', '.join(FORMATS)}.")
 
 
 def load_classification(path: str | os.PathLike, format: str | None = None, images: str | os.PathLike | None = None,
