@@ -32,7 +32,7 @@ def shannon(counts: Any) -> float:
     """Shannon entropy H' (natural log)."""
     c = _as_counts(counts)
     p = c[c > 0] / c.sum()
-    return float(-(p * np.log(p)).sum())
+    return max(0.0, float(-(p * np.log(p)).sum()))  # max: no "-0.0" for a single taxon
 
 
 def gini_simpson(counts: Any) -> float:

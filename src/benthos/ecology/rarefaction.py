@@ -216,6 +216,13 @@ class Curve:
                       "upper": self.upper.get(key, np.array([])).tolist()}
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Curve:
+        keys = [k for k in ("q0", "q1", "q2", "coverage") if k in d]
+        return cls(np.asarray(d["m"]), int(d["n"]), {k: np.asarray(d[k]["value"]) for k in keys},
+                   {k: np.asarray(d[k]["lower"]) for k in keys if d[k]["lower"]},
+                   {k: np.asarray(d[k]["upper"]) for k in keys if d[k]["upper"]}, dict(d.get("asymptote", {})), int(d.get("nboot", 0)))
+
 
 def inext(counts: Any, endpoint: int | None = None, knots: int = 40, nboot: int = 50, seed: int = 0) -> Curve:
     """Rarefaction/extrapolation curves for q=0,1,2 with bootstrap 95% intervals (iNEXT's method)."""

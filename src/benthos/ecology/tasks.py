@@ -1,0 +1,162 @@
+"""Whole jobs behind ``benthos ecology ...``: files in, results out (the CLI only parses and prints)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benthos.errors import DataError
+from benthos.ecology.predictions import Predictions, group_keys, read_metadata, read_predictions
+
+
+def parse_by(by: list[str] | None) -> str:
+    """``--by image`` / ``folder`` / ``all`` / ``group COLUMN`` (or just ``COLUMN``) -> grouping key."""
+    if not by:
+        return "image"
+    if by[0] == "group":
+        if len(by) != 2:
+            raise DataError("--by group needs a column name, e.g. --by group station (with --metadata images.csv).")
+        return by[1]
+    if len(by) != 1:
+        raise DataError(f"--by {' '.join(by)}: use --by image, --by folder, --by all or --by group COLUMN.")
+    return by[0]
+
+
+def load(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None
+         ) -> tuple[Predictions, list[str], dict[str, dict[str, str]] | None]:
+    """Predictions, the sample of each row, and the metadata (if given)."""
+    preds = read_predictions(predictions)
+    meta = read_metadata(metadata) if metadata else None
+    return preds, group_keys(preds, parse_by(by), meta), meta
+
+
+def counts(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None,
+           min_score: float = 0.0, exclude: tuple[str, ...] = ()) -> Any:
+    """CountTable from a prediction file."""
+    from benthos.ecology.counts import count_predictions
+
+    preds, groups, _ = load(predictions, by, metadata)
+    return count_predictions(preds, groups, min_score, exclude)
+
+
+def cover(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    from benthos.ecology.counts import percent_cover
+
+    preds, groups, _ = load(predictions, by, metadata)
+    return percent_cover(preds, groups)
+
+
+def diversity(counts_csv: str | os.PathLike, depths: tuple[int, ...] = (), curves: bool = True, nboot: int = 50,
+              seed: int = 0) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]], Any]:
+    """Per-sample diversity, the accumulation curve over samples, and the count table."""
+    from benthos.ecology.counts import read_counts
+    from benthos.ecology.diversity import diversity_by_sample
+    from benthos.ecology.rarefaction import accumulation
+
+    table = read_counts(counts_csv)
+    res = diversity_by_sample(table, depths, curves=curves, nboot=nboot, seed=seed)
+    return res, accumulation(table.counts, seed=seed), table
+
+
+def correct(predictions: str | os.PathLike, evaluation: str | os.PathLike, by: list[str] | None = None,
+            metadata: str | os.PathLike | None = None, methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200, seed: int = 0) -> list[Any]:
+    from benthos.ecology.correction import correct_predictions, read_evaluation
+
+    ev = read_evaluation(evaluation)
+    preds, groups, _ = load(predictions, by, metadata)
+    return correct_predictions(preds, ev, groups if by else None, methods, nboot, seed)
+
+
+def unknown(predictions: str | os.PathLike, validation: str | os.PathLike, score: str = "energy", keep: float = 0.95,
+            features: str | os.PathLike | None = None, val_features: str | os.PathLike | None = None,
+            cluster_distance: float | None = None) -> tuple[Predictions, Any, Any]:
+    """Calibrate on validation predictions, flag and cluster the survey's unknowns."""
+    from benthos.ecology.unknown import calibrate, find_unknowns, load_features
+
+    preds = read_predictions(predictions)
+    val = read_predictions(validation, classes=None)
+    if preds.kind == "detection" or val.kind == "detection":
+        raise DataError("unknown-taxon flags need classification predictions (softmax and energy), not detections.")
+    if list(val.classes) != list(preds.classes):
+        raise DataError(f"{validation}: the validation predictions come from another label set than {predictions}; "
+                        "calibrate with predictions of the same model.")
+    if (features is None) != (val_features is None):
+        raise DataError("give both --features (survey) and --val-features (validation), or neither.")
+    f = load_features(features, len(preds)) if features else None
+    vf = load_features(val_features, len(val), "validation predictions") if val_features else None
+    cal = calibrate(val, score, keep, vf)
+    return preds, cal, find_unknowns(preds, cal, f, cluster_distance)
+
+
+def taxonomy(taxonomy_csv: str | os.PathLike, predictions: str | os.PathLike | None = None, threshold: float = 0.8,
+             evaluation: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Check a taxonomy; roll predictions up the ranks; per-rank metrics from an evaluation."""
+    from benthos.ecology.correction import read_evaluation
+    from benthos.ecology.taxonomy import rank_metrics, read_taxonomy, rollup
+
+    tax = read_taxonomy(taxonomy_csv)
+    out: dict[str, Any] = {"taxonomy": tax}
+    if predictions:
+        preds = read_predictions(predictions)
+        if preds.probs is None:
+            raise DataError(f"{predictions}: roll-up needs the prob:<class> columns of classification predictions.")
+        tax.check_labels(preds.classes, f"the classes of {predictions}")
+        out["predictions"] = preds
+        out["rollup"] = rollup(preds.probs, preds.classes, tax, threshold)
+    if evaluation:
+        ev = read_evaluation(evaluation)
+        tax.check_labels(ev.classes, f"the classes of {ev.path}")
+        out["metrics"] = rank_metrics(ev.confusion, ev.classes, tax)
+    return out
+
+
+def darwincore(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
+               metadata: str | os.PathLike | None = None, taxonomy_csv: str | os.PathLike | None = None, model: str = "",
+               min_score: float = 0.0, exclude: tuple[str, ...] = (), title: str = "benthos occurrences") -> tuple[Path, int]:
+    """Write a Darwin Core occurrence CSV, or an archive when ``out`` ends in .zip."""
+    from benthos.ecology.darwincore import occurrences, write_archive, write_occurrences
+    from benthos.ecology.taxonomy import read_taxonomy
+
+    preds, events, meta = load(predictions, by, metadata)
+    tax = read_taxonomy(taxonomy_csv) if taxonomy_csv else None
+    rows, cols = occurrences(preds, events, tax, meta, model or Path(predictions).stem, min_score, exclude)
+    if not rows:
+        raise DataError(f"{predictions}: no occurrence left to export (all below --min-score, excluded or non-taxa).")
+    path = write_archive(out, rows, cols, title) if str(out).endswith(".zip") else write_occurrences(out, rows, cols)
+    return path, len(rows)
+
+
+def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
+           metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
+           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> Path:
+    """Standalone biodiversity report of one prediction file."""
+    from benthos.ecology.correction import correct_predictions, read_evaluation
+    from benthos.ecology.counts import count_predictions, percent_cover
+    from benthos.ecology.diversity import diversity_by_sample
+    from benthos.ecology.rarefaction import accumulation, inext
+    from benthos.ecology.report import biodiversity_sections, write_report
+    from benthos.ecology.unknown import calibrate, find_unknowns
+
+    preds, groups, _ = load(predictions, by, metadata)
+    table = count_predictions(preds, groups)
+    table = type(table)([s for s, r in zip(table.samples, table.counts) if r.sum()], table.taxa,
+                        table.counts[table.counts.sum(1) > 0])
+    if not len(table.samples):
+        raise DataError(f"{predictions}: no predictions to report on.")
+    div = diversity_by_sample(table, curves=False)
+    curves = {s: inext(r, nboot=nboot, seed=seed + i) for i, (s, r) in enumerate(zip(table.samples, table.counts))}
+    cov = percent_cover(preds, groups) if preds.kind == "points" else None
+    corr = None
+    if evaluation:
+        methods = ("acc",) if preds.kind == "detection" else ("acc", "em")
+        corr = correct_predictions(preds, read_evaluation(evaluation), groups if by else None, methods, max(nboot, 2), seed)
+    unk = None
+    if validation:
+        val = read_predictions(validation)
+        unk = (preds, find_unknowns(preds, calibrate(val, score)))
+    secs = biodiversity_sections(table, cov, div, curves, accumulation(table.counts, seed=seed), corr, unk)
+    return write_report(out, secs, subtitle=f"{predictions} ({preds.kind}, {len(preds)} rows)")
+
+
