@@ -120,9 +120,9 @@ def calibrate(val: Predictions, score: str = "energy", keep: float = 0.95, featu
     cal = OODCalibration(score, 0.0, keep, 0.0, classes, cent.tolist(), scale.tolist(), len(val))
     s = ood_scores(val, score, features, cal)
     cal.threshold = float(np.quantile(s, keep))
-    # a new taxon should be about as tight as a known class: mean pairwise distance within a class
-    # is ~sqrt(2) x the distance to its centre, so cut the tree at twice the median of the latter
-    cal.cluster_distance = float(2.0 * np.median(np.linalg.norm(resid, axis=1)))
+    # a new taxon should be about as tight as a known class: two members of a known class lie at most
+    # about twice its 95% radius apart, so cut the average-linkage tree there
+    cal.cluster_distance = float(2.0 * np.quantile(np.linalg.norm(resid, axis=1), 0.95))
     return cal
 
 
