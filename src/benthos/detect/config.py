@@ -1,0 +1,80 @@
+"""Typed detection training config: every CLI flag has a key here; unknown YAML keys are errors."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from benthos.errors import ConfigError, closest
+
+
+@dataclass
+class DetectConfig:
+    detector: str = ""                 # "" = the registry default (benthos.detect.registry.DEFAULT_DETECTOR)
+    backbone: str | None = None        # override the detector's trunk (timm name)
+    pretrained_backbone: bool = True
+    image_size: int | None = None      # network input, long side; None = detector default
+    epochs: int | None = None
+    max_minutes: float | None = None   # wall-clock budget; the LR schedule ends with it
+    batch_size: int | None = None
+    optimizer: str | None = None       # "sgd" | "adamw"
+    lr: float | None = None
+    weight_decay: float | None = None
+    warmup_steps: int = 100
+    grad_clip: float = 10.0
+    trainable_stages: int | None = None  # fine-tune only the last N trunk stages (None: all)
+    anchor_sizes: list | None = None
+    tile: int | None = None            # train on tiles of this size (px), e.g. for mosaics
+    tile_overlap: float = 0.2
+    hflip: bool = True
+    vflip: bool = True                 # ROV/AUV imagery has no fixed "up" for small animals
+    color_jitter: float = 0.2
+    val_fraction: float = 0.2
+    seed: int = 0
+    score_thresh: float = 0.05
+    channels_last: bool = True
+    threads: int | None = None
+    eval_every: int = 0                # evaluate on val every N epochs and keep the best (0: only at the end)
+    limit_train_batches: int | None = None
+    resume: bool = True
+    extra: dict = field(default_factory=dict)  # builder options not listed above
+
+    def resolved(self) -> "DetectConfig":
+        """Fill unset values from the detector's registry defaults."""
+        from benthos.detect.registry import DEFAULT_DETECTOR, detector_spec
+
+        c = dataclasses.replace(self, detector=self.detector or DEFAULT_DETECTOR)
+        spec = detector_spec(c.detector)
+        for key, value in spec.defaults.items():
+            if getattr(c, key, None) is None:
+                setattr(c, key, value)
+        if c.image_size is None:
+            c.image_size = spec.image_size
+        if c.optimizer not in ("sgd", "adamw"):
+            raise ConfigError(f"optimizer {c.optimizer!r}: use 'sgd' or 'adamw'")
+        if not 0 < c.val_fraction < 1:
+            raise ConfigError(f"val_fraction {c.val_fraction}: use a fraction between 0 and 1 (e.g. 0.2)")
+        return c
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "config") -> "DetectConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in d if k not in names]
+        if unknown:
+            raise ConfigError(f"{where}: unknown key(s) {unknown}." + closest(unknown[0], names))
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "DetectConfig":
+        import yaml
+
+        try:
+            d = yaml.safe_load(open(path, encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read YAML config ({exc})") from exc
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: a config is a mapping of key: value")
+        return cls.from_dict(d, str(path))

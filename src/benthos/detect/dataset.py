@@ -1,0 +1,80 @@
+"""Torch dataset over DetectionRecords: whole images or tiles, flips and colour jitter.
+
+Images go to the model as float tensors in 0-1 at their own size; each detector resizes
+and normalises inside (torchvision's convention), so one pipeline serves them all.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from benthos.data.detection import DetectionRecord
+from benthos.data.issues import DataIssue
+from benthos.detect.tiling import crop_targets, tile_windows
+from benthos.errors import DataError
+
+
+class DetectionDataset(Dataset):
+    def __init__(self, records: list[DetectionRecord], train: bool = False, hflip: bool = True, vflip: bool = False,
+                 color_jitter: float = 0.2, tile: int | None = None, tile_overlap: float = 0.2,
+                 min_visible: float = 0.5) -> None:
+        self.records, self.train = records, train
+        self.hflip, self.vflip, self.color_jitter = hflip, vflip, color_jitter
+        self.min_visible = min_visible
+        self.issues: list[DataIssue] = []  # images that failed to decode (num_workers=0 keeps this visible)
+        self.items: list[tuple[int, tuple[int, int, int, int] | None]] = []
+        for i, r in enumerate(records):
+            if tile and max(r.width, r.height) > tile:
+                self.items += [(i, w) for w in tile_windows(r.width, r.height, tile, tile_overlap)]
+            else:
+                self.items.append((i, None))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int):
+        from benthos.data.images import load_image
+
+        i, win = self.items[k]
+        r = self.records[i]
+        try:
+            im = load_image(r.image_path)
+        except DataError as exc:  # a corrupt frame is skipped, not fatal mid-epoch
+            self.issues.append(DataIssue(str(r.image_path), None, str(exc), "skipped", "unreadable_image"))
+            return None
+        boxes, labels = r.boxes.copy(), r.labels.copy()
+        if im.size != (r.width, r.height):  # annotation size disagrees with the file: rescale boxes
+            sx, sy = im.size[0] / r.width, im.size[1] / r.height
+            boxes *= np.array([sx, sy, sx, sy], np.float32)
+        if win is not None:
+            im = im.crop(win)
+            boxes, labels = crop_targets(boxes, labels, win, self.min_visible)
+        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+        b = torch.from_numpy(boxes).float().reshape(-1, 4)
+        if self.train:
+            x, b = self._augment(x, b)
+        return x, {"boxes": b, "labels": torch.from_numpy(labels).long() + 1, "image_id": torch.tensor(r.image_id)}
+
+    def _augment(self, x: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = x.shape[-2:]
+        if self.hflip and random.random() < 0.5:
+            x = x.flip(-1)
+            b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+        if self.vflip and random.random() < 0.5:
+            x = x.flip(-2)
+            b = torch.stack([b[:, 0], h - b[:, 3], b[:, 2], h - b[:, 1]], 1)
+        if self.color_jitter:
+            j = self.color_jitter
+            x = (x - x.mean()) * (1 + random.uniform(-j, j)) + x.mean() + random.uniform(-j, j) * 0.5
+            x = x * torch.empty(3, 1, 1).uniform_(1 - j / 2, 1 + j / 2)  # water colour casts
+            x = x.clamp_(0, 1)
+        return x, b
+
+
+def collate(batch):
+    """Lists of images and targets; drops items that failed to load."""
+    batch = [b for b in batch if b is not None]
+    return tuple(zip(*batch)) if batch else ((), ())

@@ -1,0 +1,259 @@
+"""Training loop for detectors (Lightning Fabric) and the run folder it writes.
+
+Fabric keeps the loop plain (detectors return loss dicts; torchvision models switch
+behaviour on ``.train()``), while giving precision/device handling. The LR follows a
+warm-up then cosine decay over *progress* = max(step / total steps, time / budget), so a
+``max_minutes`` budget still ends with a decayed learning rate.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benthos.data.detection import DetectionData, read_detection
+from benthos.detect.config import DetectConfig
+from benthos.detect.dataset import DetectionDataset, collate
+from benthos.runs.atomic import atomic_write, atomic_write_json, atomic_write_text
+
+CKPT = "checkpoints/last.ckpt"
+
+
+def versions() -> dict:
+    import timm
+    import torchvision
+
+    import benthos
+
+    out = {"benthos": benthos.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
+           "timm": timm.__version__}
+    try:
+        import lightning
+
+        out["lightning"] = lightning.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return out
+
+
+def split_records(data: DetectionData, val_fraction: float, seed: int) -> dict[str, list[int]]:
+    """Seeded image-level split (every record appears once)."""
+    idx = list(range(len(data.records)))
+    random.Random(seed).shuffle(idx)
+    n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
+    return {"train": sorted(idx[n_val:]), "val": sorted(idx[:n_val])}
+
+
+def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
+    from benthos.detect.registry import create_detector
+
+    opts = dict(cfg.extra, backbone=cfg.backbone, trainable_stages=cfg.trainable_stages,
+                anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh)
+    return create_detector(cfg.detector, num_classes, pretrained_backbone=cfg.pretrained_backbone,
+                           image_size=cfg.image_size, **opts)
+
+
+def _save_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    # clone: channels_last tensors are not contiguous, and safetensors refuses shared storage
+    sd = {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(sd, tmp, metadata={"format": "pt", "kind": "benthos-detector"}))
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    from benthos.errors import WeightsError
+
+    try:
+        missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    except (OSError, RuntimeError) as exc:
+        raise WeightsError(f"{path}: cannot load detector weights ({exc})") from exc
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not match the detector in run.json (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}); was the run folder edited?")
+
+
+def _lr_factor(progress: float, step: int, warmup: int) -> float:
+    warm = min(1.0, (step + 1) / max(1, warmup))
+    return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+@torch.no_grad()
+def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: int | None = None,
+                    tile_overlap: float = 0.2, channels_last: bool = True) -> dict[int, dict]:
+    """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation."""
+    from benthos.detect.tiling import predict_tiled
+
+    model.eval()
+    ds = DetectionDataset(records, train=False)
+    out = {}
+    for i in range(0, len(ds), batch_size):
+        items = [ds[k] for k in range(i, min(i + batch_size, len(ds)))]
+        items = [it for it in items if it is not None]
+        if not items:
+            continue
+        ims = [x for x, _ in items]  # channels_last lives in the weights; convs then run NHWC
+        if tile:
+            dets = [predict_tiled(model, x, tile, tile_overlap) for x in ims]
+        else:
+            dets = model(ims)
+        for (_, t), d in zip(items, dets):
+            out[int(t["image_id"])] = {"boxes": d["boxes"].numpy(), "scores": d["scores"].numpy(),
+                                       "labels": d["labels"].numpy() - 1}
+    return out
+
+
+def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os.PathLike,
+                   config: DetectConfig | None = None, images: str | os.PathLike | None = None,
+                   format: str | None = None, log: Callable[[str], None] = print) -> dict:
+    """Train a detector on boxes in COCO/YOLO/VOC, write the run folder ``out``, return run.json's content."""
+    from lightning.fabric import Fabric
+
+    from benthos.detect.evaluate import coco_metrics
+
+    cfg = (config or DetectConfig()).resolved()
+    out = Path(out)
+    data = annotations if isinstance(annotations, DetectionData) else read_detection(annotations, format, images)
+    log(f"data: {data.describe()}")
+    for issue in data.issues[:10]:
+        log(f"  {issue}")
+    if len(data.issues) > 10:
+        log(f"  ... {len(data.issues) - 10} more issue(s), counted in run.json")
+    if not data.records:
+        from benthos.errors import DataError
+
+        raise DataError(f"no usable images in {annotations}; see the issues above.")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    split = split_records(data, cfg.val_fraction, cfg.seed)
+    train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
+    atomic_write_json(out / "split.json", {k: [str(data.records[i].image_path) for i in v] for k, v in split.items()})
+    import yaml
+
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    fabric = Fabric(accelerator="cpu" if not torch.cuda.is_available() else "auto", devices=1, precision="32-true")
+    model = build_model(cfg, len(data.categories))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip,
+                          color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
+                                         num_workers=0, generator=gen, drop_last=len(ds) > cfg.batch_size)
+    net = model  # the plain module: saved, loaded and evaluated without Fabric's wrapper
+    model, opt = fabric.setup(model, opt)
+
+    start_epoch, step, spent, history, best = 0, 0, 0.0, [], None
+    ckpt = out / CKPT
+    if cfg.resume and ckpt.is_file():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start_epoch, step, spent = state["epoch"], state["step"], state["seconds"]
+        history, best = state.get("history", []), state.get("best")
+        log(f"resuming from {ckpt} at epoch {start_epoch}")
+
+    steps_per_epoch = min(len(loader), cfg.limit_train_batches or len(loader))
+    total = max(1, steps_per_epoch * cfg.epochs)
+    budget = cfg.max_minutes * 60 if cfg.max_minutes else None
+    t0 = time.monotonic() - spent
+    stopped = False
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        sums: dict[str, float] = {}
+        n = 0
+        for b, (ims, targets) in enumerate(loader):
+            if b >= steps_per_epoch:
+                break
+            if not ims:
+                continue
+            elapsed = time.monotonic() - t0
+            progress = max(step / total, elapsed / budget if budget else 0.0)
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * _lr_factor(progress, step, cfg.warmup_steps)
+            losses = model(list(ims), list(targets))
+            loss = sum(losses.values())
+            if not torch.isfinite(loss):
+                log(f"epoch {epoch + 1} step {b + 1}: non-finite loss {float(loss)}, batch skipped")
+                opt.zero_grad(set_to_none=True)
+                continue
+            opt.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            opt.step()
+            step += 1
+            n += 1
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            if budget and time.monotonic() - t0 > budget:
+                stopped = True
+                break
+        row = {"epoch": epoch + 1, "step": step, "seconds": round(time.monotonic() - t0, 1),
+               "lr": opt.param_groups[0]["lr"], **{k: v / max(n, 1) for k, v in sums.items()}}
+        if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0) and val_data.records:
+            m = coco_metrics(val_data, predict_records(net, val_data.records, channels_last=cfg.channels_last))
+            row.update(val_mAP=m["mAP"], val_AP50=m["AP50"])
+            if best is None or m["AP50"] > best:
+                best = m["AP50"]
+                _save_weights(net, out / "model.safetensors")
+        history.append(row)
+        log("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        _write_history(out, history)
+        state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "step": step,
+                 "seconds": time.monotonic() - t0, "history": history, "best": best}
+        atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
+        if stopped:
+            log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
+            break
+    train_seconds = time.monotonic() - t0
+    if not cfg.eval_every or best is None:
+        _save_weights(net, out / "model.safetensors")
+    else:  # evaluate the kept (best) weights
+        load_weights(net, out / "model.safetensors")
+    for issue in ds.issues:
+        data.issues.append(issue)
+
+    metrics = coco_metrics(val_data, predict_records(net, val_data.records, channels_last=cfg.channels_last)) \
+        if val_data.records else {}
+    curves = metrics.pop("pr_curves", None)
+    info = {
+        "kind": "detector", "detector": cfg.detector, "categories": data.categories,
+        "image_size": cfg.image_size, "config": cfg.to_dict(),
+        "builder_options": {"backbone": cfg.backbone, "anchor_sizes": cfg.anchor_sizes, **cfg.extra},
+        "metrics": metrics, "train_seconds": round(train_seconds, 1), "epochs_done": len(history),
+        "params": sum(p.numel() for p in net.parameters()), "data": data.summary(),
+        "issues": [i.to_dict() for i in data.issues[:200]],
+        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train": len(split["train"]),
+                  "val": len(split["val"]), "file": "split.json"},
+        "versions": versions(),
+    }
+    atomic_write_json(out / "run.json", info)
+    if curves is not None:
+        atomic_write_json(out / "evaluation.json", {**metrics, "pr_curves": curves, "split": "val"})
+    log(f"val: mAP={metrics.get('mAP', float('nan')):.3f} AP50={metrics.get('AP50', float('nan')):.3f} "
+        f"({train_seconds / 60:.1f} min training) -> {out}")
+    return info
+
+
+def _write_history(out: Path, history: list[dict]) -> None:
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    lines = [",".join(keys)] + [",".join(str(row.get(k, "")) for k in keys) for row in history]
+    atomic_write_text(out / "metrics.csv", "\n".join(lines) + "\n")

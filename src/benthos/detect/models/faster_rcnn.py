@@ -1,0 +1,51 @@
+"""Faster R-CNN (torchvision): RPN with anchors, RoIAlign, four losses, trained end to end.
+
+Anchors start at 16 px on the stride-8 map: brittle stars in 640 px survey frames are
+~30 px wide, below torchvision's default 32 px smallest anchor.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from benthos.detect.registry import register_detector
+
+SMALL_ANCHORS_FPN = ((16, 24), (32, 48), (64, 96), (128, 256))
+SMALL_ANCHORS_C4 = ((16, 32, 64, 128, 256),)
+
+
+def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
+                backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
+                anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
+                detections_per_img: int = 300, **_) -> nn.Module:
+    from torchvision.models.detection import FasterRCNN
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.ops import MultiScaleRoIAlign
+
+    if fpn:
+        trunk = FeatureTrunk(backbone, pretrained_backbone, (8, 16, 32), fpn=True, out_channels=96,
+                             trainable_stages=trainable_stages)
+        sizes, maps = anchor_sizes or SMALL_ANCHORS_FPN, ["0", "1", "2"]
+    else:  # single stride-16 map, as in the original paper's VGG/ResNet-C4 setting
+        trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages)
+        sizes, maps = anchor_sizes or SMALL_ANCHORS_C4, ["0"]
+    sizes = tuple(tuple(s) for s in sizes)
+    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
+    return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchors,
+                      box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
+                      min_size=image_size, max_size=image_size, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+                      box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
+                      box_detections_per_img=detections_per_img)
+
+
+DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)
+
+register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
+                  image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
+                  **DEFAULTS)(faster_rcnn)
+
+
+@register_detector("fasterrcnn_lite0", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
+                   image_size=640, summary="Faster R-CNN, Lite0 stride-16 map, no FPN", **DEFAULTS)
+def fasterrcnn_lite0(**kw) -> nn.Module:
+    return faster_rcnn(**(kw | {"fpn": False}))

@@ -1,0 +1,144 @@
+"""Load a detector run folder, predict on images (whole or tiled), write CSV, COCO results and counts."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benthos.data.images import IMAGE_EXTENSIONS
+from benthos.errors import BenthosError, DataError
+from benthos.runs.atomic import atomic_write_json, atomic_write_text
+
+
+def load_detector(run: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode, run.json) from a run folder written by ``train_detector``."""
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import build_model, load_weights
+
+    run = Path(run)
+    meta = run / "run.json"
+    if not meta.is_file():
+        raise BenthosError(f"{run}: no run.json here; pass the folder written by `benthos detect train --out RUN`.")
+    info = json.loads(meta.read_text(encoding="utf-8"))
+    if info.get("kind") != "detector":
+        raise BenthosError(f"{run}: run.json describes a {info.get('kind', 'classifier')!r} run, not a detector.")
+    cfg = DetectConfig.from_dict(info["config"], str(meta))
+    cfg.pretrained_backbone = False  # the weights file has everything
+    model = build_model(cfg, len(info["categories"]))
+    load_weights(model, run / "model.safetensors")
+    model.eval()
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model, info
+
+
+def list_images(path: str | os.PathLike) -> list[Path]:
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise DataError(f"{p}: no such image or folder.")
+    found = sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_EXTENSIONS and not q.name.startswith("."))
+    if not found:
+        raise DataError(f"{p}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in this folder.")
+    return found
+
+
+@torch.no_grad()
+def predict_images(model: torch.nn.Module, paths: list[Path], tile: int | None = None, tile_overlap: float = 0.2,
+                   score_thresh: float = 0.0, log=None) -> list[dict]:
+    """One dict per readable image: path, width, height, boxes (xyxy), scores, labels (0-based)."""
+    from benthos.data.images import load_image
+    from benthos.detect.tiling import predict_tiled
+
+    results = []
+    for p in paths:
+        try:
+            im = load_image(p)
+        except DataError as exc:
+            if log:
+                log(f"skipped: {exc}")
+            continue
+        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+        if tile and max(x.shape[-2:]) > tile:
+            d = predict_tiled(model, x, tile, tile_overlap)
+        else:
+            d = model([x])[0]
+        keep = d["scores"] >= score_thresh
+        results.append({"path": p, "width": im.size[0], "height": im.size[1], "boxes": d["boxes"][keep].numpy(),
+                        "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1})
+    return results
+
+
+def write_predictions(results: list[dict], categories: list[str], out: str | os.PathLike,
+                      count_thresh: float = 0.5) -> dict[str, Path]:
+    """``detections.csv``, ``detections.coco.json`` (results + images + categories) and ``counts.csv``.
+
+    Counts use detections with score >= ``count_thresh``; all detections are in the CSV/JSON.
+    """
+    out = Path(out)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["image", "label", "score", "x0", "y0", "x1", "y1"])
+    dets, images, counts = [], [], []
+    for k, r in enumerate(results, 1):
+        images.append({"id": k, "file_name": str(r["path"]), "width": r["width"], "height": r["height"]})
+        c = Counter()
+        for (x0, y0, x1, y1), s, lab in zip(r["boxes"].tolist(), r["scores"].tolist(), r["labels"].tolist()):
+            w.writerow([r["path"], categories[lab], f"{s:.4f}", f"{x0:.1f}", f"{y0:.1f}", f"{x1:.1f}", f"{y1:.1f}"])
+            dets.append({"image_id": k, "category_id": lab + 1, "bbox": [round(v, 2) for v in (x0, y0, x1 - x0, y1 - y0)],
+                         "score": round(s, 5)})
+            if s >= count_thresh:
+                c[categories[lab]] += 1
+        counts.append([str(r["path"])] + [c.get(name, 0) for name in categories])
+    paths = {"csv": out / "detections.csv", "coco": out / "detections.coco.json", "counts": out / "counts.csv"}
+    atomic_write_text(paths["csv"], buf.getvalue())
+    atomic_write_json(paths["coco"], {"images": images, "categories": [{"id": i + 1, "name": c} for i, c in
+                                                                       enumerate(categories)], "annotations": dets})
+    cbuf = io.StringIO()
+    cw = csv.writer(cbuf)
+    cw.writerow(["image", *categories])
+    cw.writerows(counts)
+    cw.writerow(["TOTAL", *[sum(row[i + 1] for row in counts) for i in range(len(categories))]])
+    atomic_write_text(paths["counts"], cbuf.getvalue())
+    return paths
+
+
+def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
+                 format: str | None = None, split: str = "val", tile: int | None = None,
+                 report: bool = True) -> dict:
+    """COCO metrics of a run on ``annotations`` (``split``: "val" = the run's held-out images, or "all").
+
+    Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``.
+    """
+    from benthos.data.detection import read_detection
+    from benthos.detect.engine import predict_records
+    from benthos.detect.evaluate import coco_metrics
+
+    run = Path(run)
+    model, info = load_detector(run)
+    data = read_detection(annotations, format, images)
+    if data.categories != info["categories"]:
+        raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['categories']}.")
+    if split == "val":
+        wanted = set(json.loads((run / "split.json").read_text())["val"])
+        data = data.subset([i for i, r in enumerate(data.records) if str(r.image_path) in wanted])
+        if not data.records:
+            raise DataError(f"none of the run's validation images are in {annotations}; use --split all.")
+    elif split != "all":
+        raise DataError(f"split {split!r}: use 'val' (the run's held-out images) or 'all'.")
+    preds = predict_records(model, data.records, tile=tile)
+    metrics = coco_metrics(data, preds)
+    metrics["split"] = split
+    atomic_write_json(run / "evaluation.json", metrics)
+    if report:
+        from benthos.detect.report import write_detection_report
+
+        write_detection_report(run / "report.html", info, metrics, data, preds)
+    return metrics

@@ -1,0 +1,64 @@
+"""Tiles for survey photos and mosaics larger than the network input.
+
+Training can cut each image into overlapping tiles (boxes cut at tile edges are kept
+when enough of them is visible); prediction runs tile by tile and merges the
+detections with class-wise NMS, so an organism on a seam is counted once.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def tile_windows(width: int, height: int, tile: int, overlap: float = 0.2) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, x1, y1) of at most ``tile`` px covering the image, with ``overlap`` (0-0.9)."""
+    if tile <= 0:
+        raise ValueError("tile must be a positive number of pixels")
+    step = max(1, int(round(tile * (1 - min(max(overlap, 0.0), 0.9)))))
+
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        s = list(range(0, n - tile, step))
+        return s + [n - tile]  # the last tile is flush with the edge
+
+    return [(x, y, min(x + tile, width), min(y + tile, height)) for y in starts(height) for x in starts(width)]
+
+
+def crop_targets(boxes: np.ndarray, labels: np.ndarray, window: tuple[int, int, int, int],
+                 min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes shifted into ``window``, clipped, kept when >= ``min_visible`` of their area is inside."""
+    x0, y0, x1, y1 = window
+    if len(boxes) == 0:
+        return boxes.reshape(0, 4).astype(np.float32), labels
+    c = boxes.copy()
+    c[:, 0::2] = c[:, 0::2].clip(x0, x1)
+    c[:, 1::2] = c[:, 1::2].clip(y0, y1)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    vis = (c[:, 2] - c[:, 0]) * (c[:, 3] - c[:, 1])
+    keep = (vis >= min_visible * area) & (vis > 0)
+    c = c[keep] - np.array([x0, y0, x0, y0], np.float32)
+    return c.astype(np.float32), labels[keep]
+
+
+@torch.no_grad()
+def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float = 0.2,
+                  batch_size: int = 4, nms_thresh: float = 0.5) -> dict[str, torch.Tensor]:
+    """Run ``model`` (eval mode) over tiles of ``image`` (3,H,W) and merge into one detection dict."""
+    from torchvision.ops import batched_nms
+
+    h, w = image.shape[-2:]
+    wins = tile_windows(w, h, tile, overlap)
+    boxes, scores, labels = [], [], []
+    for i in range(0, len(wins), batch_size):
+        chunk = wins[i: i + batch_size]
+        outs = model([image[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])
+        for (x0, y0, _, _), o in zip(chunk, outs):
+            boxes.append(o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype))
+            scores.append(o["scores"])
+            labels.append(o["labels"])
+    b, s, lab = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
+    if len(wins) > 1 and len(b):
+        keep = batched_nms(b, s, lab, nms_thresh)
+        b, s, lab = b[keep], s[keep], lab[keep]
+    return {"boxes": b, "scores": s, "labels": lab}

@@ -1,0 +1,35 @@
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+
+def make_coco(root: Path, n: int = 4, size: int = 96, seed: int = 0) -> Path:
+    """n images of noise with bright squares ('star') and dark discs ('urchin'); one image has no boxes."""
+    rng = random.Random(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    images, anns = [], []
+    for i in range(n):
+        im = Image.fromarray(np.random.default_rng(seed + i).integers(60, 120, (size, size, 3), dtype=np.uint8))
+        d = ImageDraw.Draw(im)
+        for k in range(0 if i == n - 1 else 3):
+            w = rng.randint(10, 24)
+            x, y = rng.randint(0, size - w - 1), rng.randint(0, size - w - 1)
+            cat = 1 + k % 2
+            (d.rectangle if cat == 1 else d.ellipse)([x, y, x + w, y + w], fill=(250, 240, 60) if cat == 1 else (10, 10, 10))
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": cat, "bbox": [x, y, w, w],
+                         "area": w * w, "iscrowd": 0})
+        im.save(root / "images" / f"f{i}.jpg")
+        images.append({"id": i + 1, "file_name": f"f{i}.jpg", "width": size, "height": size})
+    p = root / "annotations.json"
+    p.write_text(json.dumps({"images": images, "annotations": anns,
+                             "categories": [{"id": 1, "name": "star"}, {"id": 2, "name": "urchin"}]}))
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_coco(tmp_path_factory) -> Path:
+    return make_coco(tmp_path_factory.mktemp("det"))

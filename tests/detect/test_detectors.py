@@ -1,0 +1,70 @@
+"""Every registered detector at tiny sizes: a train step, eval output, save/load, predict."""
+import pytest
+import torch
+
+from benthos.detect import create_detector, list_detectors
+from benthos.detect.registry import DEFAULT_DETECTOR, detector_spec
+from benthos.errors import ConfigError
+
+# torchvision's own SSD trunks have no offline ImageNet weights; their extra layers need ~300 px
+NO_OFFLINE_WEIGHTS = {"ssd300_vgg16", "ssdlite320_mobilenet_v3"}
+SIZE = {"ssd300_vgg16": 300, "ssdlite320_mobilenet_v3": 160}
+
+
+def _batch(size):
+    ims = [torch.rand(3, size, size), torch.rand(3, size * 3 // 4, size)]
+    t = [{"boxes": torch.tensor([[10.0, 10, 40, 50], [5, 5, 17, 15]]), "labels": torch.tensor([1, 2])},
+         {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long)}]  # a negative image
+    return ims, t
+
+
+def test_registry_lists_all_methods():
+    methods = {detector_spec(n).method for n in list_detectors()}
+    assert {"faster_rcnn", "ssd", "yolo", "retinanet", "fcos"} <= methods
+    assert DEFAULT_DETECTOR in list_detectors()
+    assert list_detectors("faster*") == ["fasterrcnn_lite0", "fasterrcnn_lite0_fpn"]
+
+
+def test_unknown_detector_suggests():
+    with pytest.raises(ConfigError, match="Did you mean"):
+        create_detector("yolo_lite", 2)
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_train_step_and_eval(name):
+    torch.manual_seed(0)
+    size = SIZE.get(name, 96)
+    model = create_detector(name, 2, pretrained_backbone=name not in NO_OFFLINE_WEIGHTS, image_size=size)
+    ims, targets = _batch(size)
+    model.train()
+    losses = model(ims, targets)
+    loss = sum(losses.values())
+    assert torch.isfinite(loss) and loss > 0
+    params = [p for p in model.parameters() if p.requires_grad]
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
+    model.eval()
+    with torch.no_grad():
+        out = model(ims)
+    assert len(out) == 2
+    for o, im in zip(out, ims):
+        assert o["boxes"].shape[1] == 4 and len(o["boxes"]) == len(o["scores"]) == len(o["labels"])
+        if len(o["labels"]):
+            assert o["labels"].min() >= 1 and o["labels"].max() <= 2  # 1-based, background excluded
+            assert o["boxes"][:, 2].max() <= im.shape[-1] + 1e-3
+
+
+def test_trainable_stages_freezes_the_trunk():
+    m = create_detector("fasterrcnn_lite0_fpn", 1, pretrained_backbone=False, trainable_stages=0)
+    assert not any(p.requires_grad for p in m.backbone.body.parameters())
+    assert any(p.requires_grad for p in m.backbone.fpn.parameters())
+    m2 = create_detector("yolo_lite0", 1, pretrained_backbone=False, trainable_stages=2)
+    body = m2.trunk.body
+    assert not body.conv_stem.weight.requires_grad and body.blocks[-1][0].conv_pwl.weight.requires_grad
+
+
+def test_lite0_imagenet_weights_load_offline():
+    from benthos.detect.backbones import backbone
+
+    a, b = backbone("efficientnet_lite0", True), backbone("efficientnet_lite0", False)
+    assert not torch.equal(a.conv_stem.weight, b.conv_stem.weight)

@@ -1,0 +1,117 @@
+"""Train -> run folder -> evaluate -> predict, tiling, config and report, on a tiny synthetic COCO set."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benthos.detect.config import DetectConfig
+from benthos.detect.engine import train_detector
+from benthos.detect.evaluate import coco_metrics, match_detections
+from benthos.detect.predict import evaluate_run, list_images, load_detector, predict_images, write_predictions
+from benthos.detect.tiling import crop_targets, predict_tiled, tile_windows
+from benthos.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def run(tiny_coco, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=2, batch_size=2, val_fraction=0.5,
+                       limit_train_batches=1)
+    info = train_detector(tiny_coco, out, cfg, log=lambda s: None)
+    return out, info
+
+
+def test_run_folder(run):
+    out, info = run
+    for f in ("model.safetensors", "run.json", "config.yaml", "split.json", "metrics.csv", "checkpoints/last.ckpt"):
+        assert (out / f).is_file(), f
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["detector"] == "yolo_lite0" and meta["categories"] == ["star", "urchin"]
+    assert {"mAP", "AP50", "per_class"} <= set(meta["metrics"]) and meta["epochs_done"] == 2
+    assert meta["data"]["negatives"] == 1 and "torch" in meta["versions"]
+    state = torch.load(out / "checkpoints/last.ckpt", weights_only=True)
+    assert state["epoch"] == 2
+
+
+def test_resume_continues_from_checkpoint(run, tiny_coco, tmp_path):
+    import shutil
+
+    out, _ = run
+    copy = tmp_path / "r"
+    shutil.copytree(out, copy)
+    logs = []
+    info = train_detector(tiny_coco, copy, DetectConfig(detector="yolo_lite0", image_size=96, epochs=3, batch_size=2,
+                                                         val_fraction=0.5, limit_train_batches=1), log=logs.append)
+    assert any("resuming" in line for line in logs) and info["epochs_done"] == 3
+
+
+def test_load_predict_and_write(run, tmp_path, tiny_coco):
+    out, _ = run
+    model, info = load_detector(out)
+    paths = list_images(tiny_coco.parent / "images")
+    res = predict_images(model, paths, tile=64)
+    assert len(res) == 4
+    files = write_predictions(res, info["categories"], tmp_path)
+    rows = list(csv.reader(open(files["csv"])))
+    assert rows[0] == ["image", "label", "score", "x0", "y0", "x1", "y1"]
+    counts = list(csv.reader(open(files["counts"])))
+    assert counts[0] == ["image", "star", "urchin"] and counts[-1][0] == "TOTAL"
+    assert json.loads(files["coco"].read_text())["categories"][0]["name"] == "star"
+
+
+def test_evaluate_run_writes_report(run, tiny_coco):
+    out, _ = run
+    m = evaluate_run(out, tiny_coco, split="all")
+    assert m["images"] == 4 and set(m["per_class"]) == {"star", "urchin"}
+    page = (out / "report.html").read_text()
+    assert "Per class" in page and "Detections" in page and "data:image/jpeg;base64" in page
+
+
+def test_coco_metrics_perfect_and_empty(tiny_coco):
+    from benthos.data.detection import read_coco
+
+    gt = read_coco(tiny_coco)
+    perfect = {r.image_id: {"boxes": r.boxes, "scores": np.ones(len(r.boxes)), "labels": r.labels} for r in gt.records}
+    m = coco_metrics(gt, perfect)
+    assert m["mAP"] == pytest.approx(1.0) and m["per_class"]["star"]["AP50"] == pytest.approx(1.0)
+    assert coco_metrics(gt, {})["AP50"] == 0.0
+    shifted = {k: v | {"boxes": v["boxes"] + 200} for k, v in perfect.items()}
+    assert coco_metrics(gt, shifted)["AP50"] == 0.0
+
+
+def test_match_detections():
+    gt = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float)
+    tp, hit = match_detections(gt, np.array([0, 0]), np.array([[0, 0, 10, 10], [0, 0, 9, 10], [50, 50, 60, 60]], float),
+                               np.array([0, 0, 0]), np.array([0.9, 0.8, 0.7]))
+    assert tp.tolist() == [True, False, False] and hit.tolist() == [True, False]
+
+
+def test_tiles_cover_and_overlap():
+    wins = tile_windows(1000, 600, 512, 0.25)
+    assert wins[0] == (0, 0, 512, 512) and wins[-1] == (488, 88, 1000, 600)
+    assert tile_windows(300, 200, 512) == [(0, 0, 300, 200)]
+    b, lab = crop_targets(np.array([[500, 10, 540, 40], [600, 10, 700, 40]], np.float32), np.array([0, 1]),
+                          (0, 0, 512, 512))
+    assert lab.tolist() == [] or lab.tolist() == [0]
+    b, lab = crop_targets(np.array([[490, 10, 520, 40]], np.float32), np.array([0]), (0, 0, 512, 512))
+    np.testing.assert_allclose(b, [[490, 10, 512, 40]])
+
+
+def test_predict_tiled_merges_seams():
+    class Fixed(torch.nn.Module):  # "detects" one box at the same absolute place from every tile
+        def forward(self, ims):
+            return [{"boxes": torch.tensor([[10.0, 10, 30, 30]]), "scores": torch.tensor([0.9]),
+                     "labels": torch.tensor([1])} for _ in ims]
+
+    out = predict_tiled(Fixed(), torch.zeros(3, 100, 100), tile=64, overlap=0.5)
+    assert len(out["boxes"]) >= 1 and out["boxes"][:, 0].min() == 10
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("detector: yolo_lite0\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="learning_rate"):
+        DetectConfig.from_yaml(p)
+    assert DetectConfig().resolved().detector
