@@ -5,7 +5,7 @@ import csv
 import io
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,9 @@ from benthos.errors import DataError
 from benthos.runs.atomic import atomic_write_text
 
 
-def read_csv(path: str | os.PathLike, required: Sequence[str] = (), what: str = "CSV") -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
-    """Read a CSV into (header, [(line number, row dict)]); line 1 is the header."""
+def read_csv(path: str | os.PathLike, required: Sequence[str] = (), what: str = "CSV",
+             check_header: Callable[[list[str]], None] | None = None) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Read a CSV into (header, [(line number, row dict)]); line 1 is the header, checked before the rows."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found; check the path of the {what}.")
@@ -27,6 +28,8 @@ def read_csv(path: str | os.PathLike, required: Sequence[str] = (), what: str = 
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         raise DataError(f"{path}: the file is empty; expected a {what} with a header line.") from None
+    if check_header is not None:
+        check_header(header)
     missing = [c for c in required if c not in header]
     if missing:
         raise DataError(f"{path}: line 1: missing column(s) {', '.join(missing)} in header {','.join(header)}; expected a {what} with columns {','.join(required)}.")

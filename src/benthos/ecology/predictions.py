@@ -131,14 +131,16 @@ class Predictions:
 def read_predictions(path: str | os.PathLike, classes: list[str] | None = None) -> Predictions:
     """Read a prediction CSV, detecting its kind from the header; check labels against ``classes``."""
     path = Path(path)
-    header, rows = read_csv(path, what="predictions CSV")
+    def check(header: list[str]) -> None:
+        if detect_kind(header) is None:
+            raise DataError(
+                f"{path}: line 1: header '{','.join(header[:10])}{',...' if len(header) > 10 else ''}' is neither a "
+                "classification predictions file (image,label,score,...,prob:<class>...,energy) nor a detection "
+                "predictions file (image,label,score,x0,y0,x1,y1); pass a file written by `benthos predict` or `benthos detect predict`."
+            )
+
+    header, rows = read_csv(path, what="predictions CSV", check_header=check)
     kind = detect_kind(header)
-    if kind is None:
-        raise DataError(
-            f"{path}: line 1: header '{','.join(header[:10])}{',...' if len(header) > 10 else ''}' is neither a "
-            "classification predictions file (image,label,score,...,prob:<class>...,energy) nor a detection "
-            "predictions file (image,label,score,x0,y0,x1,y1); pass a file written by `benthos predict` or `benthos detect predict`."
-        )
     if not rows:
         raise DataError(f"{path}: no prediction rows after the header.")
     prob_cols = [h for h in header if h.startswith("prob:")]
