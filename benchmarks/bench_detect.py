@@ -1,0 +1,112 @@
+"""Detector benchmark: AP50/mAP per class, params, MACs, CPU latency per 640x640 frame, training time.
+
+    nice -n 10 python benchmarks/bench_detect.py \
+        --data /work/shared/data/noaa_brittlestar_det/annotations.json \
+        --minutes yolo_lite0=12,fasterrcnn_lite0_fpn=8,retinanet_lite0_fpn=3 --out .bench/detect
+
+Each detector trains with its registry defaults under a wall-clock budget (the LR schedule
+ends with the budget), on a seeded 80/20 image split, and is scored on the 20% by
+pycocotools. Prints one markdown table; raw numbers go to OUT/results.json.
+The data set is never copied: runs hold weights and metrics only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from benthos.data.detection import read_detection
+from benthos.detect.config import DetectConfig
+from benthos.detect.engine import train_detector
+from benthos.detect.predict import load_detector
+
+NO_OFFLINE_WEIGHTS = {"ssd300_vgg16", "ssdlite320_mobilenet_v3"}
+
+
+def macs(model: torch.nn.Module, size: int = 640) -> float:
+    """Multiply-adds of one eval forward on a size x size frame (torch's FLOP counter / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model([torch.rand(3, size, size)])
+    return fc.get_total_flops() / 2
+
+
+def latency(model: torch.nn.Module, frames: list[torch.Tensor], repeats: int = 1) -> float:
+    """Median seconds per frame (batch 1, after one warm-up)."""
+    model.eval()
+    times = []
+    with torch.no_grad():
+        model([frames[0]])
+        for _ in range(repeats):
+            for x in frames:
+                t = time.perf_counter()
+                model([x])
+                times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="COCO annotations.json (images beside it)")
+    ap.add_argument("--minutes", required=True, help="name=minutes,... training budget per detector")
+    ap.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the detector's)")
+    ap.add_argument("--class", dest="cls", default="brittle_star")
+    ap.add_argument("--out", default=".bench/detect")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--latency-frames", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    data = read_detection(args.data)
+    print(f"data: {data.describe()}", flush=True)
+    from benthos.data.images import load_image
+    import numpy as np
+
+    frames = [torch.from_numpy(np.asarray(load_image(r.image_path).resize((640, 640)), np.uint8).copy())
+              .permute(2, 0, 1).float().div(255) for r in data.records[: args.latency_frames]]
+    budgets = {k: float(v) for k, v in (item.split("=") for item in args.minutes.split(","))}
+    results = []
+    results_file = out / "results.json"
+    if results_file.is_file():
+        results = [r for r in json.loads(results_file.read_text()) if r["detector"] in budgets]
+    done = {r["detector"] for r in results}
+    for name, minutes in budgets.items():
+        if name in done:
+            continue
+        cfg = DetectConfig(detector=name, max_minutes=minutes, epochs=args.epochs or 100, seed=args.seed,
+                           pretrained_backbone=name not in NO_OFFLINE_WEIGHTS, threads=args.threads)
+        print(f"\n== {name}: {minutes} min", flush=True)
+        info = train_detector(data, out / name, cfg, log=lambda s: print("  " + s, flush=True))
+        model, _ = load_detector(out / name)
+        pc = info["metrics"]["per_class"].get(args.cls, {})
+        row = {"detector": name, "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"), "mAP": info["metrics"]["mAP"],
+               "AP50": info["metrics"]["AP50"], "params_M": info["params"] / 1e6, "GMACs": macs(model) / 1e9,
+               "s_per_frame": latency(model, frames), "train_min": info["train_seconds"] / 60,
+               "epochs": info["epochs_done"], "image_size": info["image_size"],
+               "pretrained": cfg.pretrained_backbone}
+        results.append(row)
+        from benthos.runs.atomic import atomic_write_json
+
+        atomic_write_json(results_file, results)
+        print(json.dumps(row), flush=True)
+    print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
+          f"torch {torch.__version__}; split: seeded ({args.seed}) 80/20 of {len(data.records)} images\n")
+    print(f"| detector | input | AP50 {args.cls} | AP {args.cls} | mAP (all classes) | params (M) | GMACs @640 | "
+          "s/frame (CPU) | train (min) | epochs |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        note = "" if r["pretrained"] else " (no pretrained trunk)"
+        print(f"| {r['detector']}{note} | {r['image_size']} | {r['AP50_cls']:.3f} | {r['AP_cls']:.3f} | {r['mAP']:.3f} | "
+              f"{r['params_M']:.1f} | {r['GMACs']:.1f} | {r['s_per_frame']:.2f} | {r['train_min']:.1f} | {r['epochs']} |")
+
+
+if __name__ == "__main__":
+    main()

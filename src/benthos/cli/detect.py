@@ -1,0 +1,133 @@
+"""`benthos detect list|train|evaluate|predict`: detectors through one interface (logic in benthos.detect)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+# CLI flag -> DetectConfig key, each with its type; every key has a flag
+_TRAIN_FLAGS = [
+    ("--detector", str, "detector name (default: the registry default; see `benthos detect list`)"),
+    ("--backbone", str, "trunk override (timm name)"),
+    ("--image-size", int, "network input, long side in px"),
+    ("--epochs", int, None), ("--max-minutes", float, "wall-clock budget; the LR schedule ends with it"),
+    ("--batch-size", int, None), ("--optimizer", str, "sgd or adamw"), ("--lr", float, None),
+    ("--weight-decay", float, None), ("--warmup-steps", int, None),
+    ("--trainable-stages", int, "fine-tune only the last N backbone stages (0: freeze the trunk)"),
+    ("--tile", int, "train on tiles of this many px (large photos, mosaics)"), ("--tile-overlap", float, None),
+    ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
+    ("--score-thresh", float, None), ("--threads", int, None),
+    ("--eval-every", int, "evaluate every N epochs and keep the best weights"),
+]
+
+
+def register(sub) -> None:
+    p = sub.add_parser("detect", help="train, evaluate and run box detectors (Faster R-CNN, SSD, YOLO, ...)")
+    s = p.add_subparsers(dest="detect_command", metavar="ACTION")
+
+    ls = s.add_parser("list", help="list registered detectors")
+    ls.add_argument("pattern", nargs="?")
+    ls.set_defaults(func=_list)
+
+    t = s.add_parser("train", help="train a detector on COCO/YOLO/VOC boxes")
+    t.add_argument("annotations", help="COCO JSON, YOLO folder or VOC folder")
+    t.add_argument("--images", help="image folder (default: beside the annotations)")
+    t.add_argument("--format", choices=["coco", "yolo", "voc"])
+    t.add_argument("--out", required=True, help="run folder to write")
+    t.add_argument("--config", help="YAML with DetectConfig keys; flags override it")
+    for flag, typ, help_ in _TRAIN_FLAGS:
+        t.add_argument(flag, type=typ, help=help_)
+    t.add_argument("--anchor-sizes", help="JSON list of per-level size lists, e.g. '[[16,24],[32,48],[64,96],[128,256]]'")
+    t.add_argument("--no-pretrained", action="store_true", help="random trunk weights")
+    t.add_argument("--no-hflip", action="store_true")
+    t.add_argument("--no-vflip", action="store_true")
+    t.add_argument("--no-channels-last", action="store_true")
+    t.add_argument("--no-resume", action="store_true", help="ignore RUN/checkpoints/last.ckpt")
+    t.set_defaults(func=_train)
+
+    e = s.add_parser("evaluate", help="COCO mAP/AP50/AP75, per class and by size; writes evaluation.json + report.html")
+    e.add_argument("run")
+    e.add_argument("annotations")
+    e.add_argument("--images")
+    e.add_argument("--format", choices=["coco", "yolo", "voc"])
+    e.add_argument("--split", default="val", choices=["val", "all"], help="the run's held-out images, or all")
+    e.add_argument("--tile", type=int, help="predict in tiles of this many px")
+    e.add_argument("--json", action="store_true", help="print metrics as JSON")
+    e.set_defaults(func=_evaluate)
+
+    pr = s.add_parser("predict", help="boxes for images: detections.csv, detections.coco.json, counts.csv")
+    pr.add_argument("run")
+    pr.add_argument("images", help="an image or a folder (searched recursively)")
+    pr.add_argument("--out", required=True, help="folder for the output files")
+    pr.add_argument("--tile", type=int, help="tile images larger than this many px, with overlap, and merge")
+    pr.add_argument("--overlap", type=float, default=0.2)
+    pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written")
+    pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
+    pr.set_defaults(func=_predict)
+    p.set_defaults(func=lambda a: p.print_help())
+
+
+def _list(args: argparse.Namespace) -> int:
+    from benthos.detect.registry import DEFAULT_DETECTOR, detector_spec, list_detectors
+
+    for n in list_detectors(args.pattern):
+        s = detector_spec(n)
+        mark = " (default)" if n == DEFAULT_DETECTOR else ""
+        print(f"{n:26s} {s.method:12s} {s.image_size:4d}px  {s.summary}{mark}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import train_detector
+    from benthos.errors import ConfigError
+
+    cfg = DetectConfig.from_yaml(args.config) if args.config else DetectConfig()
+    for flag, _, _ in _TRAIN_FLAGS:
+        key = flag[2:].replace("-", "_")
+        if getattr(args, key) is not None:
+            setattr(cfg, key, getattr(args, key))
+    if args.anchor_sizes:
+        try:
+            cfg.anchor_sizes = json.loads(args.anchor_sizes)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--anchor-sizes {args.anchor_sizes!r} is not JSON ({exc})") from exc
+    for flag, key in (("no_pretrained", "pretrained_backbone"), ("no_hflip", "hflip"), ("no_vflip", "vflip"),
+                      ("no_channels_last", "channels_last"), ("no_resume", "resume")):
+        if getattr(args, flag):
+            setattr(cfg, key, False)
+    info = train_detector(args.annotations, args.out, cfg, images=args.images, format=args.format)
+    per = info["metrics"].get("per_class", {})
+    for name, m in per.items():
+        print(f"  {name:20s} AP={m['AP']:.3f} AP50={m['AP50']:.3f} (n={m['gt']})")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from benthos.detect.predict import evaluate_run
+
+    m = evaluate_run(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
+                     tile=args.tile)
+    m.pop("pr_curves", None)
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
+    print(f"mAP@[.5:.95] {m['mAP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
+          f"(small {m['AP_small']:.3f}, medium {m['AP_medium']:.3f}, large {m['AP_large']:.3f}) on {m['images']} images")
+    for name, c in m["per_class"].items():
+        print(f"  {name:20s} AP={c['AP']:.3f} AP50={c['AP50']:.3f} (n={c['gt']})")
+    print(f"report: {args.run}/report.html")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from benthos.detect.predict import list_images, load_detector, predict_images, write_predictions
+
+    model, info = load_detector(args.run)
+    paths = list_images(args.images)
+    res = predict_images(model, paths, tile=args.tile, tile_overlap=args.overlap, score_thresh=args.score_thresh,
+                         log=print)
+    files = write_predictions(res, info["categories"], args.out, count_thresh=args.count_thresh)
+    n = sum(int((r["scores"] >= args.count_thresh).sum()) for r in res)
+    print(f"{len(res)} images, {n} detections with score >= {args.count_thresh}; wrote "
+          + ", ".join(str(p) for p in files.values()))
+    return 0

@@ -1,0 +1,26 @@
+import json
+
+from benthos.cli.main import main
+
+
+def test_cli_train_evaluate_predict(tiny_coco, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--detector", "yolo_lite0",
+                 "--image-size", "96", "--epochs", "1", "--batch-size", "2", "--trainable-stages", "2"]) == 0
+    assert json.loads((run / "run.json").read_text())["config"]["trainable_stages"] == 2
+    capsys.readouterr()
+    assert main(["detect", "evaluate", str(run), str(tiny_coco), "--split", "all", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert {"mAP", "AP50", "per_class"} <= set(m) and set(m["per_class"]["star"]) >= {"AP", "AP50"}
+    assert main(["detect", "predict", str(run), str(tiny_coco.parent / "images"), "--out", str(tmp_path / "p"),
+                 "--tile", "64"]) == 0
+    assert (tmp_path / "p" / "detections.csv").is_file() and (tmp_path / "p" / "counts.csv").is_file()
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["detect", "train", str(tmp_path / "nope.json"), "--out", str(tmp_path / "r")]) == 2
+    assert "no such COCO JSON" in capsys.readouterr().err
+    assert main(["detect", "train", str(tmp_path / "nope.json"), "--out", str(tmp_path / "r"),
+                 "--detector", "fasterrcnn"]) == 2
+    assert main(["detect", "predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p")]) == 2
+    assert "run.json" in capsys.readouterr().err
