@@ -21,6 +21,8 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"cannot read weights from {path}: the file is empty (0 bytes); download or export it again")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -31,7 +33,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     except Exception as exc:  # corrupt, truncated, pickled objects we refuse to run, ...
         raise WeightsError(
             f"cannot read weights from {path}: not a safetensors file or a plain PyTorch state dict "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}). Re-export it with "
+            f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:160]}). Re-export it with "
             "torch.save(model.state_dict(), ...) or safetensors."
         ) from None
     for key in ("state_dict", "model_state", "model", "module", "net"):
