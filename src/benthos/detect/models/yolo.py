@@ -44,7 +44,7 @@ class YOLOHead(nn.Module):
 
 class YOLO(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "efficientnet_lite0", pretrained_backbone: bool = True,
-                 image_size: int = 640, channels: int = 96, trainable_stages: int | None = None,
+                 image_size: int = 640, channels: int = 64, trainable_stages: int | None = None,
                  strides=(8, 16, 32), topk: int = 10, alpha: float = 1.0, beta: float = 6.0,
                  box_weight: float = 2.5, score_thresh: float = 0.05, nms_thresh: float = 0.6,
                  detections_per_img: int = 300) -> None:
