@@ -1,0 +1,68 @@
+"""`benthos train DATA --out RUN`: every TrainConfig key is a flag (and a YAML key for --config)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+
+HELP = {
+    "out": "run folder to create", "format": "folder | csv | coco | coralnet (recognised when omitted)",
+    "images": "image folder for COCO/CoralNet annotations", "model": "zoo model name (benthos models list)",
+    "weights": "'imagenet', a weights file, or 'none' for random init",
+    "strategy": "linear-probe | freeze-bottom | fine-tune | gradual | scratch",
+    "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder",
+    "max_minutes": "stop training after this many minutes (the best weights are kept)",
+    "balance": "weighted-loss | sampler | none", "augment": "seafloor | standard | none",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from benthos.train.config import TrainConfig
+
+    p = sub.add_parser("train", help="train a taxon classifier by transfer learning",
+                       description="Train a classifier on labelled images; writes weights, metrics and a report to --out.")
+    p.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="image folder, CSV manifest, COCO JSON or CoralNet CSV")
+    p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
+    hints = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        if f.name in ("data", "extra"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        if kind is bool:
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=HELP.get(f.name))
+            continue
+        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
+        p.add_argument(flag, type=base if base in (int, float) else str, default=argparse.SUPPRESS,
+                       help=(HELP.get(f.name, "") + f" (default: {f.default})").strip())
+    p.set_defaults(func=_train)
+
+
+def options_from_args(args: argparse.Namespace, cls):
+    values = {k: v for k, v in vars(args).items() if k not in ("func", "command", "config")}
+    base = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else {}
+    merged = {**base, **values}
+    if str(merged.get("weights", "")).lower() == "none":
+        merged["weights"] = None
+    return cls.from_dict(merged)
+
+
+def _train(args: argparse.Namespace) -> int:
+    import logging
+
+    from benthos.train import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = options_from_args(args, TrainConfig)
+    if not cfg.data and not cfg.resume:
+        from benthos.errors import ConfigError
+
+        raise ConfigError("give the training DATA (a folder, CSV, COCO JSON or CoralNet CSV), or --resume RUN")
+    if cfg.resume and not cfg.data:
+        cfg.data = "(from resumed run)"
+    meta = train(cfg)
+    from benthos.tasks import finish_run
+
+    summary = finish_run(meta, cfg.out if not cfg.resume else cfg.resume, report=cfg.report)
+    print(summary)
+    return 0

@@ -1,0 +1,39 @@
+"""Run a classifier over samples: softmax probabilities (and logits) per sample."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from benthos.data import ImageDataset, Sample, build_transforms
+
+
+def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Symmetric views of a batch: 'dihedral' (4 rotations x flip: top-down seafloor imagery has
+    no up), 'flip' (horizontal flip), or 'none'."""
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x.flip(-1)]
+    views = [torch.rot90(x, k, (-2, -1)) for k in range(4)]
+    return views + [v.flip(-1) for v in views]
+
+
+@torch.inference_mode()
+def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, batch_size: int = 64,
+                    tta: str = "none", num_workers: int = 0, channels_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, C) and logits (N, C); TTA averages logits over the views."""
+    tf = build_transforms(preprocessing["input_size"], preprocessing["mean"], preprocessing["std"], train=False)
+    ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
+    model.eval()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    out = []
+    for x, _ in loader:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0))
+    logits = torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
+    return logits.softmax(-1).numpy(), logits.numpy()

@@ -1,0 +1,68 @@
+"""Save and load a trained classifier: ``model.safetensors`` + ``run.json``. Nothing pickled:
+the sidecar says how to rebuild the architecture, safetensors holds the tensors."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+from benthos.errors import BenthosError
+from benthos.runs.atomic import atomic_write_bytes, atomic_write_json
+
+WEIGHTS = "model.safetensors"
+META = "run.json"
+
+
+def versions() -> dict[str, str]:
+    import torch
+    import torchvision
+
+    from benthos import __version__
+
+    out = {"benthos": __version__, "python": platform.python_version(), "torch": torch.__version__,
+           "torchvision": torchvision.__version__}
+    try:
+        import timm
+
+        out["timm"] = timm.__version__
+    except ImportError:
+        pass
+    return out
+
+
+def save_weights(run_dir: str | os.PathLike, state_dict: dict) -> Path:
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    return atomic_write_bytes(Path(run_dir) / WEIGHTS, save(tensors))
+
+
+def write_meta(run_dir: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    return atomic_write_json(Path(run_dir) / META, meta)
+
+
+def read_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
+    path = Path(run_dir) / META
+    if not path.is_file():
+        raise BenthosError(f"{run_dir} is not a benthos run folder (no {META}); pass the --out folder of `benthos train`")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BenthosError(f"{path} is not valid JSON (line {exc.lineno}): the run folder is damaged") from None
+
+
+def load_run(run_dir: str | os.PathLike):
+    """Rebuild a trained classifier: returns (ZooModel in eval mode, metadata dict)."""
+    from benthos.models import create_model
+
+    meta = read_meta(run_dir)
+    weights = Path(run_dir) / WEIGHTS
+    if not weights.is_file():
+        raise BenthosError(f"{run_dir} has no {WEIGHTS}: training did not finish a first epoch; resume it with --resume")
+    model = create_model(meta["architecture"], weights=weights, in_chans=meta.get("preprocessing", {}).get("in_chans"),
+                         **meta.get("model_options", {}))
+    if model.num_classes != len(meta["classes"]):
+        raise BenthosError(f"{weights} has a head for {model.num_classes} classes but run.json lists {len(meta['classes'])}")
+    return model.eval(), meta

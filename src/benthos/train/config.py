@@ -1,0 +1,100 @@
+"""Typed training configuration: CLI flags and YAML keys are the same names; unknown keys are errors."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benthos.errors import ConfigError, closest
+
+STRATEGIES = ("linear-probe", "freeze-bottom", "fine-tune", "gradual", "scratch")
+BALANCE = ("weighted-loss", "sampler", "none")
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""
+    out: str = "runs/classifier"
+    format: str | None = None  # folder | csv | coco | coralnet; recognised when None
+    images: str | None = None  # image folder for COCO/CoralNet annotations
+    model: str = "efficientnet_lite0"
+    weights: str | None = "imagenet"  # None for random init; a name from the card or a file path
+    strategy: str = "fine-tune"
+    freeze_bottom: int = 0  # stages frozen for strategy freeze-bottom
+    gradual_epochs: int = 2  # head-only epochs before unfreezing for strategy gradual
+    input_size: int | None = None  # default: 224 for pretrained CNNs (the card's size otherwise)
+    epochs: int = 25
+    batch_size: int = 32
+    lr: float = 2e-3  # head learning rate; stages below get lr * lr_decay^depth
+    lr_decay: float = 0.7  # per-stage learning-rate decay toward the stem
+    weight_decay: float = 0.02
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
+    augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | standard | none
+    tta: bool = True  # test-time augmentation with the same symmetries as training
+    balance: str = "weighted-loss"
+    patience: int = 6  # early stopping: epochs without a better validation loss
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split: str | None = None  # a split.json to reuse (e.g. from another run)
+    seed: int = 0
+    num_workers: int = 1
+    channels_last: bool = True
+    max_minutes: float | None = None  # stop training after this long (best checkpoint kept)
+    on_error: str = "skip"  # bad images/rows: skip them (counted) or stop before training
+    min_per_class: int = 2
+    margin: float = 0.1  # context around COCO boxes
+    patch_size: int = 224  # CoralNet patch side
+    accelerator: str = "auto"
+    devices: str = "auto"
+    num_nodes: int = 1
+    precision: str | None = None  # default: bf16-mixed on GPU, 32 on CPU
+    ddp_strategy: str = "auto"  # Lightning's strategy flag, e.g. ddp, ddp_spawn
+    resume: str | None = None
+    report: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> TrainConfig:
+        if not self.data:
+            raise ConfigError("no training data given: pass DATA (a folder, CSV manifest, COCO JSON or CoralNet CSV)")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy '{self.strategy}'.{closest(self.strategy, STRATEGIES)} Choose one of {', '.join(STRATEGIES)}")
+        if self.balance not in BALANCE:
+            raise ConfigError(f"unknown balance '{self.balance}'; choose one of {', '.join(BALANCE)}")
+        if self.on_error not in ("skip", "stop"):
+            raise ConfigError(f"on_error must be 'skip' or 'stop', not '{self.on_error}'")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError("val_fraction and test_fraction must be in [0, 1) and leave data for training")
+        if self.strategy == "scratch":
+            self.weights = None
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in d if k.replace("-", "_") not in names]
+        if unknown:
+            k = unknown[0]
+            raise ConfigError(f"{source}: unknown key '{k}'.{closest(k.replace('-', '_'), names)}")
+        return cls(**{k.replace("-", "_"): v for k, v in d.items()})
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        path = Path(path)
+        try:
+            d = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+        return cls.from_dict(d, str(path))

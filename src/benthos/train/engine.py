@@ -1,0 +1,232 @@
+"""`benthos train`: data in, a trained and evaluated classifier run folder out.
+
+Lightning runs the loop (progress bar, CSV log, mixed precision and multi-GPU/multi-node by
+its flags, resumable checkpoints); this module only assembles data, model and strategy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from benthos.data import ImageDataset, build_transforms, load_classification, load_split_indices, save_split, split_samples
+from benthos.errors import BenthosError
+from benthos.models import check_input_size, create_model, model_card, preprocessing
+from benthos.runs import save_weights, write_meta
+from benthos.runs.atomic import atomic_write, atomic_write_text
+from benthos.runs.run import versions
+from benthos.train.config import TrainConfig
+
+log = logging.getLogger("benthos.train")
+
+
+def _checkpoint_io():
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        """Checkpoints written to a temporary file and renamed: a kill never leaves half a file."""
+
+        def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
+            atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
+
+        def load_checkpoint(self, path, map_location=None, weights_only=None):
+            return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+    return AtomicCheckpointIO()
+
+
+def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
+    import lightning.pytorch as pl
+
+    class RNGState(pl.Callback):
+        """Resume with the same random streams (augmentations, shuffling) as an uninterrupted run."""
+
+        def on_save_checkpoint(self, trainer, module, checkpoint):
+            np_state = np.random.get_state()
+            checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
+                                 "python_pos": random.getstate()[2],
+                                 "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2])}
+
+        def on_load_checkpoint(self, trainer, module, checkpoint):
+            rng = checkpoint.get("rng")
+            if rng:
+                torch.set_rng_state(rng["torch"])
+                random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
+                np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
+
+    class BestWeights(pl.Callback):
+        """Keep the best (lowest validation loss) weights as safetensors in the run folder."""
+
+        def __init__(self):
+            self.best = float("inf")
+
+        def on_validation_epoch_end(self, trainer, module):
+            if trainer.sanity_checking or not trainer.is_global_zero:
+                return
+            loss = float(trainer.callback_metrics.get("val_loss", float("inf")))
+            if loss < self.best:
+                self.best = loss
+                save_weights(run_dir, module.eval_model().state_dict())
+
+        def state_dict(self):
+            return {"best": self.best}
+
+        def load_state_dict(self, state):
+            self.best = state["best"]
+
+    return [
+        pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
+        pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+        BestWeights(), RNGState(),
+    ]
+
+
+def load_data(cfg: TrainConfig):
+    data = load_classification(cfg.data, format=cfg.format, images=cfg.images, on_error=cfg.on_error,
+                               min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size)
+    if len(data.classes) < 2:
+        raise BenthosError(f"{cfg.data}: found {len(data.classes)} class(es) with usable images; a classifier needs at least 2")
+    return data
+
+
+def make_split(cfg: TrainConfig, data, run_dir: Path) -> dict[str, list[int]]:
+    if cfg.split:
+        split = load_split_indices(cfg.split) if Path(cfg.split).is_file() else None
+        if split is None:
+            raise BenthosError(f"split file {cfg.split} not found")
+        return split
+    fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
+    return split_samples(data.samples, {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True, rare="train")
+
+
+def _class_weights(labels: list[int], n: int) -> torch.Tensor:
+    counts = np.bincount(labels, minlength=n).astype(np.float64)
+    w = counts.sum() / (n * np.maximum(counts, 1))
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train a classifier; returns the run's metadata (also written to ``cfg.out/run.json``)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    cfg.validate()
+    run_dir = Path(cfg.out)
+    if cfg.resume:
+        run_dir = Path(cfg.resume)
+        saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else None
+        if saved is None:
+            raise BenthosError(f"cannot resume {run_dir}: no config.json there (was it made by `benthos train`?)")
+        cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
+    elif (run_dir / "run.json").exists():
+        raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    t0 = time.time()
+
+    data = load_data(cfg)
+    classes = data.classes
+    class_to_idx = {c: i for i, c in enumerate(classes)}
+    split_file = run_dir / "split.json"
+    split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data, run_dir)
+    save_split(split_file, data.samples, split, seed=cfg.seed)
+    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
+    import yaml
+
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    card = model_card(cfg.model)
+    pre = preprocessing(cfg.model, cfg.weights if cfg.weights and not os.sep in str(cfg.weights) else "imagenet")
+    size = cfg.input_size or (224 if card.input_size > 224 and cfg.weights else card.input_size)
+    check_input_size(cfg.model, size)
+    pre["input_size"] = size
+
+    model = create_model(cfg.model, weights=cfg.weights)
+    model.reset_classifier(len(classes))
+    _apply_strategy(model, cfg)
+
+    train_s = [data.samples[i] for i in split["train"]]
+    val_s = [data.samples[i] for i in split.get("val", [])] or [data.samples[i] for i in split.get("test", [])]
+    if not val_s:
+        raise BenthosError("no validation images: set val_fraction > 0 (early stopping needs them)")
+    log.info("data: %d train / %d val / %d test images, %d classes", len(train_s), len(val_s), len(split.get("test", [])), len(classes))
+
+    if cfg.strategy == "linear-probe":
+        from benthos.train.probe import fit_linear_probe
+
+        history, timings = fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
+    else:
+        history, timings = _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
+
+    meta = {
+        "architecture": cfg.model, "classes": classes, "preprocessing": pre,
+        "tta": ("dihedral" if cfg.augment == "seafloor" else "flip") if cfg.tta else "none",
+        "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
+        "data": {"source": data.source, "path": str(cfg.data), "n_images": len(data.samples),
+                 "counts": data.counts(), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
+                 "split": {k: len(v) for k, v in split.items()}},
+        "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
+    }
+    write_meta(run_dir, meta)
+    return meta
+
+
+def _apply_strategy(model, cfg: TrainConfig) -> None:
+    if cfg.strategy in ("linear-probe", "gradual"):
+        model.freeze_stages(len(model.param_groups()) - 1)
+    elif cfg.strategy == "freeze-bottom":
+        n = len(model.param_groups()) - 1
+        if not 0 <= cfg.freeze_bottom <= n:
+            raise BenthosError(f"--freeze-bottom {cfg.freeze_bottom}: {cfg.model} has {n} stages below the head "
+                               f"({', '.join(model.stage_names()[:-1])})")
+        model.freeze_stages(cfg.freeze_bottom)
+
+
+def _loaders(cfg, train_s, val_s, class_to_idx, pre):
+    ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment)
+    vtf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=False)
+    train_ds, val_ds = ImageDataset(train_s, class_to_idx, ttf), ImageDataset(val_s, class_to_idx, vtf)
+    labels = [class_to_idx[s.label] for s in train_s]
+    sampler, shuffle = None, True
+    if cfg.balance == "sampler":
+        w = _class_weights(labels, len(class_to_idx)).numpy()[labels]
+        sampler, shuffle = torch.utils.data.WeightedRandomSampler(w, len(labels)), False
+    kw = dict(num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+    train_dl = torch.utils.data.DataLoader(train_ds, cfg.batch_size, shuffle=shuffle, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **kw)
+    val_dl = torch.utils.data.DataLoader(val_ds, cfg.batch_size * 2, **kw)
+    return train_dl, val_dl, labels
+
+
+def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
+    import lightning.pytorch as pl
+    from lightning.pytorch.loggers import CSVLogger
+
+    from benthos.train.module import ClassifierModule
+
+    train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre)
+    weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    module = ClassifierModule(model, cfg, weights, len(train_dl))
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    trainer = pl.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
+        logger=CSVLogger(str(run_dir), name="logs", version=""), callbacks=_callbacks(cfg, run_dir),
+        plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
+        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    t = time.time()
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.is_file() else None)
+    seen = len(train_s) * max(1, trainer.current_epoch)
+    return module.history, {"fit_s": round(time.time() - t, 1), "epochs": trainer.current_epoch,
+                            "train_images_per_s": round(seen / max(1e-9, time.time() - t), 1)}
