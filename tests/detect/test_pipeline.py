@@ -115,3 +115,19 @@ def test_config_rejects_unknown_keys(tmp_path):
     with pytest.raises(ConfigError, match="learning_rate"):
         DetectConfig.from_yaml(p)
     assert DetectConfig().resolved().detector
+
+
+def test_random_crops_keep_scale_and_boxes(tiny_coco):
+    from benthos.data.detection import read_coco
+    from benthos.detect.dataset import DetectionDataset
+
+    data = read_coco(tiny_coco)
+    ds = DetectionDataset(data.records, train=True, crop=64, input_size=192, color_jitter=0)
+    for k in range(len(ds)):
+        x, t = ds[k]
+        assert x.shape == (3, 64, 64)
+        b = t["boxes"]
+        assert ((b >= 0) & (b <= 64)).all() and (b[:, 2] > b[:, 0]).all()
+        # 96 px frames scaled to 192: boxes (10-24 px) doubled, unless cut at the crop edge
+        if len(b):
+            assert (b[:, 2] - b[:, 0]).max() <= 48.01

@@ -14,6 +14,7 @@ _TRAIN_FLAGS = [
     ("--weight-decay", float, None), ("--warmup-steps", int, None),
     ("--trainable-stages", int, "fine-tune only the last N backbone stages (0: freeze the trunk)"),
     ("--tile", int, "train on tiles of this many px (large photos, mosaics)"), ("--tile-overlap", float, None),
+    ("--crop", int, "train on random crops of this many px at the input scale (cheaper steps)"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
     ("--score-thresh", float, None), ("--threads", int, None),
     ("--eval-every", int, "evaluate every N epochs and keep the best weights"),

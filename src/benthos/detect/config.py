@@ -20,12 +20,13 @@ class DetectConfig:
     optimizer: str | None = None       # "sgd" | "adamw"
     lr: float | None = None
     weight_decay: float | None = None
-    warmup_steps: int = 100
+    warmup_steps: int | None = None    # None: the detector's default (100 if it names none)
     grad_clip: float = 10.0
     trainable_stages: int | None = None  # fine-tune only the last N trunk stages (None: all)
     anchor_sizes: list | None = None
     tile: int | None = None            # train on tiles of this size (px), e.g. for mosaics
     tile_overlap: float = 0.2
+    crop: int | None = None            # train on random crops of this many px at the input scale (cheaper steps)
     hflip: bool = True
     vflip: bool = True                 # ROV/AUV imagery has no fixed "up" for small animals
     color_jitter: float = 0.2
@@ -48,6 +49,8 @@ class DetectConfig:
         for key, value in spec.defaults.items():
             if getattr(c, key, None) is None:
                 setattr(c, key, value)
+        if c.warmup_steps is None:
+            c.warmup_steps = 100
         if c.image_size is None:
             c.image_size = spec.image_size
         if c.optimizer not in ("sgd", "adamw"):

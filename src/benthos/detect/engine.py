@@ -81,6 +81,17 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
                            f"unexpected {unexpected[:3]}); was the run folder edited?")
 
 
+def set_input_size(model: torch.nn.Module, size: int) -> None:
+    """Network input size (long side) for every detector family; crops train at scale 1 this way."""
+    t = getattr(model, "transform", None)
+    if t is not None:  # torchvision detectors
+        t.min_size, t.max_size = (size,), size
+        if getattr(t, "fixed_size", None):
+            t.fixed_size = (size, size)
+    else:
+        model.image_size = size
+
+
 def _lr_factor(progress: float, step: int, warmup: int) -> float:
     warm = min(1.0, (step + 1) / max(1, warmup))
     return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
@@ -154,7 +165,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip,
-                          color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap)
+                          color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
+                          crop=cfg.crop, input_size=cfg.image_size)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
                                          num_workers=0, generator=gen, drop_last=len(ds) > cfg.batch_size)
@@ -178,6 +190,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     stopped = False
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
+        if cfg.crop:
+            set_input_size(net, cfg.crop)
         sums: dict[str, float] = {}
         n = 0
         for b, (ims, targets) in enumerate(loader):
@@ -206,6 +220,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
             if budget and time.monotonic() - t0 > budget:
                 stopped = True
                 break
+        set_input_size(net, cfg.image_size)
         row = {"epoch": epoch + 1, "step": step, "seconds": round(time.monotonic() - t0, 1),
                "lr": opt.param_groups[0]["lr"], **{k: v / max(n, 1) for k, v in sums.items()}}
         if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0) and val_data.records:
