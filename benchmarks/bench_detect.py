@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latency-frames", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--latency-only", action="store_true",
+                    help="re-measure s/frame of the runs already in OUT (e.g. on a quieter machine), no training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -78,6 +80,12 @@ def main() -> None:
     if results_file.is_file():
         results = [r for r in json.loads(results_file.read_text()) if r["detector"] in budgets]
     done = {r["detector"] for r in results}
+    if args.latency_only:
+        for r in results:
+            model, _ = load_detector(out / r["detector"])
+            r["s_per_frame"] = latency(model, frames, repeats=2)
+            print(f"{r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
+        done = set(budgets)
     for name, minutes in budgets.items():
         if name in done:
             continue
@@ -90,7 +98,7 @@ def main() -> None:
         row = {"detector": name, "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"), "mAP": info["metrics"]["mAP"],
                "AP50": info["metrics"]["AP50"], "params_M": info["params"] / 1e6, "GMACs": macs(model) / 1e9,
                "s_per_frame": latency(model, frames), "train_min": info["train_seconds"] / 60,
-               "epochs": info["epochs_done"], "image_size": info["image_size"],
+               "epochs": info["epochs_done"], "steps": info.get("steps"), "batch": info["config"]["batch_size"], "image_size": info["image_size"],
                "pretrained": cfg.pretrained_backbone}
         results.append(row)
         from benthos.runs.atomic import atomic_write_json
@@ -100,12 +108,12 @@ def main() -> None:
     print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; split: seeded ({args.seed}) 80/20 of {len(data.records)} images\n")
     print(f"| detector | input | AP50 {args.cls} | AP {args.cls} | mAP (all classes) | params (M) | GMACs @640 | "
-          "s/frame (CPU) | train (min) | epochs |")
+          "s/frame (CPU) | train (min) | steps x batch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         note = "" if r["pretrained"] else " (no pretrained trunk)"
         print(f"| {r['detector']}{note} | {r['image_size']} | {r['AP50_cls']:.3f} | {r['AP_cls']:.3f} | {r['mAP']:.3f} | "
-              f"{r['params_M']:.1f} | {r['GMACs']:.1f} | {r['s_per_frame']:.2f} | {r['train_min']:.1f} | {r['epochs']} |")
+              f"{r['params_M']:.1f} | {r['GMACs']:.1f} | {r['s_per_frame']:.2f} | {r['train_min']:.1f} | {r.get('steps', '?')} x {r.get('batch', '?')} |")
 
 
 if __name__ == "__main__":

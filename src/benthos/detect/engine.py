@@ -254,6 +254,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         "image_size": cfg.image_size, "config": cfg.to_dict(),
         "builder_options": {"backbone": cfg.backbone, "anchor_sizes": cfg.anchor_sizes, **cfg.extra},
         "metrics": metrics, "train_seconds": round(train_seconds, 1), "epochs_done": len(history),
+        "steps": history[-1]["step"] if history else 0,
         "params": sum(p.numel() for p in net.parameters()), "data": data.summary(),
         "issues": [i.to_dict() for i in data.issues[:200]],
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train": len(split["train"]),
