@@ -85,6 +85,9 @@ def main() -> None:
             model, _ = load_detector(out / r["detector"])
             r["s_per_frame"] = latency(model, frames, repeats=2)
             print(f"{r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
+        from benthos.runs.atomic import atomic_write_json
+
+        atomic_write_json(results_file, results)
         done = set(budgets)
     for name, minutes in budgets.items():
         if name in done:
