@@ -88,7 +88,7 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
         net.load_state_dict(match_state_dict(net, published_state_dict(card, spec), f"{spec.kind}:{spec.ref}"))
         model = ZooModel.wrap(net, entry.head, name, card.num_classes, aux)
     else:
-        model = _from_file(entry, local, num_classes, build, aux)
+        model = _from_file(entry, local, in_chans, build, aux)
     if in_chans != card.in_chans:
         _adapt_first_conv(model.body, in_chans)
     if num_classes is not None and num_classes != model.num_classes:
@@ -96,14 +96,14 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     return model
 
 
-def _from_file(entry, path: Path, num_classes: int | None, build, aux) -> ZooModel:
+def _from_file(entry, path: Path, in_chans: int, build, aux) -> ZooModel:
     card = entry.card
     sd = read_state_dict(path)
     if any(k.startswith("body.") for k in sd) and any(k.startswith("head.") for k in sd):
         # a benthos checkpoint: the head's shape says how many classes it was trained for
         head_w = [v for k, v in sd.items() if k.startswith("head.") and k.endswith("weight")]
         n = int(head_w[-1].shape[0]) if head_w else card.num_classes
-        model = ZooModel.wrap(build(n, card.in_chans), entry.head, card.name, n, aux)
+        model = ZooModel.wrap(build(n, in_chans), entry.head, card.name, n, aux)
         model.load_state_dict(match_state_dict(model, sd, str(path)))
         return model
     net = build(card.num_classes, card.in_chans)

@@ -83,7 +83,9 @@ def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
 
     return [
         pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
-        pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", save_last=True, save_top_k=0),
+        # the newest state after every epoch, replacing the previous one (atomically, see CheckpointIO)
+        pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                                     every_n_epochs=1, enable_version_counter=False),
         BestWeights(), RNGState(),
     ]
 
@@ -147,8 +149,11 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     size = cfg.input_size or (224 if card.input_size > 224 and cfg.weights else card.input_size)
     check_input_size(cfg.model, size)
     pre["input_size"] = size
+    pre["in_chans"] = 3  # photographs are RGB; single-channel nets (LeNet-5) get an adapted first conv
+    if card.in_chans != 3:
+        pre["mean"], pre["std"] = [0.5] * 3, [0.5] * 3
 
-    model = create_model(cfg.model, weights=cfg.weights)
+    model = create_model(cfg.model, weights=cfg.weights, in_chans=3)
     model.reset_classifier(len(classes))
     _apply_strategy(model, cfg)
 
@@ -164,6 +169,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         history, timings = fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
     else:
         history, timings = _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
+        if timings.get("rank", 0) != 0:
+            raise SystemExit(0)  # DDP worker: rank 0 writes the run folder
 
     meta = {
         "architecture": cfg.model, "classes": classes, "preprocessing": pre,
@@ -205,10 +212,15 @@ def _loaders(cfg, train_s, val_s, class_to_idx, pre):
 
 
 def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
+    import warnings
+
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
     from benthos.train.module import ClassifierModule
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers).*")
 
     train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre)
     weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
@@ -225,8 +237,13 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
         default_root_dir=str(run_dir),
     )
     last = run_dir / "checkpoints" / "last.ckpt"
+    resumed_from = None
+    if cfg.resume and last.is_file():
+        resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
+        log.info("resuming %s at epoch %d", run_dir, resumed_from)
     t = time.time()
-    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if cfg.resume and last.is_file() else None)
+    trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resumed_from is not None else None)
     seen = len(train_s) * max(1, trainer.current_epoch)
-    return module.history, {"fit_s": round(time.time() - t, 1), "epochs": trainer.current_epoch,
+    return module.history, {"fit_s": round(time.time() - t, 1), "epochs": trainer.current_epoch, "rank": trainer.global_rank,
+                            "resumed_from_epoch": resumed_from,
                             "train_images_per_s": round(seen / max(1e-9, time.time() - t), 1)}

@@ -74,8 +74,9 @@ class ClassifierModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         logits, aux = self.model.forward_with_aux(x)
         loss = self._loss(logits, y) + sum(0.3 * self._loss(a, y) for a in aux)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log("train_acc", (logits.argmax(-1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+        self.log("train_acc", (logits.argmax(-1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y),
+                 sync_dist=True)
         return loss
 
     def on_train_batch_end(self, outputs, batch, batch_idx):

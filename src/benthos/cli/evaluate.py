@@ -1,0 +1,36 @@
+"""`benthos evaluate RUN [DATA]`: metrics on labelled images (or the run's own test split)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="accuracy, per-class scores, confusion matrix, calibration of a trained run")
+    p.add_argument("run", help="run folder written by `benthos train`")
+    p.add_argument("data", nargs="?", help="labelled images (default: the run's held-out test split)")
+    p.add_argument("--format", help="folder | csv | coco | coralnet")
+    p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from benthos.tasks import evaluate_run
+
+    ev = evaluate_run(args.run, args.data, format=args.format, images=args.images)
+    if args.json:
+        print(json.dumps(ev, indent=2))
+        return 0
+    print(f"{ev['n']} images from {ev['data']}")
+    print(f"accuracy {ev['accuracy']:.3f}  balanced accuracy {ev['balanced_accuracy']:.3f}  macro-F1 {ev['macro_f1']:.3f}"
+          f"  ECE {ev['ece']:.3f}" + "".join(f"  {k} {v:.3f}" for k, v in ev.get("top_k", {}).items() if k != "top1"))
+    if ev.get("unknown_labels"):
+        print("labels the model does not know (not scored): " + ", ".join(f"{k} ({v})" for k, v in ev["unknown_labels"].items()))
+    print(f"\n{'class':24s} {'precision':>9s} {'recall':>7s} {'f1':>6s} {'support':>7s}")
+    for name, m in ev["per_class"].items():
+        if m["support"]:
+            f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+            print(f"{name[:24]:24s} {f(m['precision']):>9s} {f(m['recall']):>7s} {f(m['f1']):>6s} {m['support']:>7d}")
+    print(f"\nwrote evaluation.json and report.html in {args.run}")
+    return 0

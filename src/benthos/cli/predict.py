@@ -1,0 +1,28 @@
+"""`benthos predict RUN IMAGES... --out preds.csv`: top-k labels and probabilities per image."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="label new images with a trained run (CSV out)")
+    p.add_argument("run", help="run folder written by `benthos train`")
+    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.set_defaults(func=_predict)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import sys
+
+    from benthos.tasks import predict
+
+    res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size)
+    print(f"predicted {res['n']} images -> {res['out']}")
+    for line in res["skipped"][:20]:
+        print(f"skipped {line}", file=sys.stderr)
+    if res["skipped"]:
+        print(f"{len(res['skipped'])} files could not be read and were skipped", file=sys.stderr)
+    return 0
