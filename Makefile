@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m benthos demo --out $(DEMO_OUT)
+	bash scripts/demo.sh $(DEMO_OUT)
 
 test: $(STAMP)
 	bash scripts/ensure_chromium.sh || true

@@ -1,0 +1,224 @@
+"""Classification benchmark: our defaults vs the two peers on a labelled patch folder.
+
+    python benchmarks/bench_classify.py --data ../shared/data/ccr_benthic_patches --out .bench/cls
+
+1. a seeded, stratified (and grouped, where groups exist) 70/30 split of DATA;
+2. ours: `benthos train` with default settings on the 70% (it carves its own validation
+   set from it for early stopping), tested on the 30%;
+3. peer A, CoralNet/pyspacer style: frozen ImageNet EfficientNet-Lite0 features + logistic regression;
+4. peer B, the lecture's plain fine-tune: timm Lite0, AdamW one-cycle, flips + colour jitter, batch 32;
+5. --strategies: every transfer-learning strategy with a short budget, and the linear-probe cache speed-up;
+6. --overhead: images/s of our Lightning fit vs a bare PyTorch loop (same model, batch, threads, data).
+Prints markdown tables; BENCHMARKS.md quotes them.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def write_manifest(path: Path, samples) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "label", "group"])
+        for s in samples:
+            w.writerow([str(Path(s.path).resolve()), s.label, s.group or Path(s.path).stem])
+
+
+def split_70_30(data_path: str, out: Path, seed: int):
+    from benthos.data import load_classification, split_samples
+
+    data = load_classification(data_path)
+    split = split_samples(data.samples, {"train": 0.7, "test": 0.3}, seed=seed, grouped=True)
+    train = [data.samples[i] for i in split["train"]]
+    test = [data.samples[i] for i in split["test"]]
+    write_manifest(out / "train70.csv", train)
+    write_manifest(out / "test30.csv", test)
+    return data, train, test
+
+
+def ours(out: Path, minutes: float | None, **overrides) -> dict:
+    from benthos.tasks import evaluate_run
+    from benthos.train import TrainConfig, train
+
+    run = out / ("ours" if not overrides else "strategy_" + overrides.get("strategy", "x"))
+    cfg = TrainConfig(data=str(out / "train70.csv"), out=str(run), test_fraction=0.0, max_minutes=minutes, report=False, **overrides)
+    t = time.time()
+    meta = train(cfg)
+    train_s = time.time() - t
+    ev = evaluate_run(run, str(out / "test30.csv"))
+    return {"accuracy": ev["accuracy"], "balanced_accuracy": ev["balanced_accuracy"], "macro_f1": ev["macro_f1"],
+            "train_min": train_s / 60, "epochs": meta["timings"].get("epochs"), "timings": meta["timings"]}
+
+
+def _lite0(num_classes: int):
+    from benthos.models import create_model
+
+    return create_model("efficientnet_lite0", weights="imagenet", num_classes=num_classes)
+
+
+def peer_linear(train, test, classes) -> dict:
+    """CoralNet-style: features of the frozen ImageNet backbone, then logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from benthos.models import preprocessing
+    from benthos.train.probe import extract_features
+
+    t = time.time()
+    model = _lite0(len(classes))
+    idx = {c: i for i, c in enumerate(classes)}
+    pre = preprocessing("efficientnet_lite0")
+    xtr, ytr = extract_features(model, train, idx, pre)
+    xte, yte = extract_features(model, test, idx, pre)
+    scaler = StandardScaler().fit(xtr.numpy())
+    clf = LogisticRegression(max_iter=3000, C=0.5).fit(scaler.transform(xtr.numpy()), ytr.numpy())
+    acc = float((clf.predict(scaler.transform(xte.numpy())) == yte.numpy()).mean())
+    return {"accuracy": acc, "train_min": (time.time() - t) / 60}
+
+
+def _plain_loaders(train, test, classes, batch: int = 32):
+    from torchvision.transforms import v2
+
+    from benthos.data import ImageDataset
+    from benthos.models import preprocessing
+
+    pre = preprocessing("efficientnet_lite0")
+    norm = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre["mean"], pre["std"])]
+    ttf = v2.Compose([v2.Resize((224, 224)), v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
+                      v2.ColorJitter(0.2, 0.2, 0.2), *norm])
+    etf = v2.Compose([v2.Resize((224, 224)), *norm])
+    idx = {c: i for i, c in enumerate(classes)}
+    tl = torch.utils.data.DataLoader(ImageDataset(train, idx, ttf), batch, shuffle=True, drop_last=True, num_workers=1,
+                                     persistent_workers=True)
+    el = torch.utils.data.DataLoader(ImageDataset(test, idx, etf), 64, num_workers=1)
+    return tl, el
+
+
+def peer_finetune(train, test, classes, epochs: int) -> dict:
+    """The lecture's plain recipe in a bare PyTorch loop: AdamW, one-cycle, flips + colour jitter, batch 32."""
+    torch.manual_seed(0)
+    model = _lite0(len(classes))
+    tl, el = _plain_loaders(train, test, classes)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=epochs * len(tl))
+    t = time.time()
+    images = 0
+    for _ in range(epochs):
+        model.train()
+        for x, y in tl:
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            images += len(y)
+    train_s = time.time() - t
+    model.eval()
+    correct = n = 0
+    with torch.inference_mode():
+        for x, y in el:
+            correct += int((model(x).argmax(-1) == y).sum())
+            n += len(y)
+    return {"accuracy": correct / n, "train_min": train_s / 60, "epochs": epochs, "images_per_s": images / train_s}
+
+
+def overhead(out: Path, train, classes, epochs: int = 2) -> dict:
+    """Framework overhead: the same model/batch/data through Lightning (ours) and a bare loop."""
+    from benthos.data import ImageDataset, build_transforms
+    from benthos.models import preprocessing
+    from benthos.train import TrainConfig
+    from benthos.train.engine import _fit
+
+    pre = {**preprocessing("efficientnet_lite0"), "input_size": 224}
+    idx = {c: i for i, c in enumerate(classes)}
+    cfg = TrainConfig(data="-", out=str(out / "overhead"), epochs=epochs, ema_decay=0.0, patience=99, num_workers=1)
+    model = _lite0(len(classes))
+    t = time.time()
+    _fit(model, cfg, train, train[:64], idx, pre, out / "overhead")
+    light = time.time() - t
+    # the bare loop: identical transforms, loader, optimiser groups and channels-last
+    from benthos.train.module import stage_param_groups
+
+    model = _lite0(len(classes)).to(memory_format=torch.channels_last)
+    tf = build_transforms(224, pre["mean"], pre["std"], train=True)
+    vtf = build_transforms(224, pre["mean"], pre["std"], train=False)
+    tl = torch.utils.data.DataLoader(ImageDataset(train, idx, tf), 32, shuffle=True, drop_last=True, num_workers=1)
+    vl = torch.utils.data.DataLoader(ImageDataset(train[:64], idx, vtf), 64, num_workers=1)
+    opt = torch.optim.AdamW(stage_param_groups(model, cfg))
+    t = time.time()
+    for _ in range(epochs):
+        model.train()
+        for x, y in tl:
+            x = x.contiguous(memory_format=torch.channels_last)
+            loss = torch.nn.functional.cross_entropy(model(x), y, label_smoothing=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.inference_mode():
+            for x, y in vl:
+                model(x.contiguous(memory_format=torch.channels_last))
+    bare = time.time() - t
+    n = len(tl) * 32 * epochs
+    return {"lightning_images_per_s": n / light, "bare_images_per_s": n / bare, "overhead": light / bare - 1}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default=".bench/classify")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--minutes", type=float, default=None, help="cap on our training time (default: none)")
+    ap.add_argument("--peer-epochs", type=int, default=8)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["ours", "linear", "finetune"])
+    ap.add_argument("--strategies", action="store_true", help="also run each strategy with a short budget")
+    ap.add_argument("--strategy-minutes", type=float, default=5)
+    ap.add_argument("--overhead", action="store_true")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data, train, test = split_70_30(args.data, out, args.seed)
+    classes = data.classes
+    print(f"# {args.data}: {len(data.samples)} images, {len(classes)} classes; 70/30 split: {len(train)} train, {len(test)} test")
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}\n")
+    results = {}
+    if "ours" not in args.skip:
+        results["benthos defaults (Lite0 fine-tune)"] = ours(out, args.minutes)
+    if "linear" not in args.skip:
+        results["peer: Lite0 features + logistic regression"] = peer_linear(train, test, classes)
+    if "finetune" not in args.skip:
+        results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs"] = peer_finetune(train, test, classes, args.peer_epochs)
+    print("| method | test accuracy | balanced acc. | train time (min) | epochs |")
+    print("|---|---|---|---|---|")
+    for k, r in results.items():
+        print(f"| {k} | {r['accuracy']:.3f} | {r.get('balanced_accuracy', float('nan')):.3f} | {r['train_min']:.1f} | {r.get('epochs', '-')} |")
+    if args.strategies:
+        print("\n| strategy | test accuracy | train time (min) | epochs | notes |")
+        print("|---|---|---|---|---|")
+        for strategy, extra in (("linear-probe", {}), ("freeze-bottom", {"freeze_bottom": 4}), ("gradual", {}),
+                                ("fine-tune", {}), ("scratch", {})):
+            r = ours(out, args.strategy_minutes, strategy=strategy, **extra)
+            t = r["timings"]
+            note = (f"first epoch {t['first_epoch_s']:.1f} s (feature cache), later epochs {t['later_epoch_s'] * 1000:.1f} ms: "
+                    f"{t['speedup_after_first']:.0f}x faster" if strategy == "linear-probe" else
+                    f"{t.get('train_images_per_s', 0):.1f} train images/s")
+            print(f"| {strategy}{' ' + str(extra) if extra else ''} | {r['accuracy']:.3f} | {r['train_min']:.1f} | {r['epochs']} | {note} |")
+            results[f"strategy {strategy}"] = r
+    if args.overhead:
+        o = overhead(out, train, classes)
+        print(f"\nframework overhead: Lightning {o['lightning_images_per_s']:.1f} img/s vs bare loop "
+              f"{o['bare_images_per_s']:.1f} img/s -> {o['overhead'] * 100:+.1f}%")
+        results["overhead"] = o
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
