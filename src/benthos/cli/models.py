@@ -75,7 +75,7 @@ def _list(args: argparse.Namespace) -> int:
     for n in names:
         c = model_card(n)
         row = {"name": n, "family": c.family, "year": c.year, "input": c.input_size, "source": c.source,
-               "weights": ",".join(c.weights) or "-"}
+               "weights": ",".join(k + (" (offline)" if v.kind == "package" else "") for k, v in c.weights.items()) or "-"}
         if not args.no_cost:
             cost = profile_model(n)
             row.update(params=cost.params, macs=cost.macs)
