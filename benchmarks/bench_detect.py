@@ -110,8 +110,8 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}; split: seeded ({args.seed}) 80/20 of {len(data.records)} images\n")
-    print(f"| detector | input | AP50 {args.cls} | AP {args.cls} | mAP (all classes) | params (M) | GMACs @640 | "
-          "s/frame (CPU) | train (min) | steps x batch |")
+    print(f"| detector | input | AP50 {args.cls} | AP {args.cls} | mAP (all classes) | params (M) | GMACs per frame | "
+          "s per 640x640 frame (CPU) | train (min) | steps x batch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         note = "" if r["pretrained"] else " (no pretrained trunk)"
