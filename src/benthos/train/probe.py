@@ -62,7 +62,7 @@ def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Pat
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         head.eval()
         with torch.no_grad():
             logits = head((xva - mean) / std)
