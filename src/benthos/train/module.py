@@ -62,7 +62,7 @@ class ClassifierModule(pl.LightningModule):
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.history: list[dict] = []
-        self._epoch_stats: dict[str, list[float]] = {}
+        self._reset_epoch_stats()
 
     # -- steps ---------------------------------------------------------------------------
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -74,6 +74,9 @@ class ClassifierModule(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         logits, aux = self.model.forward_with_aux(x)
         loss = self._loss(logits, y) + sum(0.3 * self._loss(a, y) for a in aux)
+        self._train_loss += float(loss.detach()) * len(y)
+        self._train_correct += int((logits.argmax(-1) == y).sum())
+        self._train_n += len(y)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
         self.log("train_acc", (logits.argmax(-1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y),
                  sync_dist=True)
@@ -100,17 +103,24 @@ class ClassifierModule(pl.LightningModule):
                  batch_size=len(y), sync_dist=True)
 
     def on_validation_epoch_end(self):
+        # validation runs after this epoch's training batches and before the checkpoint is
+        # written (on_validation_end), so the row is complete and travels with the checkpoint
         if self.trainer.sanity_checking:
             return
         m = self.trainer.callback_metrics
-        row = {"epoch": self.current_epoch}
-        for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        n = max(1, self._train_n)
+        row = {"epoch": self.current_epoch, "train_loss": self._train_loss / n, "train_acc": self._train_correct / n}
+        for k in ("val_loss", "val_acc"):
             if k in m:
                 row[k] = float(m[k])
         self.history.append(row)
 
+    def _reset_epoch_stats(self) -> None:
+        self._train_loss, self._train_correct, self._train_n = 0.0, 0, 0
+
     # -- freezing ------------------------------------------------------------------------
     def on_train_epoch_start(self):
+        self._reset_epoch_stats()
         cfg = self.cfg
         if cfg.strategy == "gradual" and self.current_epoch == cfg.gradual_epochs:
             for p in self.model.parameters():
