@@ -6,7 +6,8 @@ from benthos.cli.main import main
 def test_cli_train_evaluate_predict(tiny_coco, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--detector", "yolo_lite0",
-                 "--image-size", "96", "--epochs", "1", "--batch-size", "2", "--trainable-stages", "2"]) == 0
+                 "--image-size", "96", "--epochs", "1", "--batch-size", "2", "--trainable-stages", "2",
+                 "--no-pretrained"]) == 0
     assert json.loads((run / "run.json").read_text())["config"]["trainable_stages"] == 2
     capsys.readouterr()
     assert main(["detect", "evaluate", str(run), str(tiny_coco), "--split", "all", "--json"]) == 0

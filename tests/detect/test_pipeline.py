@@ -18,7 +18,7 @@ from benthos.errors import ConfigError
 def run(tiny_coco, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=2, batch_size=2, val_fraction=0.5,
-                       limit_train_batches=1)
+                       limit_train_batches=1, pretrained_backbone=False)
     info = train_detector(tiny_coco, out, cfg, log=lambda s: None)
     return out, info
 
@@ -43,7 +43,8 @@ def test_resume_continues_from_checkpoint(run, tiny_coco, tmp_path):
     shutil.copytree(out, copy)
     logs = []
     info = train_detector(tiny_coco, copy, DetectConfig(detector="yolo_lite0", image_size=96, epochs=3, batch_size=2,
-                                                         val_fraction=0.5, limit_train_batches=1), log=logs.append)
+                                                         val_fraction=0.5, limit_train_batches=1,
+                                                         pretrained_backbone=False), log=logs.append)
     assert any("resuming" in line for line in logs) and info["epochs_done"] == 3
 
 
