@@ -181,6 +181,7 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], choices=["ours", "linear", "finetune"])
     ap.add_argument("--strategies", action="store_true", help="also run each strategy with a short budget")
     ap.add_argument("--strategy-minutes", type=float, default=5)
+    ap.add_argument("--skip-strategies", nargs="*", default=[])
     ap.add_argument("--overhead", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
@@ -204,8 +205,8 @@ def main() -> None:
         print("\n| strategy | test accuracy | train time (min) | epochs | notes |")
         print("|---|---|---|---|---|")
         # fine-tune is the default recipe: its row is the "benthos defaults" run above
-        for strategy, extra in (("linear-probe", {}), ("freeze-bottom", {"freeze_bottom": 4}), ("gradual", {}),
-                                ("scratch", {})):
+        for strategy, extra in [(s, e) for s, e in (("linear-probe", {}), ("freeze-bottom", {"freeze_bottom": 4}),
+                                                    ("gradual", {}), ("scratch", {})) if s not in args.skip_strategies]:
             r = ours(out, args.strategy_minutes, strategy=strategy, **extra)
             t = r["timings"]
             note = (f"first epoch {t['first_epoch_s']:.1f} s (feature cache), later epochs {t['later_epoch_s'] * 1000:.1f} ms: "

@@ -126,7 +126,10 @@ class ZooModel(nn.Module):
         groups: list[tuple[str, nn.Module]] = [
             (n, m) for n, m in self.body.named_children() if _params(m) and not self._is_aux(n)
         ]
-        while len(groups) < 5:
+        def tiny(m: nn.Module) -> bool:
+            return _params(m) < 0.01 * total
+
+        while sum(not tiny(m) for _, m in groups) < 4:
             big = [(i, g) for i, g in enumerate(groups) if isinstance(g[1], _EXPANDABLE)
                    and sum(1 for c in g[1].children() if _params(c)) >= 2]
             if not big:
@@ -134,11 +137,12 @@ class ZooModel(nn.Module):
             i, (name, mod) = max(big, key=lambda t: _params(t[1][1]))
             kids = [(f"{name}.{n}", c) for n, c in mod.named_children() if _params(c)]
             groups[i:i + 1] = kids
+        # a tiny module (a BN after a conv) joins the stage before it; the first module starts the stem
         merged: list[tuple[str, list[nn.Module]]] = []
         for name, mod in groups:
-            tiny = _params(mod) < 0.01 * total
-            if merged and (tiny or all(_params(m) < 0.01 * total for m in merged[-1][1])):
-                merged[-1] = (merged[-1][0] + "+" + name if len(merged[-1][1]) < 3 else merged[-1][0], merged[-1][1] + [mod])
+            if merged and tiny(mod):
+                label = merged[-1][0] if len(merged[-1][1]) >= 3 else merged[-1][0] + "+" + name
+                merged[-1] = (label, merged[-1][1] + [mod])
             else:
                 merged.append((name, [mod]))
         out = [(name, [p for m in mods for p in m.parameters()]) for name, mods in merged]
