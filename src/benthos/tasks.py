@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +49,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     total = sum(counts.values()) or 1
     ev["train_priors"] = [counts.get(c, 0) / total for c in meta["classes"]]
     mistakes = _mistakes(samples, probs, meta["classes"])
+    ev["mistakes"] = mistakes  # kept so a later `benthos report` can redraw the gallery
     if write:
         atomic_write_json(run_dir / "evaluation.json", ev)
         from benthos.report.classification import write_report
@@ -139,3 +141,17 @@ def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> s
         write_report(run_dir)
         lines.append(f"report: {run_dir / 'report.html'}")
     return "\n".join(lines)
+
+
+def report_with_biodiversity(run_dir: str | os.PathLike, predictions: str | os.PathLike, by: list[str] | None = None) -> Path:
+    """The run's report with the biodiversity sections of a predictions CSV appended (counts,
+    diversity, curves, and counts corrected with the run's held-out confusion matrix)."""
+    from benthos.ecology.tasks import report_sections
+    from benthos.report.classification import write_report
+
+    run_dir = Path(run_dir)
+    evaluation = run_dir / "evaluation.json"
+    sections, _ = report_sections(predictions, run_dir / "report.html", by=by,
+                                  evaluation=evaluation if evaluation.is_file() else None)
+    ev = json.loads(evaluation.read_text()) if evaluation.is_file() else None
+    return write_report(run_dir, ev, (ev or {}).get("mistakes"), extra_sections=sections)

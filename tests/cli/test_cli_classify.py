@@ -58,6 +58,12 @@ def test_train_evaluate_predict_report_on_messy_data(messy_folder, tmp_path, cap
     assert abs(sum(float(v) for k, v in rows[0].items() if k.startswith("prob:")) - 1) < 1e-3
 
     assert main(["report", str(run)]) == 0
+    html = (run / "report.html").read_text()
+    assert "Per-class scores" in html
+    # the biodiversity sections of a predictions CSV join the run's report
+    assert main(["report", str(run), "--predictions", str(preds), "--by", "folder"]) == 0
+    html = (run / "report.html").read_text()
+    assert "Counts per taxon" in html and "Rarefaction" in html and "Confusion matrix" in html
 
 
 def test_evaluate_with_unknown_labels(messy_folder, tmp_path, capsys):

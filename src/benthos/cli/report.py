@@ -8,6 +8,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write RUN/report.html (learning curves, confusion matrix, mistakes, calibration)")
     p.add_argument("run", help="run folder written by `benthos train`")
     p.add_argument("--evaluate", action="store_true", help="re-evaluate on the run's test split first")
+    p.add_argument("--predictions", help="a `benthos predict` CSV: adds the biodiversity sections (counts, diversity, "
+                   "rarefaction curves, counts corrected with the run's confusion matrix)")
+    p.add_argument("--by", nargs="+", help="sample key for --predictions: image, folder, all, or group COLUMN")
     p.set_defaults(func=_report)
 
 
@@ -21,9 +24,16 @@ def _report(args: argparse.Namespace) -> int:
         from benthos.tasks import evaluate_run
 
         evaluate_run(args.run)
-    else:
+    if args.predictions:
+        from benthos.tasks import report_with_biodiversity
+
+        report_with_biodiversity(args.run, args.predictions, by=args.by)
+    elif not args.evaluate:
+        import json
+
         from benthos.report.classification import write_report
 
-        write_report(args.run)
+        ev = json.loads((Path(args.run) / "evaluation.json").read_text())
+        write_report(args.run, ev, ev.get("mistakes"))
     print(f"report: {Path(args.run) / 'report.html'}")
     return 0

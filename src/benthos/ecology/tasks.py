@@ -128,10 +128,10 @@ def darwincore(predictions: str | os.PathLike, out: str | os.PathLike, by: list[
     return path, len(rows)
 
 
-def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
+def report_sections(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
            metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
-           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> Path:
-    """Standalone biodiversity report of one prediction file."""
+           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> tuple[list[str], str]:
+    """Biodiversity HTML sections of one prediction file, and a subtitle describing it."""
     from benthos.ecology.correction import correct_predictions, read_evaluation
     from benthos.ecology.counts import count_predictions, percent_cover
     from benthos.ecology.diversity import diversity_by_sample
@@ -157,6 +157,16 @@ def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str]
         val = read_predictions(validation)
         unk = (preds, find_unknowns(preds, calibrate(val, score)))
     secs = biodiversity_sections(table, cov, div, curves, accumulation(table.counts, seed=seed), corr, unk)
-    return write_report(out, secs, subtitle=f"{predictions} ({preds.kind}, {len(preds)} rows)")
+    return secs, f"{predictions} ({preds.kind}, {len(preds)} rows)"
+
+
+def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
+           metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
+           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> Path:
+    """Standalone biodiversity report of one prediction file."""
+    from benthos.ecology.report import write_report
+
+    secs, subtitle = report_sections(predictions, out, by, metadata, evaluation, validation, score, nboot, seed)
+    return write_report(out, secs, subtitle=subtitle)
 
 
