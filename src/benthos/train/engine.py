@@ -5,7 +5,6 @@ its flags, resumable checkpoints); this module only assembles data, model and st
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -98,12 +97,9 @@ def load_data(cfg: TrainConfig):
     return data
 
 
-def make_split(cfg: TrainConfig, data, run_dir: Path) -> dict[str, list[int]]:
+def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     if cfg.split:
-        split = load_split_indices(cfg.split) if Path(cfg.split).is_file() else None
-        if split is None:
-            raise BenthosError(f"split file {cfg.split} not found")
-        return split
+        return load_split_indices(cfg.split)  # a clear DataError when missing or malformed
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
     return split_samples(data.samples, {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True, rare="train")
 
@@ -117,15 +113,15 @@ def _class_weights(labels: list[int], n: int) -> torch.Tensor:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train a classifier; returns the run's metadata (also written to ``cfg.out/run.json``)."""
     import lightning.pytorch as pl
-    from lightning.pytorch.loggers import CSVLogger
+    import yaml
 
     cfg.validate()
     run_dir = Path(cfg.out)
     if cfg.resume:
         run_dir = Path(cfg.resume)
-        saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else None
-        if saved is None:
-            raise BenthosError(f"cannot resume {run_dir}: no config.json there (was it made by `benthos train`?)")
+        if not (run_dir / "config.yaml").is_file():
+            raise BenthosError(f"cannot resume {run_dir}: no config.yaml there (was it made by `benthos train`?)")
+        saved = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
         cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
@@ -137,11 +133,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     classes = data.classes
     class_to_idx = {c: i for i, c in enumerate(classes)}
     split_file = run_dir / "split.json"
-    split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data, run_dir)
+    split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data)
     save_split(split_file, data.samples, split, seed=cfg.seed)
-    atomic_write_text(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
-    import yaml
-
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     card = model_card(cfg.model)

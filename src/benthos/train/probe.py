@@ -90,7 +90,6 @@ def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Pat
 @torch.no_grad()
 def _fold_standardisation(head: torch.nn.Module, mean: torch.Tensor, std: torch.Tensor) -> None:
     """W((x - m)/s) + b == (W/s) x + (b - W m/s): the saved head works on raw features."""
-    layer = head
-    w = layer.weight / std
-    layer.bias.sub_((layer.weight * (mean / std)).sum(1))
-    layer.weight.copy_(w)
+    w = head.weight / std
+    head.bias.sub_((head.weight * (mean / std)).sum(1))
+    head.weight.copy_(w)
