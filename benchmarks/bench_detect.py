@@ -5,8 +5,9 @@
         --minutes yolo_lite0=12,fasterrcnn_lite0_fpn=8,retinanet_lite0_fpn=3 --out .bench/detect
 
 Each detector trains with its registry defaults under a wall-clock budget (the LR schedule
-ends with the budget), on a seeded 80/20 image split, and is scored on the 20% by
-pycocotools. Prints one markdown table; raw numbers go to OUT/results.json.
+ends with the budget; ``name=default`` trains for the registry's epochs with no budget, as
+``benthos detect train`` does), on a seeded 80/20 split, and is scored on the 20% by
+pycocotools. ``--group-pattern`` holds out whole groups (dives, videos) instead of frames. Prints one markdown table; raw numbers go to OUT/results.json.
 The data set is never copied: runs hold weights and metrics only.
 """
 from __future__ import annotations
@@ -52,16 +53,33 @@ def latency(model: torch.nn.Module, frames: list[torch.Tensor], repeats: int = 1
     return statistics.median(times)
 
 
+def row_of(info: dict, model: torch.nn.Module, frames: list[torch.Tensor], cls: str, run: str | None = None) -> dict:
+    pc = info["metrics"]["per_class"].get(cls, {})
+    return {"detector": info["detector"], "run": run, "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"),
+            "mAP": info["metrics"]["mAP"], "AP50": info["metrics"]["AP50"], "params_M": info["params"] / 1e6,
+            "GMACs": macs(model) / 1e9, "s_per_frame": latency(model, frames), "train_min": info["train_seconds"] / 60,
+            "epochs": info["epochs_done"], "steps": info.get("steps"), "batch": info["config"]["batch_size"],
+            "image_size": info["image_size"], "pretrained": info["config"]["pretrained_backbone"],
+            "split": info["split"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="COCO annotations.json (images beside it)")
-    ap.add_argument("--minutes", required=True, help="name=minutes,... training budget per detector")
+    ap.add_argument("--minutes", default="", help="name=minutes,... training budget per detector ('default': none)")
+    ap.add_argument("--adopt", action="append", default=[], metavar="RUN",
+                    help="add a run folder trained elsewhere (e.g. `benthos detect train` with every default) "
+                         "to the table: its metrics from run.json, MACs and latency measured here")
     ap.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the detector's)")
     ap.add_argument("--class", dest="cls", default="brittle_star")
     ap.add_argument("--out", default=".bench/detect")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--latency-frames", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--group-pattern", default=None,
+                    help="regex on image paths; its first group names the dive/video held out as a whole "
+                         r"(NOAA set: '/(\d\d)[_-]\d\d[_-]\d\d[_-]\d\d', the timecode hour)")
+    ap.add_argument("--plot", help="write an accuracy-vs-cost figure (PNG) of the table's rows here")
     ap.add_argument("--latency-only", action="store_true",
                     help="re-measure s/frame of the runs already in OUT (e.g. on a quieter machine), no training")
     args = ap.parse_args()
@@ -74,11 +92,13 @@ def main() -> None:
 
     frames = [torch.from_numpy(np.asarray(load_image(r.image_path).resize((640, 640)), np.uint8).copy())
               .permute(2, 0, 1).float().div(255) for r in data.records[: args.latency_frames]]
-    budgets = {k: float(v) for k, v in (item.split("=") for item in args.minutes.split(","))}
+    budgets = {k: (None if v == "default" else float(v))
+               for k, v in (item.split("=") for item in args.minutes.split(",") if item)}
     results = []
     results_file = out / "results.json"
     if results_file.is_file():
-        results = [r for r in json.loads(results_file.read_text()) if r["detector"] in budgets]
+        results = [r for r in json.loads(results_file.read_text())
+                   if r["detector"] in budgets or r.get("run") in map(str, args.adopt)]
     done = {r["detector"] for r in results}
     if args.latency_only:
         for r in results:
@@ -89,34 +109,67 @@ def main() -> None:
 
         atomic_write_json(results_file, results)
         done = set(budgets)
+    for run in args.adopt:
+        if any(r.get("run") == str(run) for r in results):
+            continue
+        model, info = load_detector(run)
+        results.append(row_of(info, model, frames, args.cls, run=str(run)))
+        from benthos.runs.atomic import atomic_write_json
+
+        atomic_write_json(results_file, results)
+        print(json.dumps(results[-1]), flush=True)
     for name, minutes in budgets.items():
         if name in done:
             continue
-        cfg = DetectConfig(detector=name, max_minutes=minutes, epochs=args.epochs or 100, seed=args.seed,
-                           pretrained_backbone=name not in NO_OFFLINE_WEIGHTS, threads=args.threads)
-        print(f"\n== {name}: {minutes} min", flush=True)
+        cfg = DetectConfig(detector=name, max_minutes=minutes, epochs=args.epochs or (None if minutes is None else 100),
+                           seed=args.seed, pretrained_backbone=name not in NO_OFFLINE_WEIGHTS, threads=args.threads,
+                           group_pattern=args.group_pattern)
+        print(f"\n== {name}: {'registry epochs, no budget' if minutes is None else f'{minutes} min'}", flush=True)
         info = train_detector(data, out / name, cfg, log=lambda s: print("  " + s, flush=True))
         model, _ = load_detector(out / name)
-        pc = info["metrics"]["per_class"].get(args.cls, {})
-        row = {"detector": name, "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"), "mAP": info["metrics"]["mAP"],
-               "AP50": info["metrics"]["AP50"], "params_M": info["params"] / 1e6, "GMACs": macs(model) / 1e9,
-               "s_per_frame": latency(model, frames), "train_min": info["train_seconds"] / 60,
-               "epochs": info["epochs_done"], "steps": info.get("steps"), "batch": info["config"]["batch_size"], "image_size": info["image_size"],
-               "pretrained": cfg.pretrained_backbone}
+        row = row_of(info, model, frames, args.cls)
         results.append(row)
         from benthos.runs.atomic import atomic_write_json
 
         atomic_write_json(results_file, results)
         print(json.dumps(row), flush=True)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
-          f"torch {torch.__version__}; split: seeded ({args.seed}) 80/20 of {len(data.records)} images\n")
+          f"torch {torch.__version__}; split: seeded ({args.seed}) 80/20 of {len(data.records)} images"
+          + (f", whole groups by {args.group_pattern!r}" if args.group_pattern else "") + "\n")
     print(f"| detector | input | AP50 {args.cls} | AP {args.cls} | mAP (all classes) | params (M) | GMACs per frame | "
           "s per 640x640 frame (CPU) | train (min) | steps x batch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        note = "" if r["pretrained"] else " (no pretrained trunk)"
+        note = ("" if r["pretrained"] else " (no pretrained trunk)") + (f" (run {r['run']})" if r.get("run") else "")
         print(f"| {r['detector']}{note} | {r['image_size']} | {r['AP50_cls']:.3f} | {r['AP_cls']:.3f} | {r['mAP']:.3f} | "
               f"{r['params_M']:.1f} | {r['GMACs']:.1f} | {r['s_per_frame']:.2f} | {r['train_min']:.1f} | {r.get('steps', '?')} x {r.get('batch', '?')} |")
+
+    if args.plot:
+        plot(results, args.cls, args.plot)
+
+
+def plot(results: list[dict], cls: str, path: str) -> None:
+    """AP50 of ``cls`` against CPU seconds per frame (marker area ~ GMACs), one point per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    for r in results:
+        label = r["detector"] + (f" ({Path(r['run']).name})" if r.get("run") else "") + f", {r['train_min']:.0f} min"
+        ax.scatter(r["s_per_frame"], r["AP50_cls"], s=20 + 12 * r["GMACs"], alpha=0.7)
+        ax.annotate(label, (r["s_per_frame"], r["AP50_cls"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel("CPU seconds per 640x640 frame (2 threads, batch 1)")
+    ax.set_ylabel(f"AP50, {cls} (held-out frames)")
+    ax.set_title("Detectors: accuracy vs cost (marker area ~ GMACs; label: training minutes)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    print(f"plot -> {path}")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ from benthos.runs.atomic import atomic_write_json, atomic_write_text
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
 
+def temperature_of(meta: dict) -> float:
+    """The run's fitted softmax temperature (1.0 for runs without calibration)."""
+    return float((meta.get("calibration") or {}).get("temperature", 1.0))
+
+
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
                  images: str | None = None, split: str = "test", write: bool = True) -> dict[str, Any]:
     """Evaluate a run on DATA (labels matched by name), or on its own held-out split.
@@ -41,10 +46,12 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
         source = f"the run's held-out '{split}' split"
     if not samples:
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=meta.get("tta", "none"))
+    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=meta.get("tta", "none"),
+                                    temperature=temperature_of(meta))
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
     ev["tta"] = meta.get("tta", "none")
+    ev["temperature"] = temperature_of(meta)
     counts = meta.get("data", {}).get("counts", {})
     total = sum(counts.values()) or 1
     ev["train_priors"] = [counts.get(c, 0) / total for c in meta["classes"]]
@@ -105,7 +112,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     if not good:
         raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
     samples = [Sample(path=f, label=classes[0]) for f in good]
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], batch_size=batch_size, tta=meta.get("tta", "none"))
+    probs, logits = predict_samples(model, samples, meta["preprocessing"], batch_size=batch_size,
+                                    tta=meta.get("tta", "none"), temperature=temperature_of(meta))
     energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
     k = max(1, min(top_k, len(classes)))
     header = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]

@@ -132,3 +132,62 @@ def test_random_crops_keep_scale_and_boxes(tiny_coco):
         # 96 px frames scaled to 192: boxes (10-24 px) doubled, unless cut at the crop edge
         if len(b):
             assert (b[:, 2] - b[:, 0]).max() <= 48.01
+
+
+def test_grouped_split_keeps_dives_apart():
+    from benthos.data.detection import DetectionData, DetectionRecord
+    from benthos.detect.engine import image_groups, split_records
+
+    # three "dives" of four frames: diveA_0..3, diveB_4..7, diveC_8..11
+    data = DetectionData(["star"], [DetectionRecord.example(f"survey/dive{'ABC'[k // 4]}_{k}.jpg") for k in range(12)])
+
+    groups = image_groups(data, r"dive(\w)_")
+    assert groups.count("A") == groups.count("B") == groups.count("C") == 4
+    for seed in range(5):
+        s = split_records(data, 0.3, seed, r"dive(\w)_")
+        assert sorted(s["train"] + s["val"]) == list(range(12))
+        val_groups = {groups[i] for i in s["val"]}
+        train_groups = {groups[i] for i in s["train"]}
+        assert val_groups and not (val_groups & train_groups)  # no dive on both sides
+        assert len(s["val"]) == 4  # one whole dive: 30% of 12 rounds to 4 frames
+    plain = split_records(data, 0.25, 0)
+    assert len(plain["val"]) == 3 and not set(plain["val"]) & set(plain["train"])
+    with pytest.raises(ConfigError, match="one group"):
+        split_records(data, 0.3, 0, r"(dive)")
+    with pytest.raises(ConfigError, match="regular expression"):
+        DetectConfig(group_pattern="dive(").resolved()
+
+
+def test_ema_weights_are_saved_and_resumed(run):
+    out, info = run
+    state = torch.load(out / "checkpoints/last.ckpt", weights_only=True)
+    assert state["ema_updates"] == state["step"] == 2
+    from safetensors.torch import load_file
+
+    saved = load_file(str(out / "model.safetensors"))
+    # the run saves the averaged weights, not the last step's
+    key = next(k for k, v in state["ema"].items() if v.is_floating_point() and "head" in k and v.ndim == 4)
+    assert torch.allclose(saved[key], state["ema"][key].contiguous())
+    assert not torch.allclose(state["ema"][key], state["model"][key])
+    assert info["config"]["ema_decay"] > 0
+
+
+def test_scale_jitter_rescales_within_bounds(tiny_coco):
+    from benthos.data.detection import read_coco
+    from benthos.detect.dataset import DetectionDataset
+
+    data = read_coco(tiny_coco)
+    widths = []
+    for seed in range(6):
+        import random
+
+        random.seed(seed)
+        ds = DetectionDataset(data.records, train=True, crop=96, input_size=96, color_jitter=0, scale_jitter=0.5,
+                              hflip=False)
+        for k in range(len(ds) - 1):  # the last image has no boxes
+            x, t = ds[k]
+            assert x.shape == (3, 96, 96)
+            widths += (t["boxes"][:, 2] - t["boxes"][:, 0]).tolist()
+    # boxes are 10-24 px at scale 1; factors 0.5-1.5 give 5-36 px, and both ends occur
+    assert min(widths) >= 4.9 and max(widths) <= 36.1
+    assert min(widths) < 10 and max(widths) > 24

@@ -102,3 +102,14 @@ def test_example_roundtrip():
     assert CountTable.from_dict(t.to_dict()).counts.tolist() == t.counts.tolist()
     p = Predictions.example("points")
     assert p.kind == "points" and p.points.shape == (len(p), 2)
+
+
+def test_image_samples_are_named_relative_to_their_shared_folder():
+    from benthos.ecology.predictions import short_names
+
+    full = ["/data/survey/dive3/a.jpg", "/data/survey/dive3/b.jpg", "/data/survey/dive4/a.jpg"]
+    assert short_names(full) == ["dive3/a.jpg", "dive3/b.jpg", "dive4/a.jpg"]  # still unique
+    assert short_names(["/data/survey/a.jpg", "/data/survey/b.jpg"]) == ["a.jpg", "b.jpg"]
+    assert short_names(["a.jpg", "b.jpg"]) == ["a.jpg", "b.jpg"]
+    assert short_names(["/x/a.jpg", "y/b.jpg"]) == ["/x/a.jpg", "y/b.jpg"]  # nothing shared: as given
+    assert short_names([]) == []

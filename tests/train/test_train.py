@@ -30,6 +30,10 @@ def test_fine_tune_learns_and_evaluates(colour_folder, tmp_path, tiny_config):
     train(tiny_config(colour_folder, tmp_path / "run", epochs=6, ema_decay=0.0))
     ev = evaluate_run(tmp_path / "run")
     assert ev["accuracy"] > 0.6  # chance is 1/3
+    cal = json.loads((tmp_path / "run" / "run.json").read_text())["calibration"]
+    # the fitted temperature never makes the validation likelihood worse, and evaluation uses it
+    assert cal["temperature"] > 0 and cal["val_nll_after"] <= cal["val_nll_before"] + 1e-6
+    assert ev["temperature"] == pytest.approx(cal["temperature"])
     saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert len(saved["confusion_matrix"]) == 3 and (tmp_path / "run" / "report.html").is_file()
 
@@ -86,3 +90,20 @@ def test_yaml_config_and_flags(tmp_path):
     ns = argparse.Namespace(config=str(tmp_path / "c.yaml"), data="d", epochs=2, func=None, command="train")
     cfg = options_from_args(ns, TrainConfig)
     assert (cfg.epochs, cfg.model, cfg.data) == (2, "resnet18", "d")
+
+
+def test_temperature_scaling_recovers_a_known_temperature():
+    import numpy as np
+
+    from benthos.train.calibrate import fit_temperature, nll
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (4000, 5))
+    for true_t in (0.5, 1.0, 2.5):  # labels drawn from softmax(logits / T)
+        p = torch.as_tensor(logits / true_t).softmax(-1).numpy()
+        y = np.array([rng.choice(5, p=row) for row in p])
+        t = fit_temperature(logits, y)
+        assert t == pytest.approx(true_t, rel=0.1)
+        assert nll(logits, y, t) <= nll(logits, y, 1.0) + 1e-9
+    with pytest.raises(ValueError, match="logits"):
+        fit_temperature(np.zeros((3, 2)), np.zeros(2, int))

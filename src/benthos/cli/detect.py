@@ -15,9 +15,13 @@ _TRAIN_FLAGS = [
     ("--trainable-stages", int, "fine-tune only the last N backbone stages (0: freeze the trunk)"),
     ("--tile", int, "train on tiles of this many px (large photos, mosaics)"), ("--tile-overlap", float, None),
     ("--crop", int, "train on random crops of this many px at the input scale (cheaper steps)"),
+    ("--scale-jitter", float, "with --crop: rescale images by a random factor in 1 +- this before cropping"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
     ("--score-thresh", float, None), ("--threads", int, None),
     ("--eval-every", int, "evaluate every N epochs and keep the best weights"),
+    ("--group-pattern", str, "regex on image paths naming each frame's dive/video/transect (first group), e.g. "
+     "'(EX\\d+)_'; groups never straddle the train/validation split"),
+    ("--ema-decay", float, "moving average of weights, evaluated and saved (0: off)"),
 ]
 
 

@@ -27,10 +27,14 @@ class DetectConfig:
     tile: int | None = None            # train on tiles of this size (px), e.g. for mosaics
     tile_overlap: float = 0.2
     crop: int | None = None            # train on random crops of this many px at the input scale (cheaper steps)
+    scale_jitter: float = 0.0          # with crop: rescale each image by a random factor in 1 +- this first
     hflip: bool = True
     vflip: bool = True                 # ROV/AUV imagery has no fixed "up" for small animals
     color_jitter: float = 0.2
     val_fraction: float = 0.2
+    group_pattern: str | None = None   # regex on the image path; its first group (or match) names the dive/video/
+                                       # transect, and all frames of a group go to one side of the split
+    ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
     score_thresh: float = 0.05
     channels_last: bool = True
@@ -57,6 +61,15 @@ class DetectConfig:
             raise ConfigError(f"optimizer {c.optimizer!r}: use 'sgd' or 'adamw'")
         if not 0 < c.val_fraction < 1:
             raise ConfigError(f"val_fraction {c.val_fraction}: use a fraction between 0 and 1 (e.g. 0.2)")
+        if c.group_pattern:
+            import re
+
+            try:
+                re.compile(c.group_pattern)
+            except re.error as exc:
+                raise ConfigError(f"group_pattern {c.group_pattern!r} is not a valid regular expression ({exc})") from exc
+        if not 0 <= c.ema_decay < 1:
+            raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c
 
     def to_dict(self) -> dict:

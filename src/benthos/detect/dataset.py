@@ -24,9 +24,10 @@ from benthos.errors import DataError
 class DetectionDataset(Dataset):
     def __init__(self, records: list[DetectionRecord], train: bool = False, hflip: bool = True, vflip: bool = False,
                  color_jitter: float = 0.2, tile: int | None = None, tile_overlap: float = 0.2,
-                 min_visible: float = 0.5, crop: int | None = None, input_size: int | None = None) -> None:
+                 min_visible: float = 0.5, crop: int | None = None, input_size: int | None = None,
+                 scale_jitter: float = 0.0) -> None:
         self.records, self.train = records, train
-        self.crop, self.input_size = crop, input_size
+        self.crop, self.input_size, self.scale_jitter = crop, input_size, scale_jitter
         self.hflip, self.vflip, self.color_jitter = hflip, vflip, color_jitter
         self.min_visible = min_visible
         self.issues: list[DataIssue] = []  # images that failed to decode (num_workers=0 keeps this visible)
@@ -68,8 +69,11 @@ class DetectionDataset(Dataset):
     def _random_crop(self, im, boxes, labels):
         from PIL import Image
 
-        if self.input_size and max(im.size) != self.input_size:
-            r = self.input_size / max(im.size)
+        target = self.input_size or max(im.size)
+        if self.scale_jitter:  # organisms seen a little larger or smaller than at prediction time
+            target = round(target * random.uniform(1 - self.scale_jitter, 1 + self.scale_jitter))
+        if target != max(im.size):
+            r = target / max(im.size)
             im = im.resize((max(1, round(im.size[0] * r)), max(1, round(im.size[1] * r))), Image.BILINEAR)
             boxes = boxes * r
         c = self.crop

@@ -21,6 +21,7 @@ from benthos.data.detection import DetectionData, read_detection
 from benthos.detect.config import DetectConfig
 from benthos.detect.dataset import DetectionDataset, collate
 from benthos.runs.atomic import atomic_write, atomic_write_json, atomic_write_text
+from benthos.train.ema import EMA
 
 CKPT = "checkpoints/last.ckpt"
 
@@ -42,12 +43,51 @@ def versions() -> dict:
     return out
 
 
-def split_records(data: DetectionData, val_fraction: float, seed: int) -> dict[str, list[int]]:
-    """Seeded image-level split (every record appears once)."""
-    idx = list(range(len(data.records)))
-    random.Random(seed).shuffle(idx)
-    n_val = max(1, round(len(idx) * val_fraction)) if len(idx) > 1 else 0
-    return {"train": sorted(idx[n_val:]), "val": sorted(idx[:n_val])}
+def image_groups(data: DetectionData, pattern: str | None) -> list[str]:
+    """The group (dive, video, transect) of every record: the first capture group of ``pattern``
+    searched in the image path (the whole match if it has no group); unmatched images are
+    their own group."""
+    import re
+
+    if not pattern:
+        return [f"\0{i}" for i in range(len(data.records))]
+    rx = re.compile(pattern)
+    out = []
+    for i, r in enumerate(data.records):
+        m = rx.search(r.image_path.as_posix())
+        out.append((m.group(1) if rx.groups else m.group(0)) if m else f"\0{i}")
+    return out
+
+
+def split_records(data: DetectionData, val_fraction: float, seed: int,
+                  group_pattern: str | None = None) -> dict[str, list[int]]:
+    """Seeded split (every record appears once). With ``group_pattern`` whole groups are drawn
+    for validation until it holds ``val_fraction`` of the images, so frames of one dive or
+    video never sit on both sides (frames of one video look alike: an image split flatters)."""
+    groups = image_groups(data, group_pattern)
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(g, []).append(i)
+    keys = list(members)
+    random.Random(seed).shuffle(keys)
+    if len(keys) < 2:
+        if group_pattern and len(data.records) > 1:
+            from benthos.errors import ConfigError
+
+            raise ConfigError(f"group_pattern {group_pattern!r} puts all {len(data.records)} images in one group; "
+                              "a split needs at least two groups (check the pattern against your file names).")
+        return {"train": sorted(range(len(data.records))), "val": []}
+    target = max(1, round(len(data.records) * val_fraction))
+    val: list[int] = []
+    for g in keys[:-1]:  # the last group always trains
+        if len(val) >= target:
+            break
+        if len(val) + len(members[g]) > target * 1.5 and val:
+            continue  # a big group would overshoot the fraction; try smaller ones
+        val += members[g]
+    held = set(val)
+    train = [i for i in range(len(data.records)) if i not in held]
+    return {"train": sorted(train), "val": sorted(val)}
 
 
 def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
@@ -148,7 +188,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    split = split_records(data, cfg.val_fraction, cfg.seed)
+    split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern)
     train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
     atomic_write_json(out / "split.json", {k: [str(data.records[i].image_path) for i in v] for k, v in split.items()})
     import yaml
@@ -166,12 +206,15 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip,
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
-                          crop=cfg.crop, input_size=cfg.image_size)
+                          crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
                                          num_workers=0, generator=gen, drop_last=len(ds) > cfg.batch_size)
-    net = model  # the plain module: saved, loaded and evaluated without Fabric's wrapper
+    net = model  # the plain module: trained through Fabric's wrapper, saved and loaded without it
+    ema = EMA(net, cfg.ema_decay) if cfg.ema_decay > 0 else None
     model, opt = fabric.setup(model, opt)
+    if ema is not None:
+        ema.module.to(fabric.device)
 
     start_epoch, step, spent, history, best = 0, 0, 0.0, [], None
     ckpt = out / CKPT
@@ -180,6 +223,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start_epoch, step, spent = state["epoch"], state["step"], state["seconds"]
+        if ema is not None and "ema" in state:
+            ema.module.load_state_dict(state["ema"])
+            ema.updates = state.get("ema_updates", step)
         history, best = state.get("history", []), state.get("best")
         log(f"resuming from {ckpt} at epoch {start_epoch}")
 
@@ -213,6 +259,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
             fabric.backward(loss)
             torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             opt.step()
+            if ema is not None:
+                ema.update(net)
             step += 1
             n += 1
             for k, v in losses.items():
@@ -221,24 +269,29 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
                 stopped = True
                 break
         set_input_size(net, cfg.image_size)
+        final = ema.module if ema is not None else net  # the weights that are evaluated and saved
         row = {"epoch": epoch + 1, "step": step, "seconds": round(time.monotonic() - t0, 1),
                "lr": opt.param_groups[0]["lr"], **{k: v / max(n, 1) for k, v in sums.items()}}
         if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0) and val_data.records:
-            m = coco_metrics(val_data, predict_records(net, val_data.records, channels_last=cfg.channels_last))
+            m = coco_metrics(val_data, predict_records(final, val_data.records, channels_last=cfg.channels_last))
             row.update(val_mAP=m["mAP"], val_AP50=m["AP50"])
             if best is None or m["AP50"] > best:
                 best = m["AP50"]
-                _save_weights(net, out / "model.safetensors")
+                _save_weights(final, out / "model.safetensors")
         history.append(row)
         log("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
         _write_history(out, history)
         state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1, "step": step,
                  "seconds": time.monotonic() - t0, "history": history, "best": best}
+        if ema is not None:
+            state.update(ema=ema.module.state_dict(), ema_updates=ema.updates)
         atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
         if stopped:
             log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
             break
     train_seconds = time.monotonic() - t0
+    if ema is not None:
+        net = ema.module
     if not cfg.eval_every or best is None:
         _save_weights(net, out / "model.safetensors")
     else:  # evaluate the kept (best) weights
@@ -257,7 +310,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         "steps": history[-1]["step"] if history else 0,
         "params": sum(p.numel() for p in net.parameters()), "data": data.summary(),
         "issues": [i.to_dict() for i in data.issues[:200]],
-        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "train": len(split["train"]),
+        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_pattern": cfg.group_pattern,
+                  "groups": len(set(image_groups(data, cfg.group_pattern))), "train": len(split["train"]),
                   "val": len(split["val"]), "file": "split.json"},
         "versions": versions(),
     }

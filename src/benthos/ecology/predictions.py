@@ -231,10 +231,28 @@ def lookup_metadata(meta: dict[str, dict[str, str]], image: str) -> dict[str, st
     return hits[0] if len(hits) == 1 else None
 
 
+def short_names(images: list[str]) -> list[str]:
+    """Image paths relative to the folder they all share (``/data/dive3/a.jpg`` -> ``dive3/a.jpg``
+    when every image lies under ``/data``), so sample names in tables and plots stay readable.
+    Unique paths stay unique; paths without a shared folder are kept as given."""
+    import os
+
+    parents = {str(Path(im).parent) for im in images}
+    if not images or parents == {"."}:
+        return list(images)
+    try:
+        root = os.path.commonpath([str(Path(im).parent) for im in images])
+    except ValueError:  # absolute and relative paths mixed, or different drives
+        return list(images)
+    if not root or root in (".", os.sep):
+        return list(images)
+    return [Path(os.path.relpath(im, root)).as_posix() for im in images]
+
+
 def group_keys(preds: Predictions, by: str = "image", metadata: dict[str, dict[str, str]] | None = None) -> list[str]:
     """The sample each prediction belongs to: its image, its folder, or a metadata/prediction column."""
     if by == "image":
-        return list(preds.images)
+        return short_names(preds.images)
     if by == "folder":
         return [Path(im).parent.name or "." for im in preds.images]
     if by == "all":

@@ -22,8 +22,12 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
 
 @torch.inference_mode()
 def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, batch_size: int = 64,
-                    tta: str = "none", num_workers: int = 0, channels_last: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, C) and logits (N, C); TTA averages logits over the views."""
+                    tta: str = "none", num_workers: int = 0, channels_last: bool = True,
+                    temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, C) and logits (N, C); TTA averages logits over the views.
+
+    ``temperature``: the run's calibration (``run.json`` ``calibration.temperature``);
+    probabilities are softmax(logits / T), the logits are returned unscaled."""
     tf = build_transforms(preprocessing["input_size"], preprocessing["mean"], preprocessing["std"], train=False)
     ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
@@ -36,4 +40,4 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
             x = x.contiguous(memory_format=torch.channels_last)
         out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0))
     logits = torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
-    return logits.softmax(-1).numpy(), logits.numpy()
+    return (logits / temperature).softmax(-1).numpy(), logits.numpy()

@@ -166,6 +166,11 @@ def _calibration(ev: dict) -> str:
     ece = ev.get("ece")
     note = ('<p class="note">Top-1 confidence against accuracy in equal-width bins. Bars below the diagonal: '
             "the model is over-confident there. ECE is the sample-weighted mean gap.</p>")
+    t = ev.get("temperature")
+    if t and abs(float(t) - 1.0) > 1e-6:
+        note += (f'<p class="note">Probabilities are temperature-scaled: logits divided by T = {float(t):.3f}, '
+                 "fitted on the validation split after training (predictions unchanged, confidences "
+                 f"{'sharpened' if float(t) < 1 else 'softened'}).</p>")
     return note + figure_png(plots.reliability_diagram(ev["reliability"], ece), alt="reliability diagram")
 
 

@@ -36,6 +36,7 @@ class TrainConfig:
     ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
     augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | standard | none
     tta: bool = True  # test-time augmentation with the same symmetries as training
+    calibrate: bool = True  # fit a softmax temperature on the validation split after training
     balance: str = "weighted-loss"
     patience: int = 6  # early stopping: epochs without a better validation loss
     val_fraction: float = 0.15

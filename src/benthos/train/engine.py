@@ -175,6 +175,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
     }
     write_meta(run_dir, meta)
+    if cfg.calibrate:
+        from benthos.train.calibrate import calibrate_run
+
+        record = calibrate_run(run_dir)
+        if record:
+            meta["calibration"] = record
+            log.info("calibration: temperature %.3f (validation ECE %.3f -> %.3f)", record["temperature"],
+                     record["val_ece_before"], record["val_ece_after"])
     return meta
 
 

@@ -1,7 +1,6 @@
 """The LightningModule: a zoo model, its loss, per-stage learning rates, EMA weights."""
 from __future__ import annotations
 
-import copy
 import math
 
 import lightning.pytorch as pl
@@ -11,6 +10,7 @@ from torch.nn import functional as F
 
 from benthos.models import ZooModel
 from benthos.train.config import TrainConfig
+from benthos.train.ema import EMA
 
 
 def stage_param_groups(model: ZooModel, cfg: TrainConfig) -> list[dict]:
@@ -29,28 +29,6 @@ def stage_param_groups(model: ZooModel, cfg: TrainConfig) -> list[dict]:
             if ps:
                 out.append({"params": ps, "lr": lr, "initial_lr": lr, "weight_decay": wd, "stage": name})
     return out
-
-
-class EMA:
-    """Exponential moving average of weights (Polyak averaging): steadier on small, noisy datasets."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay = decay
-        self.module = copy.deepcopy(model).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        # warm-up: early on the average should follow the weights closely
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for e, m in zip(self.module.state_dict().values(), model.state_dict().values()):
-            if e.dtype.is_floating_point:
-                e.mul_(d).add_(m.detach(), alpha=1 - d)
-            else:
-                e.copy_(m)
 
 
 class ClassifierModule(pl.LightningModule):

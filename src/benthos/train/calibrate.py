@@ -1,0 +1,68 @@
+"""Temperature scaling (Guo et al. 2017): one scalar T fitted on the validation split.
+
+Dividing logits by T changes no prediction (the arg-max is the same), only how sure the
+probabilities are. Label smoothing and test-time augmentation make our classifiers
+under-confident (T < 1 sharpens them); over-confident ones get T > 1. Probabilities feed
+the reliability diagram, the unknown-taxon threshold and the ecology corrections, so they
+should mean what they say.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The T > 0 that minimises the negative log-likelihood of ``labels`` under softmax(logits / T)."""
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+    if z.ndim != 2 or len(z) != len(y) or len(y) == 0:
+        raise ValueError(f"need (N, C) logits and N labels, got {tuple(z.shape)} and {tuple(y.shape)}")
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t = float(log_t.detach().exp())
+    return float(min(max(t, bounds[0]), bounds[1])) if np.isfinite(t) else 1.0
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> float:
+    z = torch.as_tensor(np.asarray(logits), dtype=torch.float64) / temperature
+    return float(torch.nn.functional.cross_entropy(z, torch.as_tensor(np.asarray(labels), dtype=torch.long)))
+
+
+def calibrate_run(run_dir: str | os.PathLike) -> dict:
+    """Fit T on the run's validation split (with the run's TTA), store it in run.json, return the record."""
+    from benthos.data import load_split
+    from benthos.evaluate.metrics import classification_metrics
+    from benthos.infer import predict_samples
+    from benthos.runs import load_run, write_meta
+
+    model, meta = load_run(run_dir)
+    val = load_split(Path(run_dir) / "split.json").get("val") or []
+    index = {c: i for i, c in enumerate(meta["classes"])}
+    val = [s for s in val if s.label in index]
+    if len(val) < 2:
+        return {}
+    _, logits = predict_samples(model, val, meta["preprocessing"], tta=meta.get("tta", "none"))
+    y = np.array([index[s.label] for s in val])
+    t = fit_temperature(logits, y)
+    ece = {}
+    for key, temp in (("before", 1.0), ("after", t)):
+        p = torch.as_tensor(logits / temp).softmax(-1).numpy()
+        ece[key] = classification_metrics(y, p, meta["classes"])["ece"]
+    record = {"temperature": round(t, 4), "fitted_on": "val", "n": len(val),
+              "val_nll_before": round(nll(logits, y), 4), "val_nll_after": round(nll(logits, y, t), 4),
+              "val_ece_before": round(ece["before"], 4), "val_ece_after": round(ece["after"], 4)}
+    meta["calibration"] = record
+    write_meta(run_dir, meta)
+    return record
