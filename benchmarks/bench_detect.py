@@ -164,8 +164,8 @@ def plot(results: list[dict], cls: str, path: str) -> None:
     ax.set_ylabel(f"AP50, {cls} (held-out frames)")
     ax.set_title("Detectors: accuracy vs cost (marker area ~ GMACs; label: training minutes)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
+    ax.set_xlim(0, max(r["s_per_frame"] for r in results) * 1.45)  # room for the labels
+    ax.set_ylim(0, max(r["AP50_cls"] for r in results) * 1.15)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
