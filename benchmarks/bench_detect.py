@@ -25,6 +25,7 @@ from benthos.data.detection import read_detection
 from benthos.detect.config import DetectConfig
 from benthos.detect.engine import train_detector
 from benthos.detect.predict import load_detector
+from benthos.runs.atomic import atomic_write_json
 
 NO_OFFLINE_WEIGHTS = {"ssd300_vgg16", "ssdlite320_mobilenet_v3"}
 
@@ -105,8 +106,6 @@ def main() -> None:
             model, _ = load_detector(out / r["detector"])
             r["s_per_frame"] = latency(model, frames, repeats=2)
             print(f"{r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
-        from benthos.runs.atomic import atomic_write_json
-
         atomic_write_json(results_file, results)
         done = set(budgets)
     for run in args.adopt:
@@ -114,8 +113,6 @@ def main() -> None:
             continue
         model, info = load_detector(run)
         results.append(row_of(info, model, frames, args.cls, run=str(run)))
-        from benthos.runs.atomic import atomic_write_json
-
         atomic_write_json(results_file, results)
         print(json.dumps(results[-1]), flush=True)
     for name, minutes in budgets.items():
@@ -129,8 +126,6 @@ def main() -> None:
         model, _ = load_detector(out / name)
         row = row_of(info, model, frames, args.cls)
         results.append(row)
-        from benthos.runs.atomic import atomic_write_json
-
         atomic_write_json(results_file, results)
         print(json.dumps(row), flush=True)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "

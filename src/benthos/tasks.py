@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,12 +45,13 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
         source = f"the run's held-out '{split}' split"
     if not samples:
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
+    temperature = temperature_of(meta)
     probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=meta.get("tta", "none"),
-                                    temperature=temperature_of(meta))
+                                    temperature=temperature)
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
     ev["tta"] = meta.get("tta", "none")
-    ev["temperature"] = temperature_of(meta)
+    ev["temperature"] = temperature
     counts = meta.get("data", {}).get("counts", {})
     total = sum(counts.values()) or 1
     ev["train_priors"] = [counts.get(c, 0) / total for c in meta["classes"]]
@@ -161,5 +161,4 @@ def report_with_biodiversity(run_dir: str | os.PathLike, predictions: str | os.P
     evaluation = run_dir / "evaluation.json"
     sections, _ = report_sections(predictions, run_dir / "report.html", by=by,
                                   evaluation=evaluation if evaluation.is_file() else None)
-    ev = json.loads(evaluation.read_text()) if evaluation.is_file() else None
-    return write_report(run_dir, ev, (ev or {}).get("mistakes"), extra_sections=sections)
+    return write_report(run_dir, extra_sections=sections)

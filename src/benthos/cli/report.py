@@ -29,11 +29,8 @@ def _report(args: argparse.Namespace) -> int:
 
         report_with_biodiversity(args.run, args.predictions, by=args.by)
     elif not args.evaluate:
-        import json
-
         from benthos.report.classification import write_report
 
-        ev = json.loads((Path(args.run) / "evaluation.json").read_text())
-        write_report(args.run, ev, ev.get("mistakes"))
+        write_report(args.run)
     print(f"report: {Path(args.run) / 'report.html'}")
     return 0

@@ -235,13 +235,11 @@ def short_names(images: list[str]) -> list[str]:
     """Image paths relative to the folder they all share (``/data/dive3/a.jpg`` -> ``dive3/a.jpg``
     when every image lies under ``/data``), so sample names in tables and plots stay readable.
     Unique paths stay unique; paths without a shared folder are kept as given."""
-    import os
-
-    parents = {str(Path(im).parent) for im in images}
-    if not images or parents == {"."}:
+    parents = [str(Path(im).parent) for im in images]
+    if set(parents) <= {"."}:  # no images, or bare file names
         return list(images)
     try:
-        root = os.path.commonpath([str(Path(im).parent) for im in images])
+        root = os.path.commonpath(parents)
     except ValueError:  # absolute and relative paths mixed, or different drives
         return list(images)
     if not root or root in (".", os.sep):

@@ -30,7 +30,8 @@ def write_report(
 
     ``evaluation``: a dict from :func:`benthos.evaluate.classification_metrics` (defaults to
     ``run_dir/evaluation.json`` if present). ``mistakes``: dicts with ``path``, ``true``,
-    ``pred``, ``score`` and optional ``box`` (x0, y0, x1, y1); the most confident are shown.
+    ``pred``, ``score`` and optional ``box`` (x0, y0, x1, y1); the most confident are shown
+    (defaults to the list ``evaluate`` keeps in the evaluation).
     ``extra_sections``: HTML strings appended as they are (e.g. from ``html.section``).
     """
     run_dir = Path(run_dir)
@@ -39,6 +40,8 @@ def write_report(
     run = _read_json(run_dir / "run.json")
     if evaluation is None:
         evaluation = _read_json(run_dir / "evaluation.json") or None
+    if mistakes is None and evaluation:
+        mistakes = evaluation.get("mistakes")
     sections = [
         section("Summary", _summary(run, evaluation), anchor="summary"),
         section("Learning curves", _curves(run.get("history")), anchor="curves"),

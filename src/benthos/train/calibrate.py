@@ -43,7 +43,7 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
 def calibrate_run(run_dir: str | os.PathLike) -> dict:
     """Fit T on the run's validation split (with the run's TTA), store it in run.json, return the record."""
     from benthos.data import load_split
-    from benthos.evaluate.metrics import classification_metrics
+    from benthos.evaluate.calibration import expected_calibration_error, reliability_bins
     from benthos.infer import predict_samples
     from benthos.runs import load_run, write_meta
 
@@ -59,7 +59,7 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     ece = {}
     for key, temp in (("before", 1.0), ("after", t)):
         p = torch.as_tensor(logits / temp).softmax(-1).numpy()
-        ece[key] = classification_metrics(y, p, meta["classes"])["ece"]
+        ece[key] = expected_calibration_error(reliability_bins(p.max(1), p.argmax(1) == y))
     record = {"temperature": round(t, 4), "fitted_on": "val", "n": len(val),
               "val_nll_before": round(nll(logits, y), 4), "val_nll_after": round(nll(logits, y, t), 4),
               "val_ece_before": round(ece["before"], 4), "val_ece_after": round(ece["after"], 4)}
