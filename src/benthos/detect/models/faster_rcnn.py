@@ -17,7 +17,8 @@ SMALL_ANCHORS_C4 = ((16, 32, 64, 128, 256),)
 def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                 backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
-                detections_per_img: int = 300, **_) -> nn.Module:
+                detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
+                **_) -> nn.Module:
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.ops import MultiScaleRoIAlign
@@ -35,16 +36,18 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
                       min_size=image_size, max_size=image_size, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
                       box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
-                      box_detections_per_img=detections_per_img)
+                      box_detections_per_img=detections_per_img, box_batch_size_per_image=rois_per_image,
+                      rpn_pre_nms_top_n_train=rpn_train_proposals, rpn_post_nms_top_n_train=rpn_train_proposals)
 
 
 DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)
 
-# 6 epochs: ~4.4 s per step of 4 frames at 640 px on a 2-core CPU, so 400 frames train in
-# about 42 min (the 25-min, 4-epoch budgeted run is what docs/bench_detect.md measured).
+# 256 sampled RoIs per image (torchvision: 512): a CPU step of 4 frames at 640 px takes ~3.4 s
+# instead of ~4.8 s (RoIAlign's backward was 18% of the step), and frames here hold a median
+# of 5 boxes, so 64 positive RoIs per image are never short. 7 epochs: ~40 min for 400 frames.
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
-                  **(DEFAULTS | {"epochs": 6}))(faster_rcnn)
+                  **(DEFAULTS | {"epochs": 7}))(faster_rcnn)
 
 
 @register_detector("fasterrcnn_lite0", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
