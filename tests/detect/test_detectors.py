@@ -68,3 +68,20 @@ def test_lite0_imagenet_weights_load_offline():
 
     a, b = backbone("efficientnet_lite0", True), backbone("efficientnet_lite0", False)
     assert not torch.equal(a.conv_stem.weight, b.conv_stem.weight)
+
+
+def test_faster_rcnn_roi_sampling_is_configurable():
+    m = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False)
+    assert m.roi_heads.fg_bg_sampler.batch_size_per_image == 256  # the CPU default (torchvision: 512)
+    m = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, rois_per_image=64, rpn_train_proposals=500)
+    assert m.roi_heads.fg_bg_sampler.batch_size_per_image == 64
+    assert m.rpn._pre_nms_top_n["training"] == m.rpn._post_nms_top_n["training"] == 500
+
+
+@pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_larger_lite_trunks_load_offline(name):
+    """The zoo's offline Lite1/Lite2 weights fill timm's features-only trunk (--backbone NAME)."""
+    from benthos.detect.backbones import backbone
+
+    a, b = backbone(name, True), backbone(name, False)
+    assert not torch.equal(a.conv_stem.weight, b.conv_stem.weight)
