@@ -42,9 +42,10 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
 
 DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)
 
-# 256 sampled RoIs per image (torchvision: 512): a CPU step of 4 frames at 640 px takes ~3.4 s
+# 256 sampled RoIs per image (torchvision: 512): a CPU step of 4 frames at 640 px takes ~3.3 s
 # instead of ~4.8 s (RoIAlign's backward was 18% of the step), and frames here hold a median
-# of 5 boxes, so 64 positive RoIs per image are never short. 7 epochs: ~40 min for 400 frames.
+# of 5 boxes, so 64 positive RoIs per image are never short. 7 epochs: 39.9 min for 379 frames
+# (docs/bench_detect.md).
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
                   **(DEFAULTS | {"epochs": 7}))(faster_rcnn)
