@@ -54,11 +54,20 @@ def latency(model: torch.nn.Module, frames: list[torch.Tensor], repeats: int = 1
     return statistics.median(times)
 
 
-def row_of(info: dict, model: torch.nn.Module, frames: list[torch.Tensor], cls: str, run: str | None = None) -> dict:
-    pc = info["metrics"]["per_class"].get(cls, {})
-    return {"detector": info["detector"], "run": run, "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"),
-            "mAP": info["metrics"]["mAP"], "AP50": info["metrics"]["AP50"], "params_M": info["params"] / 1e6,
-            "GMACs": macs(model) / 1e9, "s_per_frame": latency(model, frames), "train_min": info["train_seconds"] / 60,
+def row_of(info: dict, run: str | Path, frames: list[torch.Tensor], cls: str, adopted: bool = False,
+           metrics: dict | None = None) -> dict:
+    """One table row: accuracy from ``metrics`` (default: the run's own), cost measured here on
+    the model as it was scored (with mirror TTA when the metrics were)."""
+    metrics = metrics or info["metrics"]
+    tta = bool(metrics.get("tta", False))
+    model, _ = load_detector(run, tta=tta)
+    base = model.model if tta else model
+    pc = metrics["per_class"].get(cls, {})
+    return {"detector": info["detector"], "run": str(run) if adopted else None, "tta": tta,
+            "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"),
+            "mAP": metrics["mAP"], "AP50": metrics["AP50"], "params_M": info["params"] / 1e6,
+            "GMACs": macs(base) / 1e9 * (2 if tta else 1), "s_per_frame": latency(model, frames),
+            "train_min": info["train_seconds"] / 60,
             "epochs": info["epochs_done"], "steps": info.get("steps"), "batch": info["config"]["batch_size"],
             "image_size": info["image_size"], "pretrained": info["config"]["pretrained_backbone"],
             "split": info["split"]}
@@ -83,6 +92,8 @@ def main() -> None:
     ap.add_argument("--plot", help="write an accuracy-vs-cost figure (PNG) of the table's rows here")
     ap.add_argument("--latency-only", action="store_true",
                     help="re-measure s/frame of the runs already in OUT (e.g. on a quieter machine), no training")
+    ap.add_argument("--reevaluate", action="store_true",
+                    help="score adopted runs again with today's evaluation (e.g. mirror TTA) instead of their run.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -95,26 +106,31 @@ def main() -> None:
               .permute(2, 0, 1).float().div(255) for r in data.records[: args.latency_frames]]
     budgets = {k: (None if v == "default" else float(v))
                for k, v in (item.split("=") for item in args.minutes.split(",") if item)}
-    results = []
+    results = []  # every row measured so far is kept; a row is named by its run folder or detector
     results_file = out / "results.json"
     if results_file.is_file():
-        results = [r for r in json.loads(results_file.read_text())
-                   if r["detector"] in budgets or r.get("run") in map(str, args.adopt)]
-    done = {r["detector"] for r in results}
+        results = json.loads(results_file.read_text())
+    done = {r["detector"] for r in results if not r.get("run")}
     if args.latency_only:
         for r in results:
-            model, _ = load_detector(out / r["detector"])
+            model, _ = load_detector(r.get("run") or out / r["detector"], tta=r.get("tta", False))
             r["s_per_frame"] = latency(model, frames, repeats=2)
-            print(f"{r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
+            print(f"{r.get('run') or r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
         atomic_write_json(results_file, results)
         done = set(budgets)
     for run in args.adopt:
-        if any(r.get("run") == str(run) for r in results):
+        if any(r.get("run") == str(run) and not r.get("tta") for r in results) and not args.reevaluate:
             continue
-        model, info = load_detector(run)
-        results.append(row_of(info, model, frames, args.cls, run=str(run)))
+        info = json.loads((Path(run) / "run.json").read_text())
+        metrics = None
+        if args.reevaluate:
+            from benthos.detect.predict import evaluate_run
+
+            metrics = evaluate_run(run, args.data, report=False)
+        row = row_of(info, run, frames, args.cls, adopted=True, metrics=metrics)
+        results = [r for r in results if (r.get("run"), bool(r.get("tta"))) != (str(run), row["tta"])] + [row]
         atomic_write_json(results_file, results)
-        print(json.dumps(results[-1]), flush=True)
+        print(json.dumps(row), flush=True)
     for name, minutes in budgets.items():
         if name in done:
             continue
@@ -123,9 +139,8 @@ def main() -> None:
                            group_pattern=args.group_pattern)
         print(f"\n== {name}: {'registry epochs, no budget' if minutes is None else f'{minutes} min'}", flush=True)
         info = train_detector(data, out / name, cfg, log=lambda s: print("  " + s, flush=True))
-        model, _ = load_detector(out / name)
-        row = row_of(info, model, frames, args.cls)
-        results.append(row)
+        row = row_of(info, out / name, frames, args.cls)
+        results = [r for r in results if r.get("run") or r["detector"] != name] + [row]
         atomic_write_json(results_file, results)
         print(json.dumps(row), flush=True)
     print(f"\nMachine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
@@ -135,7 +150,8 @@ def main() -> None:
           "s per 640x640 frame (CPU) | train (min) | steps x batch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        note = ("" if r["pretrained"] else " (no pretrained trunk)") + (f" (run {r['run']})" if r.get("run") else "")
+        note = (("" if r["pretrained"] else " (no pretrained trunk)") + (" + mirror TTA" if r.get("tta") else "")
+                + (f" (run {r['run']})" if r.get("run") else ""))
         print(f"| {r['detector']}{note} | {r['image_size']} | {r['AP50_cls']:.3f} | {r['AP_cls']:.3f} | {r['mAP']:.3f} | "
               f"{r['params_M']:.1f} | {r['GMACs']:.1f} | {r['s_per_frame']:.2f} | {r['train_min']:.1f} | {r.get('steps', '?')} x {r.get('batch', '?')} |")
 
@@ -151,15 +167,22 @@ def plot(results: list[dict], cls: str, path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    xmax = max(1.1, max(r["s_per_frame"] for r in results) * 1.2)
+    ax.axvline(1.0, color="0.5", ls="--", lw=0.8)
+    ax.annotate("1 s budget", (1.0, 0.01), xytext=(-4, 0), textcoords="offset points", ha="right", fontsize=7,
+                color="0.4")
     for r in results:
-        label = r["detector"] + (f" ({Path(r['run']).name})" if r.get("run") else "") + f", {r['train_min']:.0f} min"
+        label = (r["detector"] + (f" ({Path(r['run']).name})" if r.get("run") else "") + (" +TTA" if r.get("tta") else "")
+                 + f", {r['train_min']:.0f} min")
         ax.scatter(r["s_per_frame"], r["AP50_cls"], s=20 + 12 * r["GMACs"], alpha=0.7)
-        ax.annotate(label, (r["s_per_frame"], r["AP50_cls"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        right = r["s_per_frame"] > 0.55 * xmax  # label to the left of points near the right edge
+        ax.annotate(label, (r["s_per_frame"], r["AP50_cls"]), textcoords="offset points",
+                    xytext=(-6, 4) if right else (6, 4), ha="right" if right else "left", fontsize=8)
     ax.set_xlabel("CPU seconds per 640x640 frame (2 threads, batch 1)")
     ax.set_ylabel(f"AP50, {cls} (held-out frames)")
     ax.set_title("Detectors: accuracy vs cost (marker area ~ GMACs; label: training minutes)", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.set_xlim(0, max(r["s_per_frame"] for r in results) * 1.45)  # room for the labels
+    ax.set_xlim(0, xmax)
     ax.set_ylim(0, max(r["AP50_cls"] for r in results) * 1.15)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

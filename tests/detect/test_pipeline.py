@@ -51,6 +51,7 @@ def test_resume_continues_from_checkpoint(run, tiny_coco, tmp_path):
 def test_load_predict_and_write(run, tmp_path, tiny_coco):
     out, _ = run
     model, info = load_detector(out)
+    assert type(model).__name__ == "YOLO" and type(load_detector(out, tta=True)[0]).__name__ == "FlipTTA"
     paths = list_images(tiny_coco.parent / "images")
     res = predict_images(model, paths, tile=64)
     assert len(res) == 4
@@ -66,6 +67,8 @@ def test_evaluate_run_writes_report(run, tiny_coco):
     out, _ = run
     m = evaluate_run(out, tiny_coco, split="all")
     assert m["images"] == 4 and set(m["per_class"]) == {"star", "urchin"}
+    assert m["tta"] is False  # mirror TTA is an option
+    assert evaluate_run(out, tiny_coco, split="all", tta=True, report=False)["tta"] is True
     page = (out / "report.html").read_text()
     assert "Per class" in page and "Detections" in page and "data:image/jpeg;base64" in page
 
@@ -191,3 +194,16 @@ def test_scale_jitter_rescales_within_bounds(tiny_coco):
     # boxes are 10-24 px at scale 1; factors 0.5-1.5 give 5-36 px, and both ends occur
     assert min(widths) >= 4.9 and max(widths) <= 36.1
     assert min(widths) < 10 and max(widths) > 24
+
+
+def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from benthos.detect.predict import _split_members
+
+    (tmp_path / "imgs").mkdir()
+    recs = [SimpleNamespace(image_path=tmp_path / "imgs" / n) for n in ("a.jpg", "b.jpg", "c.jpg")]
+    monkeypatch.chdir(tmp_path)
+    assert _split_members(recs, ["imgs/b.jpg"]) == [1]  # trained with a relative path, evaluated with absolute
+    assert _split_members(recs, ["/elsewhere/imgs/c.jpg", "/elsewhere/imgs/a.jpg"]) == [0, 2]  # data moved
+    assert _split_members(recs, ["/x/a.jpg", "/y/a.jpg"]) == []  # ambiguous names: no guess

@@ -37,6 +37,8 @@ class DetectConfig:
     ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
     score_thresh: float = 0.05
+    tta: bool = False                  # evaluate and predict on each image and its mirror image, merged by NMS
+                                       # (benthos.detect.tta: +0.02 AP50 for the default, 2.2-2.6x the time)
     channels_last: bool = True
     threads: int | None = None
     eval_every: int = 0                # evaluate on val every N epochs and keep the best (0: only at the end)

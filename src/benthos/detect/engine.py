@@ -59,12 +59,13 @@ def image_groups(data: DetectionData, pattern: str | None) -> list[str]:
     return out
 
 
-def split_records(data: DetectionData, val_fraction: float, seed: int,
-                  group_pattern: str | None = None) -> dict[str, list[int]]:
+def split_records(data: DetectionData, val_fraction: float, seed: int, group_pattern: str | None = None,
+                  groups: list[str] | None = None) -> dict[str, list[int]]:
     """Seeded split (every record appears once). With ``group_pattern`` whole groups are drawn
     for validation until it holds ``val_fraction`` of the images, so frames of one dive or
-    video never sit on both sides (frames of one video look alike: an image split flatters)."""
-    groups = image_groups(data, group_pattern)
+    video never sit on both sides (frames of one video look alike: an image split flatters).
+    ``groups``: :func:`image_groups` of ``data`` when the caller has them already."""
+    groups = groups if groups is not None else image_groups(data, group_pattern)
     members: dict[str, list[int]] = {}
     for i, g in enumerate(groups):
         members.setdefault(g, []).append(i)
@@ -188,7 +189,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern)
+    groups = image_groups(data, cfg.group_pattern)
+    split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern, groups=groups)
     train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
     atomic_write_json(out / "split.json", {k: [str(data.records[i].image_path) for i in v] for k, v in split.items()})
     import yaml
@@ -299,8 +301,16 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     for issue in ds.issues:
         data.issues.append(issue)
 
-    metrics = coco_metrics(val_data, predict_records(net, val_data.records, channels_last=cfg.channels_last)) \
+    net.eval()
+    scorer = net
+    if cfg.tta:
+        from benthos.detect.tta import FlipTTA
+
+        scorer = FlipTTA(net)
+    metrics = coco_metrics(val_data, predict_records(scorer, val_data.records, channels_last=cfg.channels_last)) \
         if val_data.records else {}
+    if metrics:
+        metrics["tta"] = bool(cfg.tta)
     curves = metrics.pop("pr_curves", None)
     info = {
         "kind": "detector", "detector": cfg.detector, "categories": data.categories,
@@ -311,7 +321,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         "params": sum(p.numel() for p in net.parameters()), "data": data.summary(),
         "issues": [i.to_dict() for i in data.issues[:200]],
         "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_pattern": cfg.group_pattern,
-                  "groups": len(set(image_groups(data, cfg.group_pattern))), "train": len(split["train"]),
+                  "groups": len(set(groups)), "train": len(split["train"]),
                   "val": len(split["val"]), "file": "split.json"},
         "versions": versions(),
     }

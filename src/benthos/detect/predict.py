@@ -16,8 +16,12 @@ from benthos.errors import BenthosError, DataError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 
-def load_detector(run: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
-    """(model in eval mode, run.json) from a run folder written by ``train_detector``."""
+def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode, run.json) from a run folder written by ``train_detector``.
+
+    ``tta``: also predict on the mirror image and merge (:class:`benthos.detect.tta.FlipTTA`);
+    None = as the run was configured (``tta`` in its config, on by default).
+    """
     from benthos.detect.config import DetectConfig
     from benthos.detect.engine import build_model, load_weights
 
@@ -35,6 +39,10 @@ def load_detector(run: str | os.PathLike) -> tuple[torch.nn.Module, dict]:
     model.eval()
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.tta if tta is None else tta:
+        from benthos.detect.tta import FlipTTA
+
+        model = FlipTTA(model).eval()
     return model, info
 
 
@@ -110,9 +118,26 @@ def write_predictions(results: list[dict], categories: list[str], out: str | os.
     return paths
 
 
+def _split_members(records, paths: list[str]) -> list[int]:
+    """Indices of ``records`` named in a run's split file.
+
+    Paths are matched after resolving them, so a run trained with a relative path evaluates with
+    an absolute one; if none match (the data moved), unique file names are matched instead.
+    """
+    wanted = {os.path.abspath(p) for p in paths}
+    found = [i for i, r in enumerate(records) if os.path.abspath(r.image_path) in wanted]
+    if found or not paths:
+        return found
+    names = [Path(p).name for p in paths]
+    if len(set(names)) < len(names):
+        return []
+    wanted_names = set(names)
+    return [i for i, r in enumerate(records) if Path(r.image_path).name in wanted_names]
+
+
 def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
                  format: str | None = None, split: str = "val", tile: int | None = None,
-                 report: bool = True) -> dict:
+                 report: bool = True, tta: bool | None = None) -> dict:
     """COCO metrics of a run on ``annotations`` (``split``: "val" = the run's held-out images, or "all").
 
     Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``.
@@ -122,13 +147,12 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     from benthos.detect.evaluate import coco_metrics
 
     run = Path(run)
-    model, info = load_detector(run)
+    model, info = load_detector(run, tta=tta)
     data = read_detection(annotations, format, images)
     if data.categories != info["categories"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['categories']}.")
     if split == "val":
-        wanted = set(json.loads((run / "split.json").read_text())["val"])
-        data = data.subset([i for i, r in enumerate(data.records) if str(r.image_path) in wanted])
+        data = data.subset(_split_members(data.records, json.loads((run / "split.json").read_text())["val"]))
         if not data.records:
             raise DataError(f"none of the run's validation images are in {annotations}; use --split all.")
     elif split != "all":
@@ -136,6 +160,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     preds = predict_records(model, data.records, tile=tile)
     metrics = coco_metrics(data, preds)
     metrics["split"] = split
+    metrics["tta"] = type(model).__name__ == "FlipTTA"
     atomic_write_json(run / "evaluation.json", metrics)
     if report:
         from benthos.detect.report import write_detection_report
