@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--class", dest="cls", default="brittle_star")
     ap.add_argument("--split", default="val", choices=["val", "train"])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gallery", help="write a PNG: the class's most confident false positives (top row pairs) "
+                                      "beside its most confident true positives, as crops with context")
+    ap.add_argument("--gallery-size", type=int, default=24, help="crops of each kind in the gallery")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -101,6 +104,58 @@ def main() -> None:
         print(f"AP at IoU {iou}: {a:.3f}   precision at recall " + ", ".join(f"{r}: {v:.2f}" for r, v in p.items()))
     a, _ = ap_curve(data.records, preds, None, 0.5)
     print(f"class-agnostic AP50 (all classes as one): {a:.3f}")
+    if args.gallery:
+        gallery(data.records, preds, k, args.gallery, args.gallery_size)
+
+
+def gallery(records, preds: dict, cls: int, path: str, n: int, side: int = 96) -> None:
+    """Most confident detections of ``cls`` that overlap no labelled box of any class (IoU < 0.1),
+    and the most confident ones that match a label (IoU >= 0.5): two grids of crops, 2x the box."""
+    from PIL import Image, ImageDraw
+    from torchvision.ops import box_iou
+
+    from benthos.data.images import load_image
+
+    fps, tps = [], []
+    for r in records:
+        p = preds[int(r.image_id)]
+        own = p["labels"] == cls
+        boxes, scores = p["boxes"][own], p["scores"][own]
+        if not len(boxes):
+            continue
+        gb = torch.as_tensor(np.asarray(r.boxes, np.float32))
+        iou_any = box_iou(torch.as_tensor(boxes), gb).max(1).values.numpy() if len(gb) else np.zeros(len(boxes))
+        gsel = torch.as_tensor(np.asarray(r.labels) == cls)
+        iou_own = (box_iou(torch.as_tensor(boxes), gb[gsel]).max(1).values.numpy() if gsel.any()
+                   else np.zeros(len(boxes)))
+        for b, sc, ia, io in zip(boxes, scores, iou_any, iou_own):
+            if ia < 0.1:
+                fps.append((float(sc), r.image_path, b))
+            elif io >= 0.5:
+                tps.append((float(sc), r.image_path, b))
+    rows = []
+    for title, items in (("false positives", sorted(fps, key=lambda t: -t[0])[:n]),
+                         ("true positives", sorted(tps, key=lambda t: -t[0])[:n])):
+        cols = 8
+        sheet = Image.new("RGB", (cols * side, 18 + ((len(items) + cols - 1) // cols) * (side + 14)), "white")
+        d = ImageDraw.Draw(sheet)
+        d.text((4, 3), f"most confident {title} (score)", fill="black")
+        for i, (sc, img_path, b) in enumerate(items):
+            x0, y0, x1, y1 = b.tolist()
+            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0, 16)
+            crop = load_image(img_path).crop((cx - half, cy - half, cx + half, cy + half)).resize((side, side))
+            ImageDraw.Draw(crop).rectangle([side / 4, side / 4, 3 * side / 4, 3 * side / 4], outline="red")
+            ox, oy = (i % cols) * side, 18 + (i // cols) * (side + 14)
+            sheet.paste(crop, (ox, oy))
+            d.text((ox + 2, oy + side), f"{sc:.2f}", fill="black")
+        rows.append(sheet)
+    out = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.height
+    out.save(path)
+    print(f"gallery -> {path} ({len(fps)} false positives, {len(tps)} true positives in all)")
 
 
 if __name__ == "__main__":

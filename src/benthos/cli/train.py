@@ -13,6 +13,9 @@ HELP = {
     "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder",
     "max_minutes": "stop training after this many minutes (the best weights are kept)",
     "balance": "weighted-loss | sampler | none", "augment": "seafloor | standard | none",
+    "patience": "stop after this many epochs in a row with validation loss clearly above its best",
+    "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
+                      "epoch within it is kept",
 }
 
 

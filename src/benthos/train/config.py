@@ -38,7 +38,8 @@ class TrainConfig:
     tta: bool = True  # test-time augmentation with the same symmetries as training
     calibrate: bool = True  # fit a softmax temperature on the validation split after training
     balance: str = "weighted-loss"
-    patience: int = 6  # early stopping: epochs without a better validation loss
+    patience: int = 6  # early stopping: epochs in a row with validation loss clearly above its best
+    stop_tolerance: float = 0.02  # "clearly": by more than this fraction (small validation sets are noisy)
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     split: str | None = None  # a split.json to reuse (e.g. from another run)

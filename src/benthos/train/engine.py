@@ -44,6 +44,8 @@ def _checkpoint_io():
 def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
     import lightning.pytorch as pl
 
+    from benthos.train.stopping import NearBestStopper
+
     class RNGState(pl.Callback):
         """Resume with the same random streams (augmentations, shuffling) as an uninterrupted run."""
 
@@ -61,27 +63,29 @@ def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
                 np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
 
     class BestWeights(pl.Callback):
-        """Keep the best (lowest validation loss) weights as safetensors in the run folder."""
+        """Stop when the validation loss rises (benthos.train.stopping) and keep the latest weights
+        whose validation loss is within the tolerance of the best, as safetensors in the run folder."""
 
         def __init__(self):
-            self.best = float("inf")
+            self.stopper = NearBestStopper(cfg.patience, cfg.stop_tolerance)
 
         def on_validation_epoch_end(self, trainer, module):
-            if trainer.sanity_checking or not trainer.is_global_zero:
+            if trainer.sanity_checking:
                 return
-            loss = float(trainer.callback_metrics.get("val_loss", float("inf")))
-            if loss < self.best:
-                self.best = loss
+            loss = float(trainer.callback_metrics.get("val_loss", float("inf")))  # synced over ranks
+            keep, stop = self.stopper.update(loss)
+            if keep and trainer.is_global_zero:
                 save_weights(run_dir, module.eval_model().state_dict())
+            if stop:
+                trainer.should_stop = bool(trainer.strategy.reduce_boolean_decision(True, all=False))
 
         def state_dict(self):
-            return {"best": self.best}
+            return self.stopper.state_dict()
 
         def load_state_dict(self, state):
-            self.best = state["best"]
+            self.stopper.load_state_dict(state)
 
     return [
-        pl.callbacks.EarlyStopping("val_loss", patience=cfg.patience, mode="min"),
         # the newest state after every epoch, replacing the previous one (atomically, see CheckpointIO)
         pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                                      every_n_epochs=1, enable_version_counter=False),
