@@ -45,3 +45,12 @@ def test_zero_tolerance_is_the_classic_rule_and_nan_counts_as_bad():
     assert s.update(math.nan) == (False, True)
     with pytest.raises(ValueError):
         NearBestStopper(patience=0)
+
+
+@pytest.mark.parametrize("bad", [{"stop_tolerance": -0.1}, {"stop_tolerance": 1.5}, {"patience": 0}])
+def test_config_refuses_bad_stopping_settings(bad):
+    from benthos.errors import ConfigError
+    from benthos.train.config import TrainConfig
+
+    with pytest.raises(ConfigError):
+        TrainConfig(data="x", **bad).validate()

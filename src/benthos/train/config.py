@@ -67,6 +67,11 @@ class TrainConfig:
             raise ConfigError(f"unknown strategy '{self.strategy}'.{closest(self.strategy, STRATEGIES)} Choose one of {', '.join(STRATEGIES)}")
         if self.balance not in BALANCE:
             raise ConfigError(f"unknown balance '{self.balance}'; choose one of {', '.join(BALANCE)}")
+        if not isinstance(self.patience, int) or self.patience < 1:
+            raise ConfigError(f"patience must be a whole number of epochs >= 1, not {self.patience!r}")
+        if not 0 <= self.stop_tolerance < 1:
+            raise ConfigError(f"stop_tolerance {self.stop_tolerance}: use a fraction of the best validation loss "
+                              "between 0 and 1, e.g. 0.02")
         if self.on_error not in ("skip", "stop"):
             raise ConfigError(f"on_error must be 'skip' or 'stop', not '{self.on_error}'")
         for name in ("epochs", "batch_size"):
