@@ -301,12 +301,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     for issue in ds.issues:
         data.issues.append(issue)
 
-    net.eval()
-    scorer = net
-    if cfg.tta:
-        from benthos.detect.tta import FlipTTA
+    from benthos.detect.tta import with_tta
 
-        scorer = FlipTTA(net)
+    scorer = with_tta(net, cfg.tta)
     metrics = coco_metrics(val_data, predict_records(scorer, val_data.records, channels_last=cfg.channels_last)) \
         if val_data.records else {}
     if metrics:

@@ -20,7 +20,7 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torc
     """(model in eval mode, run.json) from a run folder written by ``train_detector``.
 
     ``tta``: also predict on the mirror image and merge (:class:`benthos.detect.tta.FlipTTA`);
-    None = as the run was configured (``tta`` in its config, on by default).
+    None = as the run was configured (``tta`` in its config, off by default).
     """
     from benthos.detect.config import DetectConfig
     from benthos.detect.engine import build_model, load_weights
@@ -39,11 +39,9 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torc
     model.eval()
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if cfg.tta if tta is None else tta:
-        from benthos.detect.tta import FlipTTA
+    from benthos.detect.tta import with_tta
 
-        model = FlipTTA(model).eval()
-    return model, info
+    return with_tta(model, cfg.tta if tta is None else tta), info
 
 
 def list_images(path: str | os.PathLike) -> list[Path]:
@@ -160,7 +158,9 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     preds = predict_records(model, data.records, tile=tile)
     metrics = coco_metrics(data, preds)
     metrics["split"] = split
-    metrics["tta"] = type(model).__name__ == "FlipTTA"
+    from benthos.detect.tta import FlipTTA
+
+    metrics["tta"] = isinstance(model, FlipTTA)
     atomic_write_json(run / "evaluation.json", metrics)
     if report:
         from benthos.detect.report import write_detection_report

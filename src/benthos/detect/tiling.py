@@ -45,20 +45,26 @@ def crop_targets(boxes: np.ndarray, labels: np.ndarray, window: tuple[int, int, 
 def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float = 0.2,
                   batch_size: int = 4, nms_thresh: float = 0.5) -> dict[str, torch.Tensor]:
     """Run ``model`` (eval mode) over tiles of ``image`` (3,H,W) and merge into one detection dict."""
-    from torchvision.ops import batched_nms
-
     h, w = image.shape[-2:]
     wins = tile_windows(w, h, tile, overlap)
-    boxes, scores, labels = [], [], []
+    parts = []
     for i in range(0, len(wins), batch_size):
         chunk = wins[i: i + batch_size]
         outs = model([image[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])
         for (x0, y0, _, _), o in zip(chunk, outs):
-            boxes.append(o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype))
-            scores.append(o["scores"])
-            labels.append(o["labels"])
-    b, s, lab = torch.cat(boxes), torch.cat(scores), torch.cat(labels)
-    if len(wins) > 1 and len(b):
-        keep = batched_nms(b, s, lab, nms_thresh)
-        b, s, lab = b[keep], s[keep], lab[keep]
-    return {"boxes": b, "scores": s, "labels": lab}
+            parts.append({"boxes": o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype),
+                          "scores": o["scores"], "labels": o["labels"]})
+    return merge_detections(parts, nms_thresh) if len(parts) > 1 else parts[0]
+
+
+def merge_detections(parts: list[dict[str, torch.Tensor]], nms_thresh: float,
+                     limit: int | None = None) -> dict[str, torch.Tensor]:
+    """Detections of one image from several passes (tiles, mirrored views) -> one set:
+    concatenated, class-wise NMS, the ``limit`` best kept."""
+    from torchvision.ops import batched_nms
+
+    b = torch.cat([p["boxes"] for p in parts])
+    s = torch.cat([p["scores"] for p in parts])
+    lab = torch.cat([p["labels"] for p in parts])
+    keep = batched_nms(b, s, lab, nms_thresh)[:limit]
+    return {"boxes": b[keep], "scores": s[keep], "labels": lab[keep]}

@@ -14,11 +14,8 @@ from torch import nn
 
 def _nms_settings(model: nn.Module) -> tuple[float, int]:
     """The detector's own NMS IoU threshold and detections-per-image cap (torchvision names)."""
-    heads = getattr(model, "roi_heads", None) or model  # Faster R-CNN keeps them on roi_heads
-    thresh = getattr(heads, "nms_thresh", None) or getattr(model, "nms_thresh", None) or 0.5
-    cap = (getattr(heads, "detections_per_img", None) or getattr(model, "detections_per_img", None)
-           or 300)
-    return float(thresh), int(cap)
+    heads = getattr(model, "roi_heads", model)  # Faster R-CNN keeps them on roi_heads
+    return float(getattr(heads, "nms_thresh", 0.5)), int(getattr(heads, "detections_per_img", 300))
 
 
 class FlipTTA(nn.Module):
@@ -31,18 +28,20 @@ class FlipTTA(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        from torchvision.ops import batched_nms
+        from benthos.detect.tiling import merge_detections
 
         both = self.model(list(images) + [x.flip(-1) for x in images])  # one batched pass
         plain, mirrored = both[: len(images)], both[len(images):]
         out = []
         for x, a, b in zip(images, plain, mirrored):
             w = x.shape[-1]
-            fb = b["boxes"].clone()
-            fb[:, 0], fb[:, 2] = w - b["boxes"][:, 2], w - b["boxes"][:, 0]
-            boxes = torch.cat([a["boxes"], fb])
-            scores = torch.cat([a["scores"], b["scores"]])
-            labels = torch.cat([a["labels"], b["labels"]])
-            keep = batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
-            out.append({"boxes": boxes[keep], "scores": scores[keep], "labels": labels[keep]})
+            unflipped = dict(b, boxes=torch.stack([w - b["boxes"][:, 2], b["boxes"][:, 1],
+                                                   w - b["boxes"][:, 0], b["boxes"][:, 3]], 1))
+            out.append(merge_detections([a, unflipped], self.nms_thresh, self.detections_per_img))
         return out
+
+
+def with_tta(model: nn.Module, tta: bool) -> nn.Module:
+    """``model`` wrapped in :class:`FlipTTA` when ``tta``, else unchanged (eval mode either way)."""
+    model.eval()
+    return FlipTTA(model).eval() if tta else model
