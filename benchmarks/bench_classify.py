@@ -9,6 +9,8 @@
 4. peer B, the lecture's plain fine-tune: timm Lite0, AdamW one-cycle, flips + colour jitter, batch 32;
 5. --strategies: every transfer-learning strategy with a short budget, and the linear-probe cache speed-up;
 6. --overhead: images/s of our Lightning fit vs a bare PyTorch loop (same model, batch, threads, data).
+7. --peers-on RUN: train the peers on exactly the images RUN trained on (its split.json "train",
+   i.e. without the patches it held out for validation), to tell recipe from amount of data.
 Prints markdown tables; BENCHMARKS.md quotes them.
 """
 from __future__ import annotations
@@ -183,6 +185,8 @@ def main() -> None:
     ap.add_argument("--strategy-minutes", type=float, default=5)
     ap.add_argument("--skip-strategies", nargs="*", default=[])
     ap.add_argument("--overhead", action="store_true")
+    ap.add_argument("--peers-on", metavar="RUN", help="train the peers on the images this run trained on "
+                    "(its split.json 'train') instead of the whole 70%%")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -191,12 +195,20 @@ def main() -> None:
     print(f"# {args.data}: {len(data.samples)} images, {len(classes)} classes; 70/30 split: {len(train)} train, {len(test)} test")
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}\n")
     results = {}
+    peer_train, on = train, ""
+    if args.peers_on:
+        from benthos.data import load_split
+
+        peer_train = load_split(Path(args.peers_on) / "split.json")["train"]
+        on = f", on {args.peers_on}'s {len(peer_train)} training images"
+        print(f"peers train on the {len(peer_train)} images {args.peers_on} trained on")
     if "ours" not in args.skip:
         results["benthos defaults (Lite0 fine-tune)"] = ours(out, args.minutes)
     if "linear" not in args.skip:
-        results["peer: Lite0 features + logistic regression"] = peer_linear(train, test, classes)
+        results[f"peer: Lite0 features + logistic regression{on}"] = peer_linear(peer_train, test, classes)
     if "finetune" not in args.skip:
-        results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs"] = peer_finetune(train, test, classes, args.peer_epochs)
+        results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs{on}"] = peer_finetune(peer_train, test, classes,
+                                                                                            args.peer_epochs)
     print("| method | test accuracy | balanced acc. | train time (min) | epochs |")
     print("|---|---|---|---|---|")
     for k, r in results.items():
@@ -219,7 +231,10 @@ def main() -> None:
         print(f"\nframework overhead: Lightning {o['lightning_images_per_s']:.1f} img/s vs bare loop "
               f"{o['bare_images_per_s']:.1f} img/s -> {o['overhead'] * 100:+.1f}%")
         results["overhead"] = o
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    # rows of earlier invocations on this OUT (e.g. --strategies, --peers-on) are kept
+    results_file = out / "results.json"
+    earlier = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    results_file.write_text(json.dumps({**earlier, **results}, indent=2, default=str))
 
 
 if __name__ == "__main__":
