@@ -231,10 +231,13 @@ def main() -> None:
         print(f"\nframework overhead: Lightning {o['lightning_images_per_s']:.1f} img/s vs bare loop "
               f"{o['bare_images_per_s']:.1f} img/s -> {o['overhead'] * 100:+.1f}%")
         results["overhead"] = o
-    # rows of earlier invocations on this OUT (e.g. --strategies, --peers-on) are kept
+    # rows of earlier invocations on this OUT (e.g. --strategies, --peers-on) are kept, so the
+    # file is replaced atomically: a kill while writing must not lose them
+    from benthos.runs.atomic import atomic_write_text
+
     results_file = out / "results.json"
     earlier = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    results_file.write_text(json.dumps({**earlier, **results}, indent=2, default=str))
+    atomic_write_text(results_file, json.dumps({**earlier, **results}, indent=2, default=str))
 
 
 if __name__ == "__main__":
