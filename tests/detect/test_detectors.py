@@ -22,7 +22,7 @@ def test_registry_lists_all_methods():
     methods = {detector_spec(n).method for n in list_detectors()}
     assert {"faster_rcnn", "ssd", "yolo", "retinanet", "fcos"} <= methods
     assert DEFAULT_DETECTOR in list_detectors()
-    assert list_detectors("faster*") == ["fasterrcnn_lite0", "fasterrcnn_lite0_fpn"]
+    assert list_detectors("faster*") == ["fasterrcnn_lite0", "fasterrcnn_lite0_fpn", "fasterrcnn_lite0_p2fpn"]
 
 
 def test_unknown_detector_suggests():
@@ -52,6 +52,22 @@ def test_train_step_and_eval(name):
         if len(o["labels"]):
             assert o["labels"].min() >= 1 and o["labels"].max() <= 2  # 1-based, background excluded
             assert o["boxes"][:, 2].max() <= im.shape[-1] + 1e-3
+
+
+def test_p2_level_adds_stride_4_map_and_small_anchors():
+    m = create_detector("fasterrcnn_lite0_p2fpn", 1, pretrained_backbone=False, image_size=128)
+    assert m.backbone.strides == [4, 8, 16, 32, 64]
+    assert m.rpn.anchor_generator.sizes[0] == (8, 12)
+    feats = m.backbone(torch.rand(1, 3, 128, 128))
+    assert [f.shape[-1] for f in feats.values()] == [32, 16, 8, 4, 2]
+    assert m.roi_heads.box_roi_pool.featmap_names == ["0", "1", "2", "3"]
+
+
+def test_anchor_levels_must_match_feature_maps():
+    with pytest.raises(ConfigError, match="one list of sizes per map"):
+        create_detector("fasterrcnn_lite0_fpn", 1, pretrained_backbone=False, anchor_sizes=[[16, 32]])
+    with pytest.raises(ConfigError, match="min_stride 2"):
+        create_detector("fasterrcnn_lite0_fpn", 1, pretrained_backbone=False, min_stride=2)
 
 
 def test_trainable_stages_freezes_the_trunk():

@@ -78,7 +78,8 @@ def create_detector(name: str, num_classes: int, *, pretrained_backbone: bool = 
     """Build detector ``name`` for ``num_classes`` foreground classes (labels 1..num_classes).
 
     Options the builders understand: ``backbone``, ``trainable_stages``, ``fpn``,
-    ``anchor_sizes``, ``score_thresh``, ``nms_thresh``, ``detections_per_img``.
+    ``anchor_sizes``, ``score_thresh``, ``nms_thresh``, ``detections_per_img``; Faster R-CNN
+    also ``min_stride`` (8, or 4 to add the P2 level) and ``rois_per_image``.
     """
     spec = detector_spec(name)
     if num_classes < 1:

@@ -5,12 +5,16 @@ Anchors start at 16 px on the stride-8 map: brittle stars in 640 px survey frame
 """
 from __future__ import annotations
 
+import functools
+
 from torch import nn
 
 from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
 from benthos.detect.registry import register_detector
+from benthos.errors import ConfigError
 
 SMALL_ANCHORS_FPN = ((16, 24), (32, 48), (64, 96), (128, 256))
+SMALL_ANCHORS_P2 = ((8, 12),) + SMALL_ANCHORS_FPN  # P2 (stride 4) adds 8-12 px anchors for the tiniest animals
 SMALL_ANCHORS_C4 = ((16, 32, 64, 128, 256),)
 
 
@@ -18,19 +22,27 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
-                **_) -> nn.Module:
+                min_stride: int = 8, **_) -> nn.Module:
     from torchvision.models.detection import FasterRCNN
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.ops import MultiScaleRoIAlign
 
     if fpn:
-        trunk = FeatureTrunk(backbone, pretrained_backbone, (8, 16, 32), fpn=True, out_channels=96,
+        if min_stride not in (4, 8):
+            raise ConfigError(f"min_stride {min_stride}: the FPN starts at stride 8 (P3, the default) or 4 (P2)")
+        strides = (4, 8, 16, 32) if min_stride == 4 else (8, 16, 32)
+        trunk = FeatureTrunk(backbone, pretrained_backbone, strides, fpn=True, out_channels=96,
                              trainable_stages=trainable_stages)
-        sizes, maps = anchor_sizes or SMALL_ANCHORS_FPN, ["0", "1", "2"]
+        default = SMALL_ANCHORS_P2 if min_stride == 4 else SMALL_ANCHORS_FPN
+        sizes, maps = anchor_sizes or default, [str(i) for i in range(len(strides))]
     else:  # single stride-16 map, as in the original paper's VGG/ResNet-C4 setting
         trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages)
         sizes, maps = anchor_sizes or SMALL_ANCHORS_C4, ["0"]
     sizes = tuple(tuple(s) for s in sizes)
+    levels = len(trunk.strides)
+    if len(sizes) != levels:
+        raise ConfigError(f"anchor_sizes has {len(sizes)} level(s) but this detector has {levels} feature maps "
+                          f"(strides {trunk.strides}): give one list of sizes per map")
     anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
     return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchors,
                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
@@ -49,6 +61,11 @@ DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epoch
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
                   **(DEFAULTS | {"epochs": 7}))(faster_rcnn)
+
+
+register_detector("fasterrcnn_lite0_p2fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
+                  image_size=640, summary="Faster R-CNN, Lite0 + FPN from P2 (stride 4), anchors 8-256 px",
+                  **(DEFAULTS | {"epochs": 5}))(functools.partial(faster_rcnn, min_stride=4))
 
 
 @register_detector("fasterrcnn_lite0", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
