@@ -57,7 +57,10 @@ DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epoch
 # 256 sampled RoIs per image (torchvision: 512): a CPU step of 4 frames at 640 px takes ~3.3 s
 # instead of ~4.8 s (RoIAlign's backward was 18% of the step), and frames here hold a median
 # of 5 boxes, so 64 positive RoIs per image are never short. 7 epochs: 39.9 min for 379 frames
-# (docs/bench_detect.md).
+# (docs/bench_detect.md). The P2 variant (stride-4 level, 8-12 px anchors) costs 14.7 instead of
+# 10.3 GMACs per frame but trains at nearly the same speed (315-345 s per epoch here); on the
+# held-out video hours it scored AP50 0.361 (40-min budget) and 0.325 (7 epochs, 36.5 min) for
+# brittle stars against 0.328 for the P3 default: not clearly better, so not the default.
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
                   **(DEFAULTS | {"epochs": 7}))(faster_rcnn)
@@ -65,7 +68,7 @@ register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcn
 
 register_detector("fasterrcnn_lite0_p2fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN from P2 (stride 4), anchors 8-256 px",
-                  **(DEFAULTS | {"epochs": 5}))(functools.partial(faster_rcnn, min_stride=4))
+                  **(DEFAULTS | {"epochs": 7}))(functools.partial(faster_rcnn, min_stride=4))
 
 
 @register_detector("fasterrcnn_lite0", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
