@@ -84,7 +84,9 @@ def test_evaluate_with_unknown_labels(messy_folder, tmp_path, capsys):
     (["evaluate", "/no/such/run"], "not a benthos run folder"),
     (["predict", "/no/such/run", "."], "not a benthos run folder"),
 ])
-def test_bad_input_one_line_errors(argv, message, capsys):
+def test_bad_input_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()  # a run that never started leaves no empty run folder

@@ -129,7 +129,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
-    run_dir.mkdir(parents=True, exist_ok=True)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     t0 = time.time()
 
@@ -138,6 +137,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     class_to_idx = {c: i for i, c in enumerate(classes)}
     split_file = run_dir / "split.json"
     split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data)
+    run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     save_split(split_file, data.samples, split, seed=cfg.seed)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
