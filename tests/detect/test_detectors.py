@@ -66,6 +66,8 @@ def test_p2_level_adds_stride_4_map_and_small_anchors():
 def test_anchor_levels_must_match_feature_maps():
     with pytest.raises(ConfigError, match="one list of sizes per map"):
         create_detector("fasterrcnn_lite0_fpn", 1, pretrained_backbone=False, anchor_sizes=[[16, 32]])
+    with pytest.raises(ConfigError, match="one list of sizes per map"):
+        create_detector("retinanet_lite0_fpn", 1, pretrained_backbone=False, anchor_sizes=[[16, 32]])
     with pytest.raises(ConfigError, match="min_stride 2"):
         create_detector("fasterrcnn_lite0_fpn", 1, pretrained_backbone=False, min_stride=2)
 

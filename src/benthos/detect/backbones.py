@@ -11,7 +11,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from benthos.errors import WeightsError
+from benthos.errors import ConfigError, WeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -103,3 +103,18 @@ class FeatureTrunk(nn.Module):
         feats = self.body(x)
         out = OrderedDict((str(k), feats[i]) for k, i in enumerate(self.idx))
         return self.fpn(out) if self.fpn is not None else out
+
+
+def anchor_generator(trunk: FeatureTrunk, sizes, aspect_ratios=(0.5, 1.0, 2.0)) -> nn.Module:
+    """torchvision's AnchorGenerator with one tuple of ``sizes`` per feature map of ``trunk``.
+
+    A wrong number of levels (``--anchor-sizes``) is refused here, when the model is built,
+    instead of as torchvision's AssertionError in the first training step.
+    """
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+
+    sizes = tuple(tuple(s) for s in sizes)
+    if len(sizes) != len(trunk.strides):
+        raise ConfigError(f"anchor_sizes has {len(sizes)} level(s) but this detector has {len(trunk.strides)} feature "
+                          f"maps (strides {trunk.strides}): give one list of sizes per map")
+    return AnchorGenerator(sizes, (tuple(aspect_ratios),) * len(sizes))

@@ -9,7 +9,7 @@ import functools
 
 from torch import nn
 
-from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk, anchor_generator
 from benthos.detect.registry import register_detector
 from benthos.errors import ConfigError
 
@@ -24,7 +24,6 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
                 min_stride: int = 8, **_) -> nn.Module:
     from torchvision.models.detection import FasterRCNN
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.ops import MultiScaleRoIAlign
 
     if fpn:
@@ -38,13 +37,7 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
     else:  # single stride-16 map, as in the original paper's VGG/ResNet-C4 setting
         trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages)
         sizes, maps = anchor_sizes or SMALL_ANCHORS_C4, ["0"]
-    sizes = tuple(tuple(s) for s in sizes)
-    levels = len(trunk.strides)
-    if len(sizes) != levels:
-        raise ConfigError(f"anchor_sizes has {len(sizes)} level(s) but this detector has {levels} feature maps "
-                          f"(strides {trunk.strides}): give one list of sizes per map")
-    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
-    return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchors,
+    return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchor_generator(trunk, sizes),
                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
                       min_size=image_size, max_size=image_size, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
                       box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk, anchor_generator
 from benthos.detect.registry import register_detector
 
 class _DropBackground:
@@ -39,14 +39,12 @@ def retinanet_lite0_fpn(num_classes: int, pretrained_backbone: bool = True, imag
                         score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
                         **_) -> nn.Module:
     RetinaNet = _classes()[0]
-    from torchvision.models.detection.anchor_utils import AnchorGenerator
-
     base = [s[0] for s in anchor_sizes] if anchor_sizes else [16, 32, 64, 128, 256]
     sizes = tuple((x, int(x * 2 ** (1 / 3)), int(x * 2 ** (2 / 3))) for x in base)
-    anchors = AnchorGenerator(sizes, ((0.5, 1.0, 2.0),) * len(sizes))
-    return RetinaNet(_trunk(backbone, pretrained_backbone, trainable_stages), num_classes + 1,
+    trunk = _trunk(backbone, pretrained_backbone, trainable_stages)
+    return RetinaNet(trunk, num_classes + 1,
                      min_size=image_size, max_size=image_size, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
-                     anchor_generator=anchors, score_thresh=score_thresh, nms_thresh=nms_thresh,
+                     anchor_generator=anchor_generator(trunk, sizes), score_thresh=score_thresh, nms_thresh=nms_thresh,
                      detections_per_img=detections_per_img)
 
 
