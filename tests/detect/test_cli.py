@@ -25,3 +25,13 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
                  "--detector", "fasterrcnn"]) == 2
     assert main(["detect", "predict", str(tmp_path), str(tmp_path), "--out", str(tmp_path / "p")]) == 2
     assert "run.json" in capsys.readouterr().err
+
+
+def test_bad_anchor_sizes_refused_before_the_run_folder_is_written(tiny_coco, tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--detector", "retinanet_lite0_fpn",
+                 "--anchor-sizes", "[[16, 32]]", "--no-pretrained", "--image-size", "96"]) == 2
+    err = capsys.readouterr().err
+    assert "one list of sizes per map" in err and "Traceback" not in err
+    assert not run.exists()
+

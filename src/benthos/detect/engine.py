@@ -189,6 +189,11 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
+    # the model first: a bad builder option (e.g. anchor_sizes) is refused before the run folder
+    # is written (the split below uses its own random.Random(seed), so the weights' init is unchanged)
+    model = build_model(cfg, len(data.categories))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     groups = image_groups(data, cfg.group_pattern)
     split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern, groups=groups)
     train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
@@ -198,9 +203,6 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     fabric = Fabric(accelerator="cpu" if not torch.cuda.is_available() else "auto", devices=1, precision="32-true")
-    model = build_model(cfg, len(data.categories))
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
     params = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
