@@ -24,7 +24,6 @@ step "$BIN" predict "$OUT/classifier" "$SAMPLE/crops/starfish" "$SAMPLE/crops/st
 
 echo; echo "== 4. detect and count organisms on whole photos"
 step "$BIN" detect train "$SAMPLE/detection/annotations.json" --out "$OUT/detector" --epochs 40 --max-minutes 4.5 --image-size 384
-step "$BIN" detect evaluate "$OUT/detector" "$SAMPLE/detection/annotations.json"   # held-out photos -> report.html
 step "$BIN" detect predict "$OUT/detector" "$SAMPLE/detection/images" --out "$OUT/detections"
 
 echo; echo "== 5. biodiversity: counts per photo, diversity with rarefaction, Darwin Core for OBIS/GBIF"

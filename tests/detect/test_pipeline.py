@@ -25,8 +25,11 @@ def run(tiny_coco, tmp_path_factory):
 
 def test_run_folder(run):
     out, info = run
-    for f in ("model.safetensors", "run.json", "config.yaml", "split.json", "metrics.csv", "checkpoints/last.ckpt"):
+    for f in ("model.safetensors", "run.json", "config.yaml", "split.json", "metrics.csv", "checkpoints/last.ckpt",
+              "evaluation.json", "report.html"):
         assert (out / f).is_file(), f
+    page = (out / "report.html").read_text()  # the held-out images' report, written by training itself
+    assert "split: val" in page and "Per class" in page and "data:image/jpeg;base64" in page
     meta = json.loads((out / "run.json").read_text())
     assert meta["detector"] == "yolo_lite0" and meta["categories"] == ["star", "urchin"]
     assert {"mAP", "AP50", "per_class"} <= set(meta["metrics"]) and meta["epochs_done"] == 2
