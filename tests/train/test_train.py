@@ -38,6 +38,28 @@ def test_fine_tune_learns_and_evaluates(colour_folder, tmp_path, tiny_config):
     assert len(saved["confusion_matrix"]) == 3 and (tmp_path / "run" / "report.html").is_file()
 
 
+def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, tiny_config):
+    """val_fraction 0: every non-test image trains, all epochs run, the last weights are kept."""
+    from safetensors.torch import load_file
+
+    from benthos.tasks import evaluate_run
+
+    run = tmp_path / "run"
+    meta = train(tiny_config(colour_folder, run, val_fraction=0.0, epochs=3, patience=1))
+    assert "val" not in json.loads((run / "split.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [0, 1, 2] and not any("val_loss" in h for h in meta["history"])
+    assert "calibration" not in json.loads((run / "run.json").read_text())
+    # the saved weights are those of the last epoch (the EMA weights the checkpoint also holds)
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    saved = load_file(run / "model.safetensors")
+    assert last["epoch"] == 2 and len(last["history"]) == 3  # the row is written before the resumable checkpoint
+    assert all(torch.equal(saved[k], v) for k, v in last["ema_state"].items())
+    ev = evaluate_run(run)  # on the run's test split, uncalibrated
+    assert ev["n"] > 0 and ev.get("temperature", 1.0) == 1.0
+    with pytest.raises(BenthosError, match="linear probe"):
+        train(tiny_config(colour_folder, tmp_path / "probe", val_fraction=0.0, strategy="linear-probe"))
+
+
 def test_frozen_stages_do_not_change(colour_folder, tmp_path, tiny_config):
     from benthos.models import create_model
     from safetensors.torch import load_file

@@ -40,7 +40,7 @@ class TrainConfig:
     balance: str = "weighted-loss"
     patience: int = 6  # early stopping: epochs in a row with validation loss clearly above its best
     stop_tolerance: float = 0.02  # "clearly": by more than this fraction (small validation sets are noisy)
-    val_fraction: float = 0.15
+    val_fraction: float = 0.15  # 0: no validation split (full schedule, last weights kept, no calibration)
     test_fraction: float = 0.15
     split: str | None = None  # a split.json to reuse (e.g. from another run)
     seed: int = 0

@@ -41,7 +41,7 @@ def _checkpoint_io():
     return AtomicCheckpointIO()
 
 
-def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
+def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
     import lightning.pytorch as pl
 
     from benthos.train.stopping import NearBestStopper
@@ -85,11 +85,20 @@ def _callbacks(cfg: TrainConfig, run_dir: Path) -> list:
         def load_state_dict(self, state):
             self.stopper.load_state_dict(state)
 
+    class LatestWeights(pl.Callback):
+        """Without a validation split: the full schedule, the newest weights kept after every epoch.
+        (Lightning calls checkpoint callbacks last, so the epoch's history row is in its checkpoint.)"""
+
+        def on_train_epoch_end(self, trainer, module):
+            module.record_epoch()
+            if trainer.is_global_zero:
+                save_weights(run_dir, module.eval_model().state_dict())
+
     return [
         # the newest state after every epoch, replacing the previous one (atomically, see CheckpointIO)
         pl.callbacks.ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", monitor=None, save_top_k=1,
                                      every_n_epochs=1, enable_version_counter=False),
-        BestWeights(), RNGState(),
+        BestWeights() if validate else LatestWeights(), RNGState(),
     ]
 
 
@@ -155,10 +164,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     _apply_strategy(model, cfg)
 
     train_s = [data.samples[i] for i in split["train"]]
-    val_s = [data.samples[i] for i in split.get("val", [])] or [data.samples[i] for i in split.get("test", [])]
-    if not val_s:
-        raise BenthosError("no validation images: set val_fraction > 0 (early stopping needs them)")
+    val_s = [data.samples[i] for i in split.get("val", [])]
     log.info("data: %d train / %d val / %d test images, %d classes", len(train_s), len(val_s), len(split.get("test", [])), len(classes))
+    if not val_s:
+        if cfg.strategy == "linear-probe":
+            raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
+        log.info("no validation split: training all %d epochs on every training image, keeping the last weights "
+                 "(no early stopping; probabilities are not calibrated)", cfg.epochs)
 
     if cfg.strategy == "linear-probe":
         from benthos.train.probe import fit_linear_probe
@@ -179,7 +191,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
     }
     write_meta(run_dir, meta)
-    if cfg.calibrate:
+    if cfg.calibrate and val_s:
         from benthos.train.calibrate import calibrate_run
 
         record = calibrate_run(run_dir)
@@ -212,7 +224,7 @@ def _loaders(cfg, train_s, val_s, class_to_idx, pre):
         sampler, shuffle = torch.utils.data.WeightedRandomSampler(w, len(labels)), False
     kw = dict(num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
     train_dl = torch.utils.data.DataLoader(train_ds, cfg.batch_size, shuffle=shuffle, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **kw)
-    val_dl = torch.utils.data.DataLoader(val_ds, cfg.batch_size * 2, **kw)
+    val_dl = torch.utils.data.DataLoader(val_ds, cfg.batch_size * 2, **kw) if val_s else None
     return train_dl, val_dl, labels
 
 
@@ -225,7 +237,7 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     from benthos.train.module import ClassifierModule
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
-    warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers).*")
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers|no `val_dataloader`).*")
 
     train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre)
     weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
@@ -236,7 +248,7 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
-        logger=CSVLogger(str(run_dir), name="logs", version=""), callbacks=_callbacks(cfg, run_dir),
+        logger=CSVLogger(str(run_dir), name="logs", version=""), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
         plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
         max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
         default_root_dir=str(run_dir),

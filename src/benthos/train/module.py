@@ -85,6 +85,10 @@ class ClassifierModule(pl.LightningModule):
         # written (on_validation_end), so the row is complete and travels with the checkpoint
         if self.trainer.sanity_checking:
             return
+        self.record_epoch()
+
+    def record_epoch(self) -> None:
+        """Append this epoch's row (training statistics, and validation metrics when there are any)."""
         m = self.trainer.callback_metrics
         n = max(1, self._train_n)
         row = {"epoch": self.current_epoch, "train_loss": self._train_loss / n, "train_acc": self._train_correct / n}
