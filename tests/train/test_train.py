@@ -56,6 +56,7 @@ def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, t
     assert all(torch.equal(saved[k], v) for k, v in last["ema_state"].items())
     ev = evaluate_run(run)  # on the run's test split, uncalibrated
     assert ev["n"] > 0 and ev.get("temperature", 1.0) == 1.0
+    assert "not temperature-scaled" in (run / "report.html").read_text()
     with pytest.raises(BenthosError, match="linear probe"):
         train(tiny_config(colour_folder, tmp_path / "probe", val_fraction=0.0, strategy="linear-probe"))
 

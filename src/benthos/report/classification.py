@@ -174,6 +174,9 @@ def _calibration(ev: dict) -> str:
         note += (f'<p class="note">Probabilities are temperature-scaled: logits divided by T = {float(t):.3f}, '
                  "fitted on the validation split after training (predictions unchanged, confidences "
                  f"{'sharpened' if float(t) < 1 else 'softened'}).</p>")
+    else:
+        note += ('<p class="note">Probabilities are not temperature-scaled: the run had no validation split to '
+                 "fit a temperature on (<code>--val-fraction 0</code>) or calibration was turned off.</p>")
     return note + figure_png(plots.reliability_diagram(ev["reliability"], ece), alt="reliability diagram")
 
 
