@@ -59,6 +59,7 @@ def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, t
     assert "not temperature-scaled" in (run / "report.html").read_text()
     with pytest.raises(BenthosError, match="linear probe"):
         train(tiny_config(colour_folder, tmp_path / "probe", val_fraction=0.0, strategy="linear-probe"))
+    assert not (tmp_path / "probe").exists()  # refused before the run folder is made
 
 
 def test_frozen_stages_do_not_change(colour_folder, tmp_path, tiny_config):

@@ -146,6 +146,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     class_to_idx = {c: i for i, c in enumerate(classes)}
     split_file = run_dir / "split.json"
     split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data)
+    if not split.get("val") and cfg.strategy == "linear-probe":
+        raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     save_split(split_file, data.samples, split, seed=cfg.seed)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
@@ -167,8 +169,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     val_s = [data.samples[i] for i in split.get("val", [])]
     log.info("data: %d train / %d val / %d test images, %d classes", len(train_s), len(val_s), len(split.get("test", [])), len(classes))
     if not val_s:
-        if cfg.strategy == "linear-probe":
-            raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
         log.info("no validation split: training all %d epochs on every training image, keeping the last weights "
                  "(no early stopping; probabilities are not calibrated)", cfg.epochs)
 
