@@ -38,6 +38,7 @@ def test_fine_tune_learns_and_evaluates(colour_folder, tmp_path, tiny_config):
     assert len(saved["confusion_matrix"]) == 3 and (tmp_path / "run" / "report.html").is_file()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's safe loader on Lightning's checkpoint
 def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, tiny_config):
     """val_fraction 0: every non-test image trains, all epochs run, the last weights are kept."""
     from safetensors.torch import load_file
