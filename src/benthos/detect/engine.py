@@ -306,9 +306,10 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     from benthos.detect.tta import with_tta
 
     scorer = with_tta(net, cfg.tta)
-    val_preds = predict_records(scorer, val_data.records, channels_last=cfg.channels_last) if val_data.records else {}
-    metrics = coco_metrics(val_data, val_preds) if val_data.records else {}
-    if metrics:
+    val_preds, metrics = {}, {}
+    if val_data.records:
+        val_preds = predict_records(scorer, val_data.records, channels_last=cfg.channels_last)
+        metrics = coco_metrics(val_data, val_preds)
         metrics["tta"] = bool(cfg.tta)
     curves = metrics.pop("pr_curves", None)
     info = {
@@ -325,15 +326,12 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         "versions": versions(),
     }
     atomic_write_json(out / "run.json", info)
-    if curves is not None:
-        atomic_write_json(out / "evaluation.json", {**metrics, "pr_curves": curves, "split": "val"})
     log(f"val: mAP={metrics.get('mAP', float('nan')):.3f} AP50={metrics.get('AP50', float('nan')):.3f} "
         f"({train_seconds / 60:.1f} min training) -> {out}")
-    if val_data.records:  # the report of the held-out images, from the predictions just made
-        from benthos.detect.report import write_detection_report
+    if val_data.records:  # evaluation.json and the held-out images' report, from the predictions just made
+        from benthos.detect.report import write_evaluation
 
-        write_detection_report(out / "report.html", info, {**metrics, "pr_curves": curves, "split": "val"},
-                               val_data, val_preds)
+        write_evaluation(out, info, {**metrics, "pr_curves": curves, "split": "val"}, val_data, val_preds)
         log(f"report: {out / 'report.html'}")
     return info
 

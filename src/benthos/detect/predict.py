@@ -161,9 +161,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     from benthos.detect.tta import FlipTTA
 
     metrics["tta"] = isinstance(model, FlipTTA)
-    atomic_write_json(run / "evaluation.json", metrics)
-    if report:
-        from benthos.detect.report import write_detection_report
+    from benthos.detect.report import write_evaluation
 
-        write_detection_report(run / "report.html", info, metrics, data, preds)
+    write_evaluation(run, info, metrics, data, preds, report=report)
     return metrics

@@ -8,6 +8,7 @@ import numpy as np
 
 from benthos.data.detection import DetectionData
 from benthos.report import html as H
+from benthos.runs.atomic import atomic_write_json
 
 COLOURS = {"tp": (40, 200, 80), "fp": (230, 40, 40), "miss": (255, 200, 0)}
 
@@ -45,6 +46,16 @@ def _pr_figure(curves: dict) -> str:
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title="PR at IoU 0.5")
     ax.legend(fontsize=8)
     return H.figure_png(fig, "precision-recall curves")
+
+
+def write_evaluation(run: str | os.PathLike, info: dict, metrics: dict, data: DetectionData, preds: dict[int, dict],
+                     report: bool = True) -> None:
+    """A run's ``evaluation.json`` (``metrics``, with pr_curves) and, with ``report``, its ``report.html``
+    (from the predictions ``preds`` on ``data``): written by both ``detect train`` and ``detect evaluate``."""
+    run = Path(run)
+    atomic_write_json(run / "evaluation.json", metrics)
+    if report:
+        write_detection_report(run / "report.html", info, metrics, data, preds)
 
 
 def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, data: DetectionData,
