@@ -52,6 +52,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     ev["data"] = source
     ev["tta"] = meta.get("tta", "none")
     ev["temperature"] = temperature
+    ev["calibrated"] = bool(meta.get("calibration"))  # a fitted T can be 1.0; absent T means not calibrated
     counts = meta.get("data", {}).get("counts", {})
     total = sum(counts.values()) or 1
     ev["train_priors"] = [counts.get(c, 0) / total for c in meta["classes"]]

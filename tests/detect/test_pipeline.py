@@ -76,6 +76,21 @@ def test_evaluate_run_writes_report(run, tiny_coco):
     assert "Per class" in page and "Detections" in page and "data:image/jpeg;base64" in page
 
 
+def test_report_shows_undefined_ap_as_a_dash(tiny_coco, tmp_path):
+    """A class with no boxes in the evaluated images has no AP (pycocotools: -1, kept as NaN): a dash, not 'nan'."""
+    from benthos.data.detection import read_coco
+    from benthos.detect.report import write_detection_report
+
+    gt = read_coco(tiny_coco)
+    metrics = {"mAP": 0.5, "AP50": 0.7, "AP75": 0.4, "images": 4, "AP_small": float("nan"), "AP_medium": 0.5,
+               "AP_large": float("nan"),
+               "per_class": {"star": {"AP": 0.5, "AP50": 0.7, "AP75": 0.4, "gt": 3},
+                             "urchin": {"AP": float("nan"), "AP50": float("nan"), "AP75": float("nan"), "gt": 0}}}
+    page = write_detection_report(tmp_path / "report.html", {"detector": "x"}, metrics, gt, {}).read_text()
+    assert "nan" not in page.lower().replace("nano", "")
+    assert page.count("<td>\u2014</td>") == 5 and "<td>0.700</td>" in page
+
+
 def test_coco_metrics_perfect_and_empty(tiny_coco):
     from benthos.data.detection import read_coco
 

@@ -51,3 +51,17 @@ def test_bad_run_json_is_a_data_error(tmp_path):
         write_report(tmp_path)
     with pytest.raises(DataError, match="run folder .* not found"):
         write_report(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("record, says", [
+    ({"temperature": 0.7, "calibrated": True}, "logits divided by T = 0.700"),
+    ({"temperature": 1.0, "calibrated": True}, "unchanged at T = 1"),  # a fitted T of exactly 1 is still fitted
+    ({"temperature": 1.0, "calibrated": False}, "not temperature-scaled"),
+    ({"temperature": 1.3}, "logits divided by T = 1.300"),  # evaluation.json of older runs: no "calibrated" key
+    ({"temperature": 1.0}, "not temperature-scaled"),
+])
+def test_calibration_note_says_whether_probabilities_were_scaled(fake_run, record, says):
+    run_dir, evaluation, mistakes = fake_run
+    text = write_report(run_dir, evaluation | record, mistakes).read_text()
+    assert says in text
+    assert ("not temperature-scaled" in text) == (says == "not temperature-scaled")

@@ -33,7 +33,7 @@ def test_fine_tune_learns_and_evaluates(colour_folder, tmp_path, tiny_config):
     cal = json.loads((tmp_path / "run" / "run.json").read_text())["calibration"]
     # the fitted temperature never makes the validation likelihood worse, and evaluation uses it
     assert cal["temperature"] > 0 and cal["val_nll_after"] <= cal["val_nll_before"] + 1e-6
-    assert ev["temperature"] == pytest.approx(cal["temperature"])
+    assert ev["temperature"] == pytest.approx(cal["temperature"]) and ev["calibrated"] is True
     saved = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert len(saved["confusion_matrix"]) == 3 and (tmp_path / "run" / "report.html").is_file()
 
@@ -56,7 +56,7 @@ def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, t
     assert last["epoch"] == 2 and len(last["history"]) == 3  # the row is written before the resumable checkpoint
     assert all(torch.equal(saved[k], v) for k, v in last["ema_state"].items())
     ev = evaluate_run(run)  # on the run's test split, uncalibrated
-    assert ev["n"] > 0 and ev.get("temperature", 1.0) == 1.0
+    assert ev["n"] > 0 and ev["temperature"] == 1.0 and ev["calibrated"] is False
     assert "not temperature-scaled" in (run / "report.html").read_text()
     with pytest.raises(BenthosError, match="linear probe"):
         train(tiny_config(colour_folder, tmp_path / "probe", val_fraction=0.0, strategy="linear-probe"))

@@ -67,7 +67,9 @@ def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, d
                           f' trained {info.get("train_seconds", "?")} s; split: {H.esc(metrics.get("split", "val"))}'
                           "; COCO metrics by pycocotools.</p>")]
     rows = [{"class": c, **{k: v for k, v in m.items()}} for c, m in metrics.get("per_class", {}).items()]
-    sections.append(H.section("Per class", H.table(rows, ["class", "AP", "AP50", "AP75", "gt"])))
+    sections.append(H.section("Per class", H.table(rows, ["class", "AP", "AP50", "AP75", "gt"]) +
+                              '<p class="note">gt: annotated boxes in the evaluated images. \u2014: not defined '
+                              "(no boxes of that class, or of that size, there).</p>"))
     sections.append(H.section("AP by object size (COCO: small < 32², medium < 96² px)",
                               H.table([{k: metrics.get(k, float("nan")) for k in ("AP_small", "AP_medium", "AP_large")}])))
     if metrics.get("pr_curves"):

@@ -170,10 +170,11 @@ def _calibration(ev: dict) -> str:
     note = ('<p class="note">Top-1 confidence against accuracy in equal-width bins. Bars below the diagonal: '
             "the model is over-confident there. ECE is the sample-weighted mean gap.</p>")
     t = ev.get("temperature")
-    if t and abs(float(t) - 1.0) > 1e-6:
+    calibrated = ev["calibrated"] if "calibrated" in ev else bool(t and abs(float(t) - 1.0) > 1e-6)  # older runs
+    if calibrated:
         note += (f'<p class="note">Probabilities are temperature-scaled: logits divided by T = {float(t):.3f}, '
                  "fitted on the validation split after training (predictions unchanged, confidences "
-                 f"{'sharpened' if float(t) < 1 else 'softened'}).</p>")
+                 f"{'sharpened' if float(t) < 1 else 'softened' if float(t) > 1 else 'unchanged at T = 1'}).</p>")
     else:
         note += ('<p class="note">Probabilities are not temperature-scaled: the run had no validation split to '
                  "fit a temperature on (<code>--val-fraction 0</code>) or calibration was turned off.</p>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,7 @@ def esc(value: Any) -> str:
 
 def fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
-        return f"{value:.{digits}f}"
+        return "\u2014" if math.isnan(value) else f"{value:.{digits}f}"  # NaN: not defined (e.g. no boxes)
     return str(value)
 
 
