@@ -3,8 +3,9 @@
 Seafloor organisms look the same mirrored, so a detector that misses an animal (or scores it
 low) in one view often finds it in the other. Costs one more forward pass per image.
 Measured on the NOAA brittle-star set (docs/bench_detect.md): AP50 0.328 -> 0.349 for the
-default Faster R-CNN, at 2.2-2.6x the time per 640 px frame (0.76-0.93 s on 2 CPU cores, close
-to the 1 s budget), so it is an option (``--tta``), not the default.
+previous default Faster R-CNN (all trunk stages trained), at 2.2-2.6x the time per 640 px
+frame (0.76-0.93 s on 2 CPU cores, close to the 1 s budget), so it is an option (``--tta``),
+not the default.
 """
 from __future__ import annotations
 

@@ -54,9 +54,15 @@ DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epoch
 # 10.3 GMACs per frame but trains at nearly the same speed (315-345 s per epoch here); on the
 # held-out video hours it scored AP50 0.361 (40-min budget) and 0.325 (7 epochs, 36.5 min) for
 # brittle stars against 0.328 for the P3 default: not clearly better, so not the default.
+# Trunk stem + first two block stages (stride 2 and 4) frozen, as torchvision freezes conv1 +
+# layer1 of its ResNet detectors: those layers hold 0.5% of the trunk's weights but run at the highest
+# resolution, so their backward pass was a third of the step. An epoch takes ~200 s instead of
+# ~330 s; 9 epochs (30.6 min) reached AP50 0.361 (AP 0.132) against 0.328 (AP 0.115) for all
+# stages trained 7 epochs in 39.9 min; 12 epochs (39.1 min) gave 0.358: no gain from the
+# longer schedule, so 9 (docs/bench_detect.md, 2026-12-03).
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
-                  **(DEFAULTS | {"epochs": 7}))(faster_rcnn)
+                  **(DEFAULTS | {"epochs": 9, "trainable_stages": 5}))(faster_rcnn)
 
 
 register_detector("fasterrcnn_lite0_p2fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
