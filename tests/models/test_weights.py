@@ -81,6 +81,7 @@ def test_corrupt_files_are_refused(tmp_path, content):
         create_model("resnet18", weights=p)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the test's own pickle, fed to the safe loader on purpose
 def test_pickled_objects_are_never_unpickled(tmp_path):
     import pickle
 
