@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from benthos.cli.main import main
 
 
@@ -11,8 +13,10 @@ def test_cli_train_evaluate_predict(tiny_coco, tmp_path, capsys):
     assert json.loads((run / "run.json").read_text())["config"]["trainable_stages"] == 2
     capsys.readouterr()
     assert main(["detect", "evaluate", str(run), str(tiny_coco), "--split", "all", "--json"]) == 0
-    m = json.loads(capsys.readouterr().out)
+    m = json.loads(capsys.readouterr().out, parse_constant=lambda c: pytest.fail(f"not strict JSON: {c}"))
     assert {"mAP", "AP50", "per_class"} <= set(m) and set(m["per_class"]["star"]) >= {"AP", "AP50"}
+    assert main(["detect", "evaluate", str(run), str(tiny_coco), "--split", "all"]) == 0
+    assert "nan" not in capsys.readouterr().out  # undefined values print as a dash
     assert main(["detect", "predict", str(run), str(tiny_coco.parent / "images"), "--out", str(tmp_path / "p"),
                  "--tile", "64"]) == 0
     assert (tmp_path / "p" / "detections.csv").is_file() and (tmp_path / "p" / "counts.csv").is_file()
@@ -35,3 +39,11 @@ def test_bad_anchor_sizes_refused_before_the_run_folder_is_written(tiny_coco, tm
     assert "one list of sizes per map" in err and "Traceback" not in err
     assert not run.exists()
 
+
+
+def test_json_output_has_no_nan():
+    from benthos.cli.detect import _json_safe
+
+    m = {"AP50": float("nan"), "per_class": {"a": {"AP": float("nan"), "gt": 0}}, "curve": [0.5, float("nan")]}
+    assert json.dumps(_json_safe(m), allow_nan=False) == \
+        '{"AP50": null, "per_class": {"a": {"AP": null, "gt": 0}}, "curve": [0.5, null]}'

@@ -115,10 +115,26 @@ def _train(args: argparse.Namespace) -> int:
     if args.tta:
         cfg.tta = True
     info = train_detector(args.annotations, args.out, cfg, images=args.images, format=args.format)
-    per = info["metrics"].get("per_class", {})
-    for name, m in per.items():
-        print(f"  {name:20s} AP={m['AP']:.3f} AP50={m['AP50']:.3f} (n={m['gt']})")
+    _print_per_class(info["metrics"].get("per_class", {}))
     return 0
+
+
+def _print_per_class(per_class: dict) -> None:
+    from benthos.report.html import fmt  # NaN (no boxes of the class here) prints as a dash
+
+    for name, c in per_class.items():
+        print(f"  {name:20s} AP={fmt(c['AP'])} AP50={fmt(c['AP50'])} (n={c['gt']})")
+
+
+def _json_safe(value):
+    """NaN -> null: strict JSON readers (browsers, jq --strict) refuse NaN."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -128,12 +144,13 @@ def _evaluate(args: argparse.Namespace) -> int:
                      tile=args.tile, tta=args.tta)
     m.pop("pr_curves", None)
     if args.json:
-        print(json.dumps(m, indent=2))
+        print(json.dumps(_json_safe(m), indent=2, allow_nan=False))
         return 0
-    print(f"mAP@[.5:.95] {m['mAP']:.3f}  AP50 {m['AP50']:.3f}  AP75 {m['AP75']:.3f}  "
-          f"(small {m['AP_small']:.3f}, medium {m['AP_medium']:.3f}, large {m['AP_large']:.3f}) on {m['images']} images")
-    for name, c in m["per_class"].items():
-        print(f"  {name:20s} AP={c['AP']:.3f} AP50={c['AP50']:.3f} (n={c['gt']})")
+    from benthos.report.html import fmt
+
+    print(f"mAP@[.5:.95] {fmt(m['mAP'])}  AP50 {fmt(m['AP50'])}  AP75 {fmt(m['AP75'])}  (small {fmt(m['AP_small'])}, "
+          f"medium {fmt(m['AP_medium'])}, large {fmt(m['AP_large'])}) on {m['images']} images")
+    _print_per_class(m["per_class"])
     print(f"report: {args.run}/report.html")
     return 0
 
