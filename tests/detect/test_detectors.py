@@ -103,3 +103,32 @@ def test_larger_lite_trunks_load_offline(name):
 
     a, b = backbone(name, True), backbone(name, False)
     assert not torch.equal(a.conv_stem.weight, b.conv_stem.weight)
+
+
+LITE = [0.498] * 3, [0.502] * 3  # what the offline EfficientNet-Lite weights were trained with (the zoo's WeightSpec)
+
+
+def _input_stats(model):
+    if hasattr(model, "transform"):  # torchvision detectors normalise in their GeneralizedRCNNTransform
+        return [round(v, 3) for v in model.transform.image_mean], [round(v, 3) for v in model.transform.image_std]
+    return [round(v, 3) for v in model.mean.flatten().tolist()], [round(v, 3) for v in model.std.flatten().tolist()]
+
+
+@pytest.mark.parametrize("name", sorted(set(list_detectors()) - NO_OFFLINE_WEIGHTS))
+def test_inputs_are_normalised_as_the_trunk_was_pretrained(name):
+    from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD
+
+    model = create_detector(name, 2, pretrained_backbone=False, image_size=96)
+    assert _input_stats(model) == (LITE[0], LITE[1])
+    old = create_detector(name, 2, pretrained_backbone=False, image_size=96, normalize="imagenet")
+    assert _input_stats(old) == ([round(v, 3) for v in IMAGENET_MEAN], [round(v, 3) for v in IMAGENET_STD])
+
+
+def test_trunk_normalisation_choices():
+    from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, trunk_normalisation
+
+    assert trunk_normalisation("efficientnet_lite2") == (tuple(LITE[0]), tuple(LITE[1]))
+    assert trunk_normalisation("efficientnet_lite0", "imagenet") == (IMAGENET_MEAN, IMAGENET_STD)
+    assert trunk_normalisation("not_in_the_zoo_net") == (IMAGENET_MEAN, IMAGENET_STD)  # timm-only trunk: ImageNet's
+    with pytest.raises(ConfigError, match="normalize 'lab'"):
+        trunk_normalisation("efficientnet_lite0", "lab")

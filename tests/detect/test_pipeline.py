@@ -225,3 +225,23 @@ def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatc
     assert _split_members(recs, ["imgs/b.jpg"]) == [1]  # trained with a relative path, evaluated with absolute
     assert _split_members(recs, ["/elsewhere/imgs/c.jpg", "/elsewhere/imgs/a.jpg"]) == [0, 2]  # data moved
     assert _split_members(recs, ["/x/a.jpg", "/y/a.jpg"]) == []  # ambiguous names: no guess
+
+
+def test_runs_written_before_the_normalize_key_load_with_imagenet_statistics(run, tmp_path):
+    """Detector runs trained before 2026-12-04 saw ImageNet-normalised inputs; loading them must keep that."""
+    import shutil
+
+    out, _ = run
+    assert load_detector(out)[0].mean.flatten()[0].item() == pytest.approx(0.498)  # this run: the trunk's own
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    meta = json.loads((old / "run.json").read_text())
+    assert meta["config"].pop("normalize") == "backbone"
+    (old / "run.json").write_text(json.dumps(meta))
+    model, _ = load_detector(old)
+    assert model.mean.flatten().tolist() == pytest.approx([0.485, 0.456, 0.406])
+
+
+def test_config_rejects_unknown_normalisation():
+    with pytest.raises(ConfigError, match="normalize 'lab'"):
+        DetectConfig(normalize="lab").resolved()

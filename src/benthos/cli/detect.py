@@ -22,6 +22,8 @@ _TRAIN_FLAGS = [
     ("--group-pattern", str, "regex on image paths naming each frame's dive/video/transect (first group), e.g. "
      "'(EX\\d+)_'; groups never straddle the train/validation split"),
     ("--ema-decay", float, "moving average of weights, evaluated and saved (0: off)"),
+    ("--normalize", str, "input normalisation: 'backbone' (the statistics the trunk's pretrained weights expect, "
+     "default) or 'imagenet' (as detector runs before 2026-12-04)"),
 ]
 
 

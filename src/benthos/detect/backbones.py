@@ -15,6 +15,28 @@ from benthos.errors import ConfigError, WeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+NORMALIZE_CHOICES = ("backbone", "imagenet")
+
+
+def trunk_normalisation(name: str, normalize: str = "backbone") -> tuple[tuple, tuple]:
+    """(mean, std) the detector subtracts and divides by before the trunk.
+
+    ``"backbone"``: the statistics the trunk's pretrained weights were trained with, from the
+    classifier zoo (the EfficientNet-Lite weights expect 0.498 / 0.502, not ImageNet's
+    0.485 / 0.229: feeding them ImageNet-normalised pixels scales every input by ~2.2x, and a
+    frozen stem cannot adapt). ImageNet's for a trunk the zoo does not list.
+    ``"imagenet"``: always ImageNet's (detector runs written before 2026-12-04 used these).
+    """
+    if normalize not in NORMALIZE_CHOICES:
+        raise ConfigError(f"normalize {normalize!r}: use one of {', '.join(NORMALIZE_CHOICES)}")
+    if normalize == "imagenet":
+        return IMAGENET_MEAN, IMAGENET_STD
+    from benthos.models import list_models, preprocessing
+
+    if name not in list_models():
+        return IMAGENET_MEAN, IMAGENET_STD
+    pre = preprocessing(name)
+    return tuple(pre["mean"]), tuple(pre["std"])
 
 
 def _zoo_imagenet_into(model: nn.Module, name: str) -> None:
@@ -76,8 +98,9 @@ class FeatureTrunk(nn.Module):
 
     def __init__(self, name: str = "efficientnet_lite0", pretrained: bool = True, strides=(8, 16, 32),
                  fpn: bool = True, out_channels: int = 96, extra_pool: bool = True,
-                 trainable_stages: int | None = None, p6p7: bool = False) -> None:
+                 trainable_stages: int | None = None, p6p7: bool = False, normalize: str = "backbone") -> None:
         super().__init__()
+        self.mean, self.std = trunk_normalisation(name, normalize)  # for the detector's input transform
         from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool, LastLevelP6P7
 
         self.body = backbone(name, pretrained)

@@ -34,6 +34,8 @@ class DetectConfig:
     val_fraction: float = 0.2
     group_pattern: str | None = None   # regex on the image path; its first group (or match) names the dive/video/
                                        # transect, and all frames of a group go to one side of the split
+    normalize: str = "backbone"        # input mean/std: the trunk's pretraining statistics, or "imagenet"
+                                       # (runs written before 2026-12-04 lack this key and load as "imagenet")
     ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
     score_thresh: float = 0.05
@@ -70,6 +72,10 @@ class DetectConfig:
                 re.compile(c.group_pattern)
             except re.error as exc:
                 raise ConfigError(f"group_pattern {c.group_pattern!r} is not a valid regular expression ({exc})") from exc
+        from benthos.detect.backbones import NORMALIZE_CHOICES
+
+        if c.normalize not in NORMALIZE_CHOICES:
+            raise ConfigError(f"normalize {c.normalize!r}: use one of {', '.join(NORMALIZE_CHOICES)}")
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c

@@ -95,7 +95,7 @@ def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
     from benthos.detect.registry import create_detector
 
     opts = dict(cfg.extra, backbone=cfg.backbone, trainable_stages=cfg.trainable_stages,
-                anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh)
+                anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh, normalize=cfg.normalize)
     return create_detector(cfg.detector, num_classes, pretrained_backbone=cfg.pretrained_backbone,
                            image_size=cfg.image_size, **opts)
 

@@ -9,7 +9,7 @@ import functools
 
 from torch import nn
 
-from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk, anchor_generator
+from benthos.detect.backbones import FeatureTrunk, anchor_generator
 from benthos.detect.registry import register_detector
 from benthos.errors import ConfigError
 
@@ -22,7 +22,7 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
-                min_stride: int = 8, **_) -> nn.Module:
+                min_stride: int = 8, normalize: str = "backbone", **_) -> nn.Module:
     from torchvision.models.detection import FasterRCNN
     from torchvision.ops import MultiScaleRoIAlign
 
@@ -31,15 +31,16 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
             raise ConfigError(f"min_stride {min_stride}: the FPN starts at stride 8 (P3, the default) or 4 (P2)")
         strides = (4, 8, 16, 32) if min_stride == 4 else (8, 16, 32)
         trunk = FeatureTrunk(backbone, pretrained_backbone, strides, fpn=True, out_channels=96,
-                             trainable_stages=trainable_stages)
+                             trainable_stages=trainable_stages, normalize=normalize)
         default = SMALL_ANCHORS_P2 if min_stride == 4 else SMALL_ANCHORS_FPN
         sizes, maps = anchor_sizes or default, [str(i) for i in range(len(strides))]
     else:  # single stride-16 map, as in the original paper's VGG/ResNet-C4 setting
-        trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages)
+        trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages,
+                             normalize=normalize)
         sizes, maps = anchor_sizes or SMALL_ANCHORS_C4, ["0"]
     return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchor_generator(trunk, sizes),
                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
-                      min_size=image_size, max_size=image_size, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD,
+                      min_size=image_size, max_size=image_size, image_mean=trunk.mean, image_std=trunk.std,
                       box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
                       box_detections_per_img=detections_per_img, box_batch_size_per_image=rois_per_image,
                       rpn_pre_nms_top_n_train=rpn_train_proposals, rpn_post_nms_top_n_train=rpn_train_proposals)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from benthos.detect.backbones import FeatureTrunk
 from benthos.detect.registry import register_detector
 from benthos.errors import WeightsError
 
@@ -65,13 +65,15 @@ def ssdlite320_mobilenet_v3(num_classes: int, pretrained_backbone: bool = True, 
                    summary="SSD heads on Lite0 maps at strides 8/16/32, default boxes 3-45% of the image", **DEFAULTS)
 def ssd_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
               backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
-              nms_thresh: float = 0.5, detections_per_img: int = 300, **_) -> nn.Module:
+              nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",
+              **_) -> nn.Module:
     from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
     from torchvision.models.detection.ssd import SSD, SSDHead
 
-    trunk = FeatureTrunk(backbone, pretrained_backbone, (8, 16, 32), fpn=False, trainable_stages=trainable_stages)
+    trunk = FeatureTrunk(backbone, pretrained_backbone, (8, 16, 32), fpn=False, trainable_stages=trainable_stages,
+                         normalize=normalize)
     boxes = DefaultBoxGenerator([[2], [2, 3], [2, 3]], scales=[0.03, 0.08, 0.2, 0.45])
     head = SSDHead(trunk.out_channels, boxes.num_anchors_per_location(), num_classes + 1)
-    model = SSD(trunk, boxes, (image_size, image_size), num_classes + 1, image_mean=list(IMAGENET_MEAN),
-                image_std=list(IMAGENET_STD), head=head)
+    model = SSD(trunk, boxes, (image_size, image_size), num_classes + 1, image_mean=list(trunk.mean),
+                image_std=list(trunk.std), head=head)
     return _tune(model, image_size, score_thresh, nms_thresh, detections_per_img)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import batched_nms, box_iou, generalized_box_iou_loss
 
-from benthos.detect.backbones import IMAGENET_MEAN, IMAGENET_STD, FeatureTrunk
+from benthos.detect.backbones import FeatureTrunk
 
 
 def _conv(cin: int, cout: int) -> nn.Sequential:
@@ -47,18 +47,18 @@ class YOLO(nn.Module):
                  image_size: int = 640, channels: int = 64, trainable_stages: int | None = None,
                  strides=(8, 16, 32), topk: int = 10, alpha: float = 1.0, beta: float = 6.0,
                  box_weight: float = 2.0, score_thresh: float = 0.05, nms_thresh: float = 0.6,
-                 detections_per_img: int = 300) -> None:
+                 detections_per_img: int = 300, normalize: str = "backbone") -> None:
         super().__init__()
         self.num_classes = num_classes  # foreground classes; labels in/out are 1-based like torchvision
         self.image_size = image_size
         self.trunk = FeatureTrunk(backbone, pretrained_backbone, strides, fpn=True, out_channels=channels,
-                                  extra_pool=False, trainable_stages=trainable_stages)
+                                  extra_pool=False, trainable_stages=trainable_stages, normalize=normalize)
         self.strides = list(strides)
         self.head = YOLOHead(channels, num_classes, len(strides))
         self.topk, self.alpha, self.beta, self.box_weight = topk, alpha, beta, box_weight
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(self.trunk.mean).view(3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(self.trunk.std).view(3, 1, 1), persistent=False)
 
     # -- input: resize the long side to image_size, pad to a multiple of the largest stride
     def _batch(self, images: list[torch.Tensor]) -> tuple[torch.Tensor, list[float]]:
@@ -179,6 +179,7 @@ from benthos.detect.registry import register_detector  # noqa: E402  (registry i
                    warmup_steps=30)
 def yolo_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
-               nms_thresh: float = 0.6, detections_per_img: int = 300, **_) -> YOLO:
+               nms_thresh: float = 0.6, detections_per_img: int = 300, normalize: str = "backbone", **_) -> YOLO:
     return YOLO(num_classes, backbone, pretrained_backbone, image_size, trainable_stages=trainable_stages,
-                score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img)
+                score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img,
+                normalize=normalize)
