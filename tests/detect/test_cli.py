@@ -42,8 +42,12 @@ def test_bad_anchor_sizes_refused_before_the_run_folder_is_written(tiny_coco, tm
 
 
 def test_json_output_has_no_nan():
-    from benthos.cli.detect import _json_safe
+    import numpy as np
 
-    m = {"AP50": float("nan"), "per_class": {"a": {"AP": float("nan"), "gt": 0}}, "curve": [0.5, float("nan")]}
-    assert json.dumps(_json_safe(m), allow_nan=False) == \
-        '{"AP50": null, "per_class": {"a": {"AP": null, "gt": 0}}, "curve": [0.5, null]}'
+    from benthos.runs.atomic import json_safe
+
+    m = {"AP50": float("nan"), "per_class": {"a": {"AP": float("nan"), "gt": 0}}, "curve": [0.5, float("nan")],
+         "np": np.array([1.0, np.inf]), "scalar": np.float32("nan"), "t": (1, float("-inf")), "name": "x"}
+    assert json.dumps(json_safe(m), allow_nan=False) == \
+        '{"AP50": null, "per_class": {"a": {"AP": null, "gt": 0}}, "curve": [0.5, null], "np": [1.0, null], ' \
+        '"scalar": null, "t": [1, null], "name": "x"}'

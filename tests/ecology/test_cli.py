@@ -63,3 +63,12 @@ def test_bad_input_is_one_line_error(files, capsys, argv, match):
     Taxonomy.example().write(files / "tax_all.csv")
     code, out, err = run(capsys, *[a.format(d=files) for a in argv])
     assert code == 2 and err.startswith("benthos: error:") and match in err and "Traceback" not in err
+
+
+def test_json_output_writes_undefined_values_as_null():
+    import json as _json
+
+    from benthos.cli.ecology import _dumps
+
+    text = _dumps({"chao1": float("nan"), "se": [1.5, float("inf")]})
+    assert _json.loads(text) == {"chao1": None, "se": [1.5, None]} and "NaN" not in text

@@ -128,25 +128,15 @@ def _print_per_class(per_class: dict) -> None:
         print(f"  {name:20s} AP={fmt(c['AP'])} AP50={fmt(c['AP50'])} (n={c['gt']})")
 
 
-def _json_safe(value):
-    """NaN -> null: strict JSON readers (browsers, jq --strict) refuse NaN."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from benthos.detect.predict import evaluate_run
+    from benthos.runs.atomic import json_safe
 
     m = evaluate_run(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                      tile=args.tile, tta=args.tta)
     m.pop("pr_curves", None)
     if args.json:
-        print(json.dumps(_json_safe(m), indent=2, allow_nan=False))
+        print(json.dumps(json_safe(m), indent=2, allow_nan=False))
         return 0
     from benthos.report.html import fmt
 

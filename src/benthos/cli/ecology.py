@@ -105,9 +105,9 @@ def register(subparsers: Any) -> None:
 
 
 def _dumps(obj: Any) -> str:
-    from benthos.runs.atomic import _json_default
+    from benthos.runs.atomic import _json_default, json_safe
 
-    return json.dumps(obj, indent=2, allow_nan=False, default=_json_default)
+    return json.dumps(json_safe(obj), indent=2, allow_nan=False, default=_json_default)  # NaN -> null
 
 
 def _fmt(v: Any) -> str:

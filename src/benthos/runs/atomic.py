@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -52,6 +53,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as None (JSON null), through dicts, lists, tuples and numpy.
+
+    Strict JSON readers (browsers, ``jq``, ``json.dumps(allow_nan=False)``) refuse NaN; metrics
+    are undefined (NaN) when, e.g., a class has no boxes in the evaluated images.
+    """
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        value = value.tolist()  # numpy scalars and arrays
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def _json_default(o: Any) -> Any:
