@@ -24,8 +24,8 @@ from torch import nn
 from benthos.errors import ConfigError, closest
 
 # Measured on the NOAA brittle-star set, frames of other video hours held out, quiet 2-core CPU
-# (docs/bench_detect.md): Faster R-CNN + FPN on Lite0 with every default reached AP50 0.361 for
-# brittle stars in 31 min (0.27-0.34 s per 640 px frame); the YOLO written here reached 0.152 in
+# (docs/bench_detect.md): Faster R-CNN + FPN on Lite0 with every default reached AP50 0.392 for
+# brittle stars in 29 min (0.26-0.34 s per 640 px frame); the YOLO written here reached 0.152 in
 # 43 min. The best measured detector is the default; revisit when one beats it on held-out dives.
 DEFAULT_DETECTOR = "fasterrcnn_lite0_fpn"
 

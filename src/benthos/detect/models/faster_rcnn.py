@@ -60,7 +60,8 @@ DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epoch
 # resolution, so their backward pass was a third of the step. An epoch takes ~200 s instead of
 # ~330 s; 9 epochs (30.6 min) reached AP50 0.361 (AP 0.132) against 0.328 (AP 0.115) for all
 # stages trained 7 epochs in 39.9 min; 12 epochs (39.1 min) gave 0.358: no gain from the
-# longer schedule, so 9 (docs/bench_detect.md, 2026-12-03).
+# longer schedule, so 9 (docs/bench_detect.md, 2026-12-03). With the inputs normalised as the
+# Lite weights were pretrained (2026-12-04; ImageNet's statistics before): 0.392 (AP 0.145) in 28.7 min.
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
                   **(DEFAULTS | {"epochs": 9, "trainable_stages": 5}))(faster_rcnn)
