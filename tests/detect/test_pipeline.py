@@ -245,3 +245,22 @@ def test_runs_written_before_the_normalize_key_load_with_imagenet_statistics(run
 def test_config_rejects_unknown_normalisation():
     with pytest.raises(ConfigError, match="normalize 'lab'"):
         DetectConfig(normalize="lab").resolved()
+
+
+def test_resuming_a_run_started_before_the_normalize_key_keeps_imagenet_statistics(run, tiny_coco, tmp_path):
+    import shutil
+
+    import yaml
+
+    out, _ = run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    started = yaml.safe_load((old / "config.yaml").read_text())
+    del started["normalize"]
+    (old / "config.yaml").write_text(yaml.safe_dump(started))
+    logs = []
+    info = train_detector(tiny_coco, old, DetectConfig(detector="yolo_lite0", image_size=96, epochs=3, batch_size=2,
+                                                        val_fraction=0.5, limit_train_batches=1,
+                                                        pretrained_backbone=False), log=logs.append)
+    assert any("ImageNet input normalisation" in line for line in logs)
+    assert info["config"]["normalize"] == "imagenet" and info["epochs_done"] == 3

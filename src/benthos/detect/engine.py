@@ -163,6 +163,21 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
     return out
 
 
+def _keep_old_normalisation(cfg: DetectConfig, out: Path, log: Callable[[str], None]) -> None:
+    """A run started before 2026-12-04 (its config.yaml has no ``normalize``) resumes as it was trained."""
+    import yaml
+
+    if not (cfg.resume and (out / CKPT).is_file() and (out / "config.yaml").is_file()):
+        return
+    try:
+        started = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return
+    if isinstance(started, dict) and "normalize" not in started and cfg.normalize != "imagenet":
+        log("this run was started with ImageNet input normalisation (before 2026-12-04): resuming with it")
+        cfg.normalize = "imagenet"
+
+
 def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os.PathLike,
                    config: DetectConfig | None = None, images: str | os.PathLike | None = None,
                    format: str | None = None, log: Callable[[str], None] = print) -> dict:
@@ -173,6 +188,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
 
     cfg = (config or DetectConfig()).resolved()
     out = Path(out)
+    _keep_old_normalisation(cfg, out, log)
     data = annotations if isinstance(annotations, DetectionData) else read_detection(annotations, format, images)
     log(f"data: {data.describe()}")
     for issue in data.issues[:10]:
