@@ -18,6 +18,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZE_CHOICES = ("backbone", "imagenet")
 
 
+def check_normalize(normalize: str) -> None:
+    if normalize not in NORMALIZE_CHOICES:
+        raise ConfigError(f"normalize {normalize!r}: use one of {', '.join(NORMALIZE_CHOICES)}")
+
+
 def trunk_normalisation(name: str, normalize: str = "backbone") -> tuple[tuple, tuple]:
     """(mean, std) the detector subtracts and divides by before the trunk.
 
@@ -27,8 +32,7 @@ def trunk_normalisation(name: str, normalize: str = "backbone") -> tuple[tuple, 
     frozen stem cannot adapt). ImageNet's for a trunk the zoo does not list.
     ``"imagenet"``: always ImageNet's (detector runs written before 2026-12-04 used these).
     """
-    if normalize not in NORMALIZE_CHOICES:
-        raise ConfigError(f"normalize {normalize!r}: use one of {', '.join(NORMALIZE_CHOICES)}")
+    check_normalize(normalize)
     if normalize == "imagenet":
         return IMAGENET_MEAN, IMAGENET_STD
     from benthos.models import list_models, preprocessing

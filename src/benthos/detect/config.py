@@ -72,13 +72,18 @@ class DetectConfig:
                 re.compile(c.group_pattern)
             except re.error as exc:
                 raise ConfigError(f"group_pattern {c.group_pattern!r} is not a valid regular expression ({exc})") from exc
-        from benthos.detect.backbones import NORMALIZE_CHOICES
+        from benthos.detect.backbones import check_normalize
 
-        if c.normalize not in NORMALIZE_CHOICES:
-            raise ConfigError(f"normalize {c.normalize!r}: use one of {', '.join(NORMALIZE_CHOICES)}")
+        check_normalize(c.normalize)  # here too, so a typo stops the run before the data are read
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c
+
+    @staticmethod
+    def trained_normalize(saved: dict) -> str:
+        """The input normalisation a saved run (its run.json config or config.yaml) was trained with:
+        runs written before 2026-12-04 have no ``normalize`` key and used ImageNet's statistics."""
+        return saved.get("normalize", "imagenet")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -175,7 +175,7 @@ def _keep_old_normalisation(cfg: DetectConfig, out: Path, log: Callable[[str], N
         return
     if isinstance(started, dict) and "normalize" not in started and cfg.normalize != "imagenet":
         log("this run was started with ImageNet input normalisation (before 2026-12-04): resuming with it")
-        cfg.normalize = "imagenet"
+        cfg.normalize = DetectConfig.trained_normalize(started)
 
 
 def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os.PathLike,

@@ -33,8 +33,7 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torc
     if info.get("kind") != "detector":
         raise BenthosError(f"{run}: run.json describes a {info.get('kind', 'classifier')!r} run, not a detector.")
     cfg = DetectConfig.from_dict(info["config"], str(meta))
-    if "normalize" not in info["config"]:  # written before 2026-12-04: trained on ImageNet-normalised inputs
-        cfg.normalize = "imagenet"
+    cfg.normalize = DetectConfig.trained_normalize(info["config"])
     cfg.pretrained_backbone = False  # the weights file has everything
     model = build_model(cfg, len(info["categories"]))
     load_weights(model, run / "model.safetensors")

@@ -61,7 +61,7 @@ def json_safe(value: Any) -> Any:
     Strict JSON readers (browsers, ``jq``, ``json.dumps(allow_nan=False)``) refuse NaN; metrics
     are undefined (NaN) when, e.g., a class has no boxes in the evaluated images.
     """
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+    if hasattr(value, "tolist"):
         value = value.tolist()  # numpy scalars and arrays
     if isinstance(value, float):
         return value if math.isfinite(value) else None
