@@ -96,6 +96,13 @@ def test_faster_rcnn_roi_sampling_is_configurable():
     assert m.rpn._pre_nms_top_n["training"] == m.rpn._post_nms_top_n["training"] == 500
 
 
+def test_faster_rcnn_fpn_width_is_configurable():
+    m = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128, fpn_channels=32)
+    assert m.backbone.out_channels == 32
+    assert m.roi_heads.box_head.fc6.in_features == 32 * 7 * 7  # the box head is sized from it
+    assert all(f.shape[1] == 32 for f in m.backbone(torch.rand(1, 3, 128, 128)).values())
+
+
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])
 def test_larger_lite_trunks_load_offline(name):
     """The zoo's offline Lite1/Lite2 weights fill timm's features-only trunk (--backbone NAME)."""

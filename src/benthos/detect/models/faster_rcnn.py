@@ -22,7 +22,10 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
-                min_stride: int = 8, normalize: str = "backbone", **_) -> nn.Module:
+                min_stride: int = 8, normalize: str = "backbone", fpn_channels: int = 96, **_) -> nn.Module:
+    """``fpn_channels``: width of the FPN maps (and so of the RPN and box head inputs); 96 by default.
+    160 (``extra: {fpn_channels: 160}`` in a --config YAML) measured no better on brittle stars:
+    AP50 0.393 vs 0.392, 16.1 vs 10.3 GMACs, 36.9 vs 28.7 training minutes (docs/bench_detect.md)."""
     from torchvision.models.detection import FasterRCNN
     from torchvision.ops import MultiScaleRoIAlign
 
@@ -30,7 +33,7 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
         if min_stride not in (4, 8):
             raise ConfigError(f"min_stride {min_stride}: the FPN starts at stride 8 (P3, the default) or 4 (P2)")
         strides = (4, 8, 16, 32) if min_stride == 4 else (8, 16, 32)
-        trunk = FeatureTrunk(backbone, pretrained_backbone, strides, fpn=True, out_channels=96,
+        trunk = FeatureTrunk(backbone, pretrained_backbone, strides, fpn=True, out_channels=fpn_channels,
                              trainable_stages=trainable_stages, normalize=normalize)
         default = SMALL_ANCHORS_P2 if min_stride == 4 else SMALL_ANCHORS_FPN
         sizes, maps = anchor_sizes or default, [str(i) for i in range(len(strides))]
