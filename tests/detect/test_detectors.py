@@ -101,6 +101,8 @@ def test_faster_rcnn_fpn_width_is_configurable():
     assert m.backbone.out_channels == 32
     assert m.roi_heads.box_head.fc6.in_features == 32 * 7 * 7  # the box head is sized from it
     assert all(f.shape[1] == 32 for f in m.backbone(torch.rand(1, 3, 128, 128)).values())
+    with pytest.raises(ConfigError, match="fpn_channels 'wide'"):
+        create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, fpn_channels="wide")
 
 
 @pytest.mark.parametrize("name", ["efficientnet_lite1", "efficientnet_lite2"])

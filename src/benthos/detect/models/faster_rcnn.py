@@ -30,6 +30,8 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
     from torchvision.ops import MultiScaleRoIAlign
 
     if fpn:
+        if isinstance(fpn_channels, bool) or not isinstance(fpn_channels, int) or fpn_channels < 1:
+            raise ConfigError(f"fpn_channels {fpn_channels!r}: use a whole number of channels, e.g. 96 (the default)")
         if min_stride not in (4, 8):
             raise ConfigError(f"min_stride {min_stride}: the FPN starts at stride 8 (P3, the default) or 4 (P2)")
         strides = (4, 8, 16, 32) if min_stride == 4 else (8, 16, 32)
