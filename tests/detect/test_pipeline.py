@@ -214,6 +214,47 @@ def test_scale_jitter_rescales_within_bounds(tiny_coco):
     assert min(widths) < 10 and max(widths) > 24
 
 
+def test_multiscale_training_sizes_and_prediction_size():
+    from benthos.detect import create_detector
+    from benthos.detect.engine import multiscale_sizes, set_input_size, set_train_sizes
+
+    sizes = multiscale_sizes(640, 0.25)
+    assert sizes[-1] == 640 and sorted(sizes) == list(range(480, 801, 32))
+    assert multiscale_sizes(96, 0.5) == (64, 128, 96)
+
+    torch.manual_seed(0)
+    model = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=96)
+    set_train_sizes(model, 96, 0.5)
+    seen = set()
+    model.train()
+    for _ in range(30):  # torchvision's transform draws one size per image in training
+        images, _ = model.transform([torch.rand(3, 96, 96)])
+        seen.add(images.image_sizes[0])
+    assert seen == {(64, 64), (96, 96), (128, 128)}
+    model.eval()  # prediction stays at the input size (min_size[-1])
+    assert model.transform([torch.rand(3, 96, 96)])[0].image_sizes == [(96, 96)]
+    set_input_size(model, 96)
+    assert model.transform.min_size == (96,)
+    yolo = create_detector("yolo_lite0", 2, pretrained_backbone=False, image_size=96)
+    with pytest.raises(ConfigError, match="with --crop"):
+        set_train_sizes(yolo, 96, 0.25)
+    with pytest.raises(ConfigError, match="scale_jitter"):
+        DetectConfig(scale_jitter=1.5).resolved()
+
+
+def test_multiscale_training_run(tiny_coco, tmp_path):
+    cfg = DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=96, epochs=1, batch_size=2, val_fraction=0.5,
+                       limit_train_batches=2, pretrained_backbone=False, scale_jitter=0.3)
+    info = train_detector(tiny_coco, tmp_path / "ms", cfg, log=lambda s: None)
+    assert info["epochs_done"] == 1 and info["config"]["scale_jitter"] == 0.3
+    model = load_detector(tmp_path / "ms")[0]
+    assert model.transform.min_size == (96,)  # saved and reloaded at the prediction size
+    with pytest.raises(ConfigError, match="with --crop"):
+        train_detector(tiny_coco, tmp_path / "yolo", DetectConfig(detector="yolo_lite0", image_size=96, epochs=1,
+                       scale_jitter=0.3, pretrained_backbone=False), log=lambda s: None)
+    assert not (tmp_path / "yolo").exists()  # refused before the run folder is written
+
+
 def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatch):
     from types import SimpleNamespace
 

@@ -15,7 +15,7 @@ _TRAIN_FLAGS = [
     ("--trainable-stages", int, "fine-tune only the last N backbone stages (0: freeze the trunk)"),
     ("--tile", int, "train on tiles of this many px (large photos, mosaics)"), ("--tile-overlap", float, None),
     ("--crop", int, "train on random crops of this many px at the input scale (cheaper steps)"),
-    ("--scale-jitter", float, "with --crop: rescale images by a random factor in 1 +- this before cropping"),
+    ("--scale-jitter", float, "multi-scale training: each image at a random size in 1 +- this times the input size (with --crop: before cropping)"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
     ("--score-thresh", float, None), ("--threads", int, None),
     ("--eval-every", int, "evaluate every N epochs and keep the best weights"),

@@ -27,7 +27,8 @@ class DetectConfig:
     tile: int | None = None            # train on tiles of this size (px), e.g. for mosaics
     tile_overlap: float = 0.2
     crop: int | None = None            # train on random crops of this many px at the input scale (cheaper steps)
-    scale_jitter: float = 0.0          # with crop: rescale each image by a random factor in 1 +- this first
+    scale_jitter: float = 0.0          # with crop: rescale each image by a random factor in 1 +- this first;
+                                       # without: multi-scale training, whole images at sizes in size * (1 +- this)
     hflip: bool = True
     vflip: bool = True                 # ROV/AUV imagery has no fixed "up" for small animals
     color_jitter: float = 0.2
@@ -75,6 +76,8 @@ class DetectConfig:
         from benthos.detect.backbones import check_normalize
 
         check_normalize(c.normalize)  # here too, so a typo stops the run before the data are read
+        if not 0 <= c.scale_jitter < 1:
+            raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c

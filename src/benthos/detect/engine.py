@@ -20,6 +20,7 @@ import torch
 from benthos.data.detection import DetectionData, read_detection
 from benthos.detect.config import DetectConfig
 from benthos.detect.dataset import DetectionDataset, collate
+from benthos.errors import ConfigError
 from benthos.runs.atomic import atomic_write, atomic_write_json, atomic_write_text
 from benthos.train.ema import EMA
 
@@ -133,6 +134,25 @@ def set_input_size(model: torch.nn.Module, size: int) -> None:
         model.image_size = size
 
 
+def multiscale_sizes(size: int, jitter: float, step: int = 32) -> tuple[int, ...]:
+    """Training sizes for multi-scale training: multiples of ``step`` within ``size`` * (1 +- jitter).
+
+    The last entry is ``size`` itself, so a torchvision transform left with this tuple still
+    predicts at ``size`` (it uses ``min_size[-1]`` in eval mode)."""
+    lo, hi = max(step, math.ceil(size * (1 - jitter) / step) * step), int(size * (1 + jitter) // step) * step
+    return tuple(s for s in range(lo, hi + 1, step) if s != size) + (size,)
+
+
+def set_train_sizes(model: torch.nn.Module, size: int, jitter: float) -> None:
+    """Multi-scale training on whole images: torchvision's transform draws one of these sizes per image."""
+    t = getattr(model, "transform", None)
+    if t is None or getattr(t, "fixed_size", None):
+        raise ConfigError("scale_jitter without crop (multi-scale training on whole images) works for the torchvision "
+                          "detectors (Faster R-CNN, RetinaNet, FCOS); for this detector use it with --crop")
+    sizes = multiscale_sizes(size, jitter)
+    t.min_size, t.max_size = sizes, max(sizes)
+
+
 def _lr_factor(progress: float, step: int, warmup: int) -> float:
     warm = min(1.0, (step + 1) / max(1, warmup))
     return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
@@ -208,6 +228,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     # the model first: a bad builder option (e.g. anchor_sizes) is refused before the run folder
     # is written (the split below uses its own random.Random(seed), so the weights' init is unchanged)
     model = build_model(cfg, len(data.categories))
+    if cfg.scale_jitter and not cfg.crop:
+        set_train_sizes(model, cfg.image_size, cfg.scale_jitter)  # refuses detectors without a resizing transform
+        set_input_size(model, cfg.image_size)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     groups = image_groups(data, cfg.group_pattern)
@@ -258,6 +281,8 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         model.train()
         if cfg.crop:
             set_input_size(net, cfg.crop)
+        elif cfg.scale_jitter:
+            set_train_sizes(net, cfg.image_size, cfg.scale_jitter)
         sums: dict[str, float] = {}
         n = 0
         for b, (ims, targets) in enumerate(loader):
