@@ -132,3 +132,37 @@ def test_temperature_scaling_recovers_a_known_temperature():
         assert nll(logits, y, t) <= nll(logits, y, 1.0) + 1e-9
     with pytest.raises(ValueError, match="logits"):
         fit_temperature(np.zeros((3, 2)), np.zeros(2, int))
+
+
+def test_mixup_blends_images_and_losses():
+    from benthos.models import create_model
+    from benthos.train.module import ClassifierModule
+
+    torch.manual_seed(0)
+    model = create_model("lenet5", num_classes=3, in_chans=3)
+    cfg = TrainConfig(data="x", mixup=0.4, channels_last=False, ema_decay=0.0, label_smoothing=0.0)
+    module = ClassifierModule(model, cfg, None, steps_per_epoch=1)
+    module.log = lambda *a, **k: None  # no trainer attached
+    seen = []
+    model.forward_with_aux = lambda x: (seen.append(x) or model(x), [])
+    x = torch.stack([torch.zeros(3, 32, 32), torch.ones(3, 32, 32)])
+    y = torch.tensor([0, 2])
+    loss = module.training_step((x, y), 0)
+    blended = seen[0]
+    # each image is lam * itself + (1 - lam) * another image of the batch: here a constant between 0 and 1
+    assert torch.isfinite(loss) and blended.shape == x.shape
+    values = {round(float(v), 5) for v in blended.flatten().unique()}
+    assert len(values) <= 2 and all(0 <= v <= 1 for v in values)
+    with torch.no_grad():  # the loss is the same blend of the two labels' losses (or unmixed if lam == 1)
+        z = model(blended)
+        import torch.nn.functional as F
+
+        pairs = [F.cross_entropy(z, y), F.cross_entropy(z, y.flip(0))]
+    assert min(pairs) - 1e-5 <= float(loss) <= max(pairs) + 1e-5
+    with pytest.raises(ConfigError, match="mixup"):
+        TrainConfig(data="x", mixup=-0.1).validate()
+
+
+def test_mixup_training_run(colour_folder, tmp_path, tiny_config):
+    meta = train(tiny_config(colour_folder, tmp_path / "run", epochs=2, mixup=0.2))
+    assert meta["config"]["mixup"] == 0.2 and all(h["train_loss"] > 0 for h in meta["history"])

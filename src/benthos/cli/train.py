@@ -13,6 +13,7 @@ HELP = {
     "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder",
     "max_minutes": "stop training after this many minutes (the best weights are kept)",
     "balance": "weighted-loss | sampler | none", "augment": "seafloor | standard | none",
+    "mixup": "mixup's Beta parameter: 0 off, 0.2 mild, 1 strong; each batch blended with a shuffled copy",
     "patience": "stop after this many epochs in a row with validation loss clearly above its best",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",

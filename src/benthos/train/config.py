@@ -33,6 +33,7 @@ class TrainConfig:
     weight_decay: float = 0.02
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
+    mixup: float = 0.0  # mixup's Beta(a, a) parameter (0: off): each batch blended with a shuffled copy of itself
     ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
     augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | standard | none
     tta: bool = True  # test-time augmentation with the same symmetries as training
@@ -72,6 +73,8 @@ class TrainConfig:
         if not 0 <= self.stop_tolerance < 1:
             raise ConfigError(f"stop_tolerance {self.stop_tolerance}: use a fraction of the best validation loss "
                               "between 0 and 1, e.g. 0.02")
+        if not 0 <= self.mixup <= 10:
+            raise ConfigError(f"mixup {self.mixup}: use 0 (off) or a Beta parameter such as 0.2 (mild) to 1 (strong)")
         if self.on_error not in ("skip", "stop"):
             raise ConfigError(f"on_error must be 'skip' or 'stop', not '{self.on_error}'")
         for name in ("epochs", "batch_size"):

@@ -50,8 +50,20 @@ class ClassifierModule(pl.LightningModule):
         x, y = batch
         if self.cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        lam, perm = 1.0, None
+        if self.cfg.mixup > 0:  # mixup (Zhang et al. 2018): blended images, the loss blended alike
+            a = torch.tensor(float(self.cfg.mixup))
+            lam = float(torch.distributions.Beta(a, a).sample())
+            perm = torch.randperm(len(y), device=y.device)
+            x = lam * x + (1 - lam) * x[perm]
+
+        def loss_of(z):
+            return self._loss(z, y) if perm is None else lam * self._loss(z, y) + (1 - lam) * self._loss(z, y[perm])
+
         logits, aux = self.model.forward_with_aux(x)
-        loss = self._loss(logits, y) + sum(0.3 * self._loss(a, y) for a in aux)
+        loss = loss_of(logits) + sum(0.3 * loss_of(a) for a in aux)
+        if perm is not None and lam < 0.5:
+            y = y[perm]  # training accuracy against the dominant image's label
         self._train_loss += float(loss.detach()) * len(y)
         self._train_correct += int((logits.argmax(-1) == y).sum())
         self._train_n += len(y)
