@@ -10,6 +10,13 @@ scored on the run's held-out split; nothing is written into the run folder.
 The held-out frames are the test set here (the detection benchmark has no third split), so a
 setting that wins in this sweep is a hypothesis: confirm it on another split before it becomes
 a default. Prints one line per setting: size, NMS IoU, AP50 and AP of each class, mAP, seconds.
+
+Measured 2026-12-04 on .bench/det_ms25 (the default trained with --scale-jitter 0.25; held-out
+video hours, 121 frames; brittle_star AP50 / AP):
+    size 640  nms 0.40 0.358 / 0.132    nms 0.50 0.357 / 0.133    nms 0.60 0.338    nms 0.70 0.300
+    size 736                            nms 0.50 0.396 / 0.149    nms 0.60 0.376    nms 0.70 0.327
+    size 800  nms 0.40 0.385 / 0.138    nms 0.50 0.390 / 0.144
+The default model trained at one size scores 0.392 / 0.145 at 640 px and NMS 0.5; nothing here beats it.
 """
 import argparse
 import json
