@@ -20,7 +20,11 @@ def test_table_rows_are_the_documented_ones_and_plot(tmp_path):
     mod = _plot_module()
     rows = mod.read_rows(TABLE)
     doc = (ROOT / "docs" / "bench_detect.md").read_text()
-    table_lines = [line for line in doc.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    lines = doc.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| detector |"))  # the main table
+    block = lines[start:]
+    block = block[:next((i for i, line in enumerate(block) if not line.startswith("|")), len(block))]
+    table_lines = [line for line in block if "---" not in line][1:]
     triple = re.compile(r"\| (\d\.\d{3}) \| (\d\.\d{3}) \| (\d\.\d{3}) \|")  # AP50, AP, mAP
     documented = [triple.findall(line.replace("**", ""))[0] for line in table_lines]
     for r in rows:  # every plotted point is a row of the documented table (AP50, AP, mAP of the class)
