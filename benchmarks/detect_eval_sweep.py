@@ -19,7 +19,6 @@ video hours, 121 frames; brittle_star AP50 / AP):
 The default model trained at one size scores 0.392 / 0.145 at 640 px and NMS 0.5; nothing here beats it.
 """
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import torch
 from benthos.data.detection import read_detection
 from benthos.detect.engine import predict_records, set_input_size
 from benthos.detect.evaluate import coco_metrics
-from benthos.detect.predict import _split_members, load_detector
+from benthos.detect.predict import load_detector, run_split
 
 
 def main() -> None:
@@ -42,8 +41,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, info = load_detector(a.run)
-    data = read_detection(a.data, None, a.images)
-    data = data.subset(_split_members(data.records, json.loads((a.run / "split.json").read_text())["val"]))
+    data = run_split(a.run, read_detection(a.data, None, a.images), "val")
     heads = getattr(model, "roi_heads", None) or model  # Faster R-CNN keeps it in roi_heads
     sizes = a.sizes or [info["image_size"]]
     nms = a.nms or [heads.nms_thresh]

@@ -16,7 +16,6 @@ about 0.01).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +71,11 @@ def main() -> None:
 
     from benthos.data.detection import read_detection
     from benthos.detect.engine import predict_records
-    from benthos.detect.predict import _split_members, load_detector
+    from benthos.detect.predict import load_detector, run_split
 
     run = Path(args.run)
     model, info = load_detector(run, tta=False)
-    data = read_detection(args.data)
-    data = data.subset(_split_members(data.records, json.loads((run / "split.json").read_text())[args.split]))
+    data = run_split(run, read_detection(args.data), args.split)
     k = info["categories"].index(args.cls)
     (getattr(model, "roi_heads", None) or model).score_thresh = 0.001  # every proposal with a score
     preds = predict_records(model, data.records)

@@ -134,6 +134,12 @@ def _split_members(records, paths: list[str]) -> list[int]:
     return [i for i, r in enumerate(records) if Path(r.image_path).name in wanted_names]
 
 
+def run_split(run: str | os.PathLike, data, split: str = "val"):
+    """The part of ``data`` (a DetectionData) that the run's split.json puts in ``split`` ("train" or "val")."""
+    paths = json.loads((Path(run) / "split.json").read_text())[split]
+    return data.subset(_split_members(data.records, paths))
+
+
 def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
                  format: str | None = None, split: str = "val", tile: int | None = None,
                  report: bool = True, tta: bool | None = None) -> dict:
@@ -151,7 +157,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     if data.categories != info["categories"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['categories']}.")
     if split == "val":
-        data = data.subset(_split_members(data.records, json.loads((run / "split.json").read_text())["val"]))
+        data = run_split(run, data, "val")
         if not data.records:
             raise DataError(f"none of the run's validation images are in {annotations}; use --split all.")
     elif split != "all":
