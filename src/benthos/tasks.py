@@ -135,7 +135,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
 def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> str:
     """After training: evaluate on the held-out test split, write the report, summarise."""
     run_dir = Path(run_dir)
-    lines = [f"trained {meta['architecture']} ({meta['strategy']}) on {meta['data']['n_images']} images, "
+    what = f"an ensemble of {len(meta['members'])} {meta['architecture']}" if meta.get("members") else meta["architecture"]
+    lines = [f"trained {what} ({meta['strategy']}) on {meta['data']['n_images']} images, "
              f"{len(meta['classes'])} classes, in {meta['duration_s'] / 60:.1f} min -> {run_dir}"]
     if meta["data"].get("n_issues"):
         lines.append(f"{meta['data']['n_issues']} data problems were skipped (listed in {run_dir / 'run.json'})")

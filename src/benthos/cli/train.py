@@ -15,6 +15,7 @@ HELP = {
     "balance": "weighted-loss | sampler | none", "augment": "seafloor | standard | none",
     "mixup": "mixup's Beta parameter: 0 off, 0.2 mild, 1 strong; each batch blended with a shuffled copy",
     "patience": "stop after this many epochs in a row with validation loss clearly above its best",
+    "members": "train this many models, each validated on its own fold, and average them (cross-fitted ensemble)",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
 }

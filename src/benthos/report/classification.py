@@ -44,7 +44,8 @@ def write_report(
         mistakes = evaluation.get("mistakes")
     sections = [
         section("Summary", _summary(run, evaluation), anchor="summary"),
-        section("Learning curves", _curves(run.get("history")), anchor="curves"),
+        section("Learning curves", _member_curves(run["member_histories"]) if run.get("member_histories")
+                else _curves(run.get("history")), anchor="curves"),
     ]
     if evaluation and evaluation.get("confusion_matrix"):
         sections += [
@@ -92,14 +93,24 @@ def _summary(run: dict, ev: dict | None) -> str:
         ("classes", f"{len(classes)}: {_clip(', '.join(map(str, classes)))}" if classes else None),
         ("data", _describe(run.get("data"))),
         ("strategy", _describe(_find(config, "strategy"))),
-        ("epochs", len(run["history"]) if run.get("history") else None),
+        ("ensemble", f"{len(run['members'])} members, each validated on its own fold; their logits averaged"
+         if run.get("members") else None),
+        ("epochs", " + ".join(str(len(h)) for h in run["member_histories"]) if run.get("member_histories")
+         else len(run["history"]) if run.get("history") else None),
         ("duration", _duration(run.get("duration_s"))),
         ("preprocessing", _describe(run.get("preprocessing"))),
         ("versions", _describe(run.get("versions"))),
     ]
+    rows = [(k, v) for k, v in rows if k != "ensemble" or v]
     if ev and ev.get("n_unknown"):
         rows.append(("labels unknown to the model (left out)", _describe(ev.get("unknown_labels"))))
     return head + kv_table((k, v if v != "" else None) for k, v in rows)
+
+
+def _member_curves(histories: list) -> str:
+    """An ensemble's curves, one pair per member (each early-stops on its own validation fold)."""
+    n = len(histories)
+    return "".join(f"<h3>Member {i + 1} of {n}</h3>" + _curves(h) for i, h in enumerate(histories))
 
 
 def _curves(history: Any) -> str:

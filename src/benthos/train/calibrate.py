@@ -48,19 +48,26 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     from benthos.runs import load_run, write_meta
 
     model, meta = load_run(run_dir)
-    val = load_split(Path(run_dir) / "split.json").get("val") or []
     index = {c: i for i, c in enumerate(meta["classes"])}
-    val = [s for s in val if s.label in index]
-    if len(val) < 2:
+    # an ensemble's average is fitted on out-of-fold logits: each member scores its own
+    # validation fold, the images it did not train on (the average has seen them all)
+    parts = [(m, Path(run_dir) / sub) for m, sub in zip(model.members, meta["members"])] if meta.get("members") \
+        else [(model, Path(run_dir))]
+    chunks, labels = [], []
+    for member, folder in parts:
+        val = [s for s in load_split(folder / "split.json").get("val") or [] if s.label in index]
+        if val:
+            chunks.append(predict_samples(member, val, meta["preprocessing"], tta=meta.get("tta", "none"))[1])
+            labels += [index[s.label] for s in val]
+    if len(labels) < 2:
         return {}
-    _, logits = predict_samples(model, val, meta["preprocessing"], tta=meta.get("tta", "none"))
-    y = np.array([index[s.label] for s in val])
+    logits, y = np.concatenate(chunks), np.array(labels)
     t = fit_temperature(logits, y)
     ece = {}
     for key, temp in (("before", 1.0), ("after", t)):
         p = torch.as_tensor(logits / temp).softmax(-1).numpy()
         ece[key] = expected_calibration_error(reliability_bins(p.max(1), p.argmax(1) == y))
-    record = {"temperature": round(t, 4), "fitted_on": "val", "n": len(val),
+    record = {"temperature": round(t, 4), "fitted_on": "out-of-fold val" if meta.get("members") else "val", "n": len(y),
               "val_nll_before": round(nll(logits, y), 4), "val_nll_after": round(nll(logits, y, t), 4),
               "val_ece_before": round(ece["before"], 4), "val_ece_after": round(ece["after"], 4)}
     meta["calibration"] = record

@@ -45,6 +45,7 @@ class TrainConfig:
     val_fraction: float = 0.15  # 0: no validation split (full schedule, last weights kept, no calibration)
     test_fraction: float = 0.15
     split: str | None = None  # a split.json to reuse (e.g. from another run)
+    members: int = 1  # >1: a cross-fitted ensemble, each member validated on its own val_fraction fold (train.ensemble)
     seed: int = 0
     num_workers: int = 1
     channels_last: bool = True
@@ -83,6 +84,17 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction and test_fraction must be in [0, 1) and leave data for training")
+        if not isinstance(self.members, int) or self.members < 1:
+            raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
+        if self.members > 1:
+            if self.val_fraction <= 0:
+                raise ConfigError(f"members {self.members}: each member early-stops on its own validation fold, "
+                                  "so val_fraction must be above 0")
+            if self.members * self.val_fraction + self.test_fraction >= 1:
+                raise ConfigError(f"members {self.members} x val_fraction {self.val_fraction} + test_fraction "
+                                  f"{self.test_fraction} leaves no data for training; use fewer members or smaller fractions")
+            if self.split:
+                raise ConfigError("members > 1 makes its own validation folds; it cannot reuse a split file (--split)")
         if self.strategy == "scratch":
             self.weights = None
         return self

@@ -138,6 +138,10 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
+    if cfg.members > 1:
+        from benthos.train.ensemble import train_ensemble
+
+        return train_ensemble(cfg, run_dir)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     t0 = time.time()
 

@@ -1,0 +1,112 @@
+"""Cross-fitted ensembles (``members: K``): K classifiers whose average predicts.
+
+The images outside the test split are cut into K disjoint validation folds of
+``val_fraction`` each (stratified and grouped like any split) and the rest. Member *i*
+trains on everything except fold *i* and early-stops on fold *i*, so every image trains
+K-1 members (or all K) and no member is judged on images it trained on. The softmax
+temperature of the average is fitted on out-of-fold logits: each fold scored by the one
+member that did not train on it (``benthos.train.calibrate``).
+
+Each member is an ordinary run folder under ``RUN/members/m<i>`` (weights, sidecar,
+checkpoints, logs), trained one after another; ``--resume RUN`` skips the finished members
+and resumes the interrupted one. ``benthos.runs.load_run`` returns the members wrapped in
+:class:`benthos.runs.Ensemble`, so evaluation, prediction and the report need nothing else.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benthos.data import save_split, split_samples
+from benthos.data.splits import load_split_indices
+from benthos.runs import read_meta, write_meta
+from benthos.runs.atomic import atomic_write_text
+from benthos.runs.run import versions
+from benthos.train.config import TrainConfig
+
+log = logging.getLogger("benthos.train")
+
+
+def fold_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
+    """``train`` (every member trains on it), ``val0``..``val<K-1>`` (one member's validation
+    fold each), ``test``; plus ``val``, the union of the folds, for `benthos evaluate --split val`."""
+    k = cfg.members
+    fractions = {"train": 1 - k * cfg.val_fraction - cfg.test_fraction,
+                 **{f"val{i}": cfg.val_fraction for i in range(k)}, "test": cfg.test_fraction}
+    split = split_samples(data.samples, {n: f for n, f in fractions.items() if f > 0}, seed=cfg.seed, grouped=True,
+                          rare="train")
+    split["val"] = [j for i in range(k) for j in split.get(f"val{i}", [])]
+    return split
+
+
+def member_split(split: dict[str, list[int]], i: int, k: int) -> dict[str, list[int]]:
+    others = [j for m in range(k) if m != i for j in split.get(f"val{m}", [])]
+    out = {"train": sorted(split.get("train", []) + others), "val": split.get(f"val{i}", [])}
+    if split.get("test"):
+        out["test"] = split["test"]
+    return out
+
+
+def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    from benthos.train.engine import load_data, train
+
+    data = load_data(cfg)
+    split_file = run_dir / "split.json"
+    split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else fold_split(cfg, data)
+    empty = [i for i in range(cfg.members) if not split.get(f"val{i}")]
+    if empty:
+        from benthos.errors import BenthosError
+
+        raise BenthosError(f"{cfg.data}: too few images for {cfg.members} validation folds of {cfg.val_fraction:.0%} "
+                           f"(fold {empty[0]} is empty); use fewer members or more images")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_split(split_file, data.samples, split, seed=cfg.seed, members=cfg.members)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+    metas: list[dict] = []
+    for i in range(cfg.members):
+        mdir = run_dir / "members" / f"m{i}"
+        if (mdir / "run.json").is_file():
+            log.info("member %d of %d: already trained (%s)", i + 1, cfg.members, mdir)
+            metas.append(read_meta(mdir))
+            continue
+        if (mdir / "config.yaml").is_file():
+            mcfg = TrainConfig(data=cfg.data, resume=str(mdir))
+        else:
+            mdir.mkdir(parents=True, exist_ok=True)
+            save_split(mdir / "split.json", data.samples, member_split(split, i, cfg.members), seed=cfg.seed)
+            budget = None
+            if cfg.max_minutes:  # what is left of the budget, shared among the members still to train
+                spent = sum(m.get("duration_s", 0) for m in metas) / 60
+                budget = max(0.5, (cfg.max_minutes - spent) / (cfg.members - i))
+            mcfg = dataclasses.replace(cfg, out=str(mdir), members=1, split=str(mdir / "split.json"), seed=cfg.seed + i,
+                                       calibrate=False, report=False, resume=None, max_minutes=budget)
+        log.info("member %d of %d -> %s", i + 1, cfg.members, mdir)
+        metas.append(train(mcfg))
+
+    first = metas[0]
+    meta = {
+        "architecture": cfg.model, "classes": first["classes"], "preprocessing": first["preprocessing"],
+        "tta": first["tta"], "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
+        "members": [f"members/m{i}" for i in range(cfg.members)],
+        "data": {**first["data"], "split": {k: len(v) for k, v in split.items()}},
+        "history": first["history"], "member_histories": [m["history"] for m in metas],
+        "timings": {"fit_s": round(sum(m["timings"].get("fit_s", 0) for m in metas), 1),
+                    "epochs": [m["timings"].get("epochs") for m in metas]},
+        "duration_s": round(sum(m.get("duration_s", 0) for m in metas), 1),  # the members' training, summed
+        "versions": versions(),
+    }
+    write_meta(run_dir, meta)
+    if cfg.calibrate:
+        from benthos.train.calibrate import calibrate_run
+
+        record = calibrate_run(run_dir)
+        if record:
+            meta["calibration"] = record
+            log.info("calibration: temperature %.3f on %d out-of-fold images (validation ECE %.3f -> %.3f)",
+                     record["temperature"], record["n"], record["val_ece_before"], record["val_ece_after"])
+    return meta

@@ -1,0 +1,91 @@
+"""Cross-fitted ensembles (members > 1): folds, averaging, out-of-fold calibration, resume."""
+import json
+import os
+
+import pytest
+import torch
+
+from benthos.errors import ConfigError
+from benthos.train import TrainConfig, train
+
+
+def _split(path):
+    doc = json.loads(path.read_text())["splits"]
+    return {k: set(v["indices"]) for k, v in doc.items()}
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(colour_folder, tmp_path_factory):
+    run = tmp_path_factory.mktemp("ens") / "run"
+    meta = train(TrainConfig(data=str(colour_folder), out=str(run), model="lenet5", weights=None, input_size=32,
+                             batch_size=8, num_workers=0, lr=1e-2, report=False,
+                             members=2, epochs=2, val_fraction=0.2, test_fraction=0.2))
+    return run, meta
+
+
+def test_members_validate_on_disjoint_folds_and_train_on_the_rest(ensemble_run):
+    run, meta = ensemble_run
+    top = _split(run / "split.json")
+    assert top["val0"] and top["val1"] and not top["val0"] & top["val1"]
+    assert top["val"] == top["val0"] | top["val1"]
+    for i in range(2):
+        m = _split(run / "members" / f"m{i}" / "split.json")
+        assert m["val"] == top[f"val{i}"]
+        assert m["train"] == top["train"] | top[f"val{1 - i}"]  # the other member's fold trains this one
+        assert m["test"] == top["test"] and not (m["train"] | m["val"]) & top["test"]
+    assert meta["members"] == ["members/m0", "members/m1"] and len(meta["member_histories"]) == 2
+    # members differ (own seed, own data), so the ensemble is not one model twice
+    seeds = [json.loads((run / "members" / f"m{i}" / "run.json").read_text())["config"]["seed"] for i in range(2)]
+    assert seeds == [0, 1]
+
+
+def test_the_loaded_run_averages_its_members_logits(ensemble_run):
+    from benthos.runs import load_run
+
+    run, _ = ensemble_run
+    model, meta = load_run(run)
+    members = [load_run(run / sub)[0] for sub in meta["members"]]
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = (members[0](x) + members[1](x)) / 2
+        assert torch.allclose(model(x), expected, atol=1e-6)
+        assert not torch.allclose(members[0](x), members[1](x))
+
+
+def test_temperature_is_fitted_out_of_fold_and_used(ensemble_run):
+    from benthos.tasks import evaluate_run
+
+    run, meta = ensemble_run
+    top = _split(run / "split.json")
+    cal = meta["calibration"]
+    assert cal["fitted_on"] == "out-of-fold val" and cal["n"] == len(top["val0"]) + len(top["val1"])
+    assert cal["val_nll_after"] <= cal["val_nll_before"] + 1e-6
+    ev = evaluate_run(run)
+    assert ev["n"] == len(top["test"]) and ev["temperature"] == pytest.approx(cal["temperature"])
+    html = (run / "report.html").read_text()
+    assert "Member 2 of 2" in html and "2 members" in html
+
+
+def test_resume_skips_finished_members(colour_folder, tmp_path, tiny_config):
+    run = tmp_path / "run"
+    train(tiny_config(colour_folder, run, members=2, epochs=1, val_fraction=0.2, test_fraction=0.2))
+    first = run / "members" / "m0" / "model.safetensors"
+    stamp = first.stat().st_mtime_ns
+    # as if stopped while the second member trained: its sidecar and the ensemble's are not written yet
+    os.remove(run / "members" / "m1" / "run.json")
+    os.remove(run / "run.json")
+    meta = train(TrainConfig(data=str(colour_folder), resume=str(run)))
+    assert first.stat().st_mtime_ns == stamp  # member 1 was not retrained
+    assert (run / "members" / "m1" / "run.json").is_file() and (run / "run.json").is_file()
+    assert meta["members"] == ["members/m0", "members/m1"] and "calibration" in meta
+
+
+@pytest.mark.parametrize("kw, words", [
+    (dict(members=0), "members must be"),
+    (dict(members=2, val_fraction=0.0), "val_fraction must be above 0"),
+    (dict(members=4, val_fraction=0.2, test_fraction=0.2), "leaves no data"),
+    (dict(members=2, split="split.json"), "cannot reuse a split"),
+])
+def test_config_errors(kw, words):
+    with pytest.raises(ConfigError, match=words):
+        TrainConfig(data="x", **kw).validate()
