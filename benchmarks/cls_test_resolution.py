@@ -15,7 +15,6 @@ Measured 2026-11-27 on .bench/cls/ours (CCR patches, 224 px), .bench/cls/test30.
     288 1.0    val acc 0.890 nll 0.485 | test acc 0.928 nll 0.433
 No size beats the default on validation NLL; accuracy moves by 2 test patches at most. Not adopted.
 """
-import functools
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 import benthos.infer.predict as P
-from benthos.data import build_transforms, load_classification, load_split
+from benthos.data import load_classification, load_split
 from benthos.runs import load_run
 
 torch.set_num_threads(2)
@@ -34,8 +33,7 @@ test = load_classification(sys.argv[2]).samples
 val = load_split(run / "split.json")["val"]
 cls = meta["classes"]
 for size, cf in [(224, 0.875), (224, 1.0), (256, 0.875), (256, 1.0), (288, 1.0)]:
-    P.build_transforms = functools.partial(build_transforms, crop_fraction=cf)
-    pre = dict(meta["preprocessing"], input_size=size)
+    pre = dict(meta["preprocessing"], input_size=size, crop_fraction=cf)
     res = []
     t = time.time()
     for name, s in (("val", val), ("test", test)):

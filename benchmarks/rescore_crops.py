@@ -19,10 +19,10 @@ i.e. +0.03 AP50 for 25 more minutes of training and ~0.5 s more per frame; the c
 alone ranks worse than the detector (0.261), so the false positives are hard to tell from the
 labelled animals (many are unlabelled brittle stars, docs/bench_detect.md).
 """
-import json, sys, time, torch, numpy as np, torch.nn.functional as F
+import sys, time, torch, numpy as np, torch.nn.functional as F
 from pathlib import Path
 torch.set_num_threads(2); torch.manual_seed(0)
-from benthos.detect.predict import load_detector
+from benthos.detect.predict import load_detector, run_split
 from benthos.data.detection import read_detection
 from benthos.detect.engine import predict_records
 from benthos.detect.evaluate import coco_metrics
@@ -32,9 +32,7 @@ from torchvision.ops import box_iou
 run = Path(sys.argv[1]); S = int(sys.argv[2]) if len(sys.argv)>2 else 96; EP = int(sys.argv[3]) if len(sys.argv)>3 else 6
 model, info = load_detector(run)
 alld = read_detection("../shared/data/noaa_brittlestar_det/annotations.json")
-sp = json.loads((run/"split.json").read_text())
-tr = alld.subset([i for i,r in enumerate(alld.records) if str(r.image_path) in set(sp["train"])])
-va = alld.subset([i for i,r in enumerate(alld.records) if str(r.image_path) in set(sp["val"])])
+tr, va = run_split(run, alld, "train"), run_split(run, alld, "val")
 t0=time.time()
 model.roi_heads.score_thresh=0.05
 ptr = predict_records(model, tr.records); print(f"predict train {time.time()-t0:.0f}s", flush=True)

@@ -1,6 +1,7 @@
 """build_transforms and ImageDataset (torch)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -59,3 +60,34 @@ def test_dataset_and_blank_substitution(tmp_path, mk, caplog):
     assert xb.shape == (2, 3, 16, 16) and yb.tolist() == [1, 0]
     with pytest.raises(DataError, match="not in class_to_idx"):
         ImageDataset(samples, {"fish": 0})
+
+
+def _framed(size=64, border=4):
+    """A black square with a red frame: shows whether an output still reaches the image's edges."""
+    arr = np.zeros((size, size, 3), np.uint8)
+    arr[:border], arr[-border:], arr[:, :border], arr[:, -border:] = (255, 0, 0), (255, 0, 0), (255, 0, 0), (255, 0, 0)
+    return Image.fromarray(arr)
+
+
+def _edges_red(x) -> bool:
+    edges = [x[:, 0, :], x[:, -1, :], x[:, :, 0], x[:, :, -1]]
+    return all(float((e[0] - e[1:].mean(0)).mean()) > 0.5 for e in edges)
+
+
+def test_eval_crop_one_keeps_the_whole_patch():
+    img = _framed()
+    plain = dict(mean=(0, 0, 0), std=(1, 1, 1))
+    assert _edges_red(build_transforms(32, train=False, crop_fraction=1.0, **plain)(img))
+    assert not _edges_red(build_transforms(32, train=False, crop_fraction=0.875, **plain)(img))
+
+
+def test_crop_scale_one_trains_on_whole_patches():
+    torch.manual_seed(0)
+    img = _framed()
+    plain = dict(mean=(0, 0, 0), std=(1, 1, 1))
+    whole = build_transforms(32, train=True, crop_scale=1.0, **plain)
+    assert all(_edges_red(whole(img)) for _ in range(20))  # flips, rotations and colour keep the frame
+    zoomed = build_transforms(32, train=True, crop_scale=0.3, **plain)
+    assert not all(_edges_red(zoomed(img)) for _ in range(20))
+    with pytest.raises(ConfigError, match="crop fractions"):
+        build_transforms(32, train=True, crop_scale=0.0)

@@ -166,3 +166,16 @@ def test_mixup_blends_images_and_losses():
 def test_mixup_training_run(colour_folder, tmp_path, tiny_config):
     meta = train(tiny_config(colour_folder, tmp_path / "run", epochs=2, mixup=0.2))
     assert meta["config"]["mixup"] == 0.2 and all(h["train_loss"] > 0 for h in meta["history"])
+
+
+def test_whole_patch_options_are_recorded_for_prediction(colour_folder, tmp_path, tiny_config):
+    """crop_scale / eval_crop: the eval crop travels in run.json, so evaluate and predict use it."""
+    from benthos.tasks import evaluate_run
+
+    meta = train(tiny_config(colour_folder, tmp_path / "run", epochs=1, crop_scale=1.0, eval_crop=1.0))
+    assert meta["preprocessing"]["crop_fraction"] == 1.0
+    saved = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert saved["preprocessing"]["crop_fraction"] == 1.0 and saved["config"]["crop_scale"] == 1.0
+    assert evaluate_run(tmp_path / "run")["n"] > 0
+    with pytest.raises(ConfigError, match="eval_crop 1.5"):
+        tiny_config(colour_folder, tmp_path / "bad", eval_crop=1.5).validate()

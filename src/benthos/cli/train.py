@@ -16,6 +16,8 @@ HELP = {
     "mixup": "mixup's Beta parameter: 0 off, 0.2 mild, 1 strong; each batch blended with a shuffled copy",
     "patience": "stop after this many epochs in a row with validation loss clearly above its best",
     "members": "train this many models, each validated on its own fold, and average them (cross-fitted ensemble)",
+    "crop_scale": "smallest area fraction of the random resized training crops; 1 = the whole image, no zoom",
+    "eval_crop": "central fraction of the image seen at evaluation and prediction; 1 = all of it",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
 }

@@ -22,14 +22,18 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IMAGENET_MEAN,
                      std: Sequence[float] = IMAGENET_STD, train: bool = False,
-                     augment: str = "seafloor", crop_fraction: float = 0.875) -> T.Compose:
+                     augment: str = "seafloor", crop_fraction: float = 0.875, crop_scale: float = 0.5) -> T.Compose:
     """PIL image -> normalised float tensor of ``input_size``.
 
-    Eval: resize the short side to ``input_size / crop_fraction``, centre crop.
-    Train, ``augment="seafloor"``: random resized crop, flips on both axes, 90-degree
+    Eval: resize the short side to ``input_size / crop_fraction``, centre crop (1.0: the
+    whole image of a square patch).
+    Train, ``augment="seafloor"``: random resized crop (``crop_scale``: its smallest area
+    fraction; 1.0: the whole image resized, no zoom), flips on both axes, 90-degree
     rotations, colour jitter. ``"standard"``: crop + horizontal flip only (camera
     imagery with a horizon). ``"none"``: the eval pipeline.
     """
+    if not 0 < crop_fraction <= 1 or not 0 < crop_scale <= 1:
+        raise ConfigError(f"crop fractions must be in (0, 1]: got eval crop {crop_fraction}, crop scale {crop_scale}")
     if augment not in AUGMENTS:
         raise ConfigError(f"augment={augment!r} is not known; use one of {', '.join(AUGMENTS)}.")
     size = (int(input_size), int(input_size)) if isinstance(input_size, int) else tuple(int(v) for v in input_size)
@@ -38,7 +42,9 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
         resize = [round(s / crop_fraction) for s in size]
         return T.Compose([T.Resize(min(resize) if size[0] == size[1] else resize, antialias=True),
                           T.CenterCrop(size), *tail])
-    steps = [T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True), T.RandomHorizontalFlip()]
+    first = T.Resize(size, antialias=True) if crop_scale >= 1 else T.RandomResizedCrop(size, scale=(crop_scale, 1.0),
+                                                                                        antialias=True)
+    steps = [first, T.RandomHorizontalFlip()]
     if augment == "seafloor":
         steps += [T.RandomVerticalFlip(),
                   # exact multiples of 90 degrees: Pillow does these as lossless transposes

@@ -148,12 +148,17 @@ def set_train_sizes(model: torch.nn.Module, size: int, jitter: float) -> None:
 
     Measured on brittle stars (docs/bench_detect.md, 2026-12-04): jitter 0.25 gave held-out AP50
     0.357 at 640 px (0.396 at 736 px) against 0.392 for the default at one size: an option, off by default."""
+    check_multiscale(model)
+    sizes = multiscale_sizes(size, jitter)
+    model.transform.min_size, model.transform.max_size = sizes, max(sizes)
+
+
+def check_multiscale(model: torch.nn.Module) -> None:
+    """Refuse multi-scale training for detectors whose input size is fixed (YOLO, SSD)."""
     t = getattr(model, "transform", None)
     if t is None or getattr(t, "fixed_size", None):
         raise ConfigError("scale_jitter without crop (multi-scale training on whole images) works for the torchvision "
                           "detectors (Faster R-CNN, RetinaNet, FCOS); for this detector use it with --crop")
-    sizes = multiscale_sizes(size, jitter)
-    t.min_size, t.max_size = sizes, max(sizes)
 
 
 def _lr_factor(progress: float, step: int, warmup: int) -> float:
@@ -232,8 +237,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     # is written (the split below uses its own random.Random(seed), so the weights' init is unchanged)
     model = build_model(cfg, len(data.categories))
     if cfg.scale_jitter and not cfg.crop:
-        set_train_sizes(model, cfg.image_size, cfg.scale_jitter)  # refuses detectors without a resizing transform
-        set_input_size(model, cfg.image_size)
+        check_multiscale(model)  # YOLO/SSD refused here, before the run folder is written
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     groups = image_groups(data, cfg.group_pattern)

@@ -37,6 +37,8 @@ class TrainConfig:
     # 0.2 on CCR patches, three splits: mean test accuracy 0.899 vs 0.904 without (BENCHMARKS.md)
     ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
     augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | standard | none
+    crop_scale: float = 0.5  # random resized crops keep at least this fraction of the image (1: whole image, no zoom)
+    eval_crop: float = 0.875  # evaluation and prediction see this central fraction of the image (1: all of it)
     tta: bool = True  # test-time augmentation with the same symmetries as training
     calibrate: bool = True  # fit a softmax temperature on the validation split after training
     balance: str = "weighted-loss"
@@ -84,6 +86,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
             raise ConfigError("val_fraction and test_fraction must be in [0, 1) and leave data for training")
+        for name in ("crop_scale", "eval_crop"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"{name} {getattr(self, name)}: use a fraction of the image in (0, 1], e.g. 1 for all of it")
         if not isinstance(self.members, int) or self.members < 1:
             raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
         if self.members > 1:
@@ -95,6 +100,9 @@ class TrainConfig:
                                   f"{self.test_fraction} leaves no data for training; use fewer members or smaller fractions")
             if self.split:
                 raise ConfigError("members > 1 makes its own validation folds; it cannot reuse a split file (--split)")
+            if self.num_nodes > 1 or str(self.devices) not in ("auto", "1"):
+                raise ConfigError(f"members {self.members}: ensemble members train one after another on one device; "
+                                  "drop --devices/--num-nodes (or train the members as separate runs with DDP)")
         if self.strategy == "scratch":
             self.weights = None
         return self

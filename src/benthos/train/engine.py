@@ -161,6 +161,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     size = cfg.input_size or (224 if card.input_size > 224 and cfg.weights else card.input_size)
     check_input_size(cfg.model, size)
     pre["input_size"] = size
+    pre["crop_fraction"] = cfg.eval_crop  # predict and evaluate read it from run.json
     pre["in_chans"] = 3  # photographs are RGB; single-channel nets (LeNet-5) get an adapted first conv
     if card.in_chans != 3:
         pre["mean"], pre["std"] = [0.5] * 3, [0.5] * 3
@@ -218,8 +219,9 @@ def _apply_strategy(model, cfg: TrainConfig) -> None:
 
 
 def _loaders(cfg, train_s, val_s, class_to_idx, pre):
-    ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment)
-    vtf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=False)
+    ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment,
+                           crop_scale=cfg.crop_scale)
+    vtf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=False, crop_fraction=pre["crop_fraction"])
     train_ds, val_ds = ImageDataset(train_s, class_to_idx, ttf), ImageDataset(val_s, class_to_idx, vtf)
     labels = [class_to_idx[s.label] for s in train_s]
     sampler, shuffle = None, True

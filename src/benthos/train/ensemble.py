@@ -83,8 +83,11 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
             if cfg.max_minutes:  # what is left of the budget, shared among the members still to train
                 spent = sum(m.get("duration_s", 0) for m in metas) / 60
                 budget = max(0.5, (cfg.max_minutes - spent) / (cfg.members - i))
+            # members train one after another in this process: one device each (a DDP launch per member
+            # would re-run the whole ensemble in every worker)
             mcfg = dataclasses.replace(cfg, out=str(mdir), members=1, split=str(mdir / "split.json"), seed=cfg.seed + i,
-                                       calibrate=False, report=False, resume=None, max_minutes=budget)
+                                       calibrate=False, report=False, resume=None, max_minutes=budget,
+                                       devices="1" if str(cfg.devices) == "auto" else cfg.devices)
         log.info("member %d of %d -> %s", i + 1, cfg.members, mdir)
         metas.append(train(mcfg))
 
