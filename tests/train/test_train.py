@@ -172,10 +172,11 @@ def test_whole_patch_options_are_recorded_for_prediction(colour_folder, tmp_path
     """crop_scale / eval_crop: the eval crop travels in run.json, so evaluate and predict use it."""
     from benthos.tasks import evaluate_run
 
-    meta = train(tiny_config(colour_folder, tmp_path / "run", epochs=1, crop_scale=1.0, eval_crop=1.0))
-    assert meta["preprocessing"]["crop_fraction"] == 1.0
+    assert TrainConfig().crop_scale == 1.0 and TrainConfig().eval_crop == 1.0  # whole patches by default
+    meta = train(tiny_config(colour_folder, tmp_path / "run", epochs=1, crop_scale=0.6, eval_crop=0.8))
+    assert meta["preprocessing"]["crop_fraction"] == 0.8
     saved = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert saved["preprocessing"]["crop_fraction"] == 1.0 and saved["config"]["crop_scale"] == 1.0
+    assert saved["preprocessing"]["crop_fraction"] == 0.8 and saved["config"]["crop_scale"] == 0.6
     assert evaluate_run(tmp_path / "run")["n"] > 0
     with pytest.raises(ConfigError, match="eval_crop 1.5"):
         tiny_config(colour_folder, tmp_path / "bad", eval_crop=1.5).validate()

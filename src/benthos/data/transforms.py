@@ -28,7 +28,8 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
     Eval: resize the short side to ``input_size / crop_fraction``, centre crop (1.0: the
     whole image of a square patch).
     Train, ``augment="seafloor"``: random resized crop (``crop_scale``: its smallest area
-    fraction; 1.0: the whole image resized, no zoom), flips on both axes, 90-degree
+    fraction; 1.0: no zoom, the short side resized as at evaluation and a random window of
+    ``input_size`` taken: the whole image when it is square), flips on both axes, 90-degree
     rotations, colour jitter. ``"standard"``: crop + horizontal flip only (camera
     imagery with a horizon). ``"none"``: the eval pipeline.
     """
@@ -42,9 +43,11 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
         resize = [round(s / crop_fraction) for s in size]
         return T.Compose([T.Resize(min(resize) if size[0] == size[1] else resize, antialias=True),
                           T.CenterCrop(size), *tail])
-    first = T.Resize(size, antialias=True) if crop_scale >= 1 else T.RandomResizedCrop(size, scale=(crop_scale, 1.0),
-                                                                                        antialias=True)
-    steps = [first, T.RandomHorizontalFlip()]
+    if crop_scale >= 1:  # no zoom: the short side resized as at evaluation, a random full-scale window
+        steps = [T.Resize(min(size) if size[0] == size[1] else size, antialias=True), T.RandomCrop(size)]
+    else:
+        steps = [T.RandomResizedCrop(size, scale=(crop_scale, 1.0), antialias=True)]
+    steps.append(T.RandomHorizontalFlip())
     if augment == "seafloor":
         steps += [T.RandomVerticalFlip(),
                   # exact multiples of 90 degrees: Pillow does these as lossless transposes
