@@ -1,6 +1,6 @@
 """Classification data: readers, the torch dataset, splits, transforms, the bundled sample.
 
-Importing this package does not import torch; ``ImageDataset`` and ``build_transforms``
+Importing this package does not import torch; ``ImageDataset`` and the transforms
 load it when first used. Detection boxes (COCO/YOLO/VOC) live in ``benthos.data.detection``.
 """
 from __future__ import annotations
@@ -17,13 +17,14 @@ from benthos.data.splits import load_split, load_split_indices, save_split, spli
 
 if TYPE_CHECKING:
     from benthos.data.dataset import ImageDataset
-    from benthos.data.transforms import build_transforms
+    from benthos.data.transforms import build_transforms, eval_transforms
 
-_LAZY = {"ImageDataset": "benthos.data.dataset", "build_transforms": "benthos.data.transforms"}
+_LAZY = {"ImageDataset": "benthos.data.dataset", "build_transforms": "benthos.data.transforms",
+         "eval_transforms": "benthos.data.transforms"}
 
 __all__ = [
     "Sample", "ClassificationData", "DataIssue", "load_classification", "detect_format", "FORMATS",
-    "ImageDataset", "build_transforms", "load_image", "check_image", "image_size", "crop_padded",
+    "ImageDataset", "build_transforms", "eval_transforms", "load_image", "check_image", "image_size", "crop_padded",
     "split_samples", "save_split", "load_split", "load_split_indices", "inspect_dataset",
     "format_report", "sample_path", "summarise_issues",
 ]

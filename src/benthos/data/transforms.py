@@ -56,3 +56,10 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
             steps.append(T.Resize(size, antialias=True))  # rotation swaps the sides of non-square crops
     steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
     return T.Compose([*steps, *tail])
+
+
+def eval_transforms(preprocessing: dict) -> T.Compose:
+    """The evaluation pipeline a run recorded in ``run.json`` ``preprocessing`` (runs saved before
+    ``crop_fraction`` was recorded were evaluated on the central 87.5%)."""
+    return build_transforms(preprocessing["input_size"], preprocessing["mean"], preprocessing["std"], train=False,
+                            crop_fraction=preprocessing.get("crop_fraction", 0.875))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from benthos.data import ImageDataset, Sample, build_transforms
+from benthos.data import ImageDataset, Sample, eval_transforms
 
 
 def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
@@ -28,8 +28,7 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
 
     ``temperature``: the run's calibration (``run.json`` ``calibration.temperature``);
     probabilities are softmax(logits / T), the logits are returned unscaled."""
-    tf = build_transforms(preprocessing["input_size"], preprocessing["mean"], preprocessing["std"], train=False,
-                          crop_fraction=preprocessing.get("crop_fraction", 0.875))
+    tf = eval_transforms(preprocessing)
     ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
     model.eval()

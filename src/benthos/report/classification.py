@@ -93,15 +93,14 @@ def _summary(run: dict, ev: dict | None) -> str:
         ("classes", f"{len(classes)}: {_clip(', '.join(map(str, classes)))}" if classes else None),
         ("data", _describe(run.get("data"))),
         ("strategy", _describe(_find(config, "strategy"))),
-        ("ensemble", f"{len(run['members'])} members, each validated on its own fold; their logits averaged"
-         if run.get("members") else None),
+        *([("ensemble", f"{len(run['members'])} members, each validated on its own fold; their logits averaged")]
+          if run.get("members") else []),
         ("epochs", " + ".join(str(len(h)) for h in run["member_histories"]) if run.get("member_histories")
          else len(run["history"]) if run.get("history") else None),
         ("duration", _duration(run.get("duration_s"))),
         ("preprocessing", _describe(run.get("preprocessing"))),
         ("versions", _describe(run.get("versions"))),
     ]
-    rows = [(k, v) for k, v in rows if k != "ensemble" or v]
     if ev and ev.get("n_unknown"):
         rows.append(("labels unknown to the model (left out)", _describe(ev.get("unknown_labels"))))
     return head + kv_table((k, v if v != "" else None) for k, v in rows)

@@ -53,27 +53,9 @@ def read_meta(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise BenthosError(f"{path} is not valid JSON (line {exc.lineno}): the run folder is damaged") from None
 
 
-def _ensemble_class():
-    import torch
-    from torch import nn
-
-    class Ensemble(nn.Module):
-        """The members of a cross-fitted ensemble (``benthos.train.ensemble``): their logits, averaged."""
-
-        def __init__(self, members):
-            super().__init__()
-            self.members = nn.ModuleList(members)
-            self.num_classes = members[0].num_classes
-
-        def forward(self, x):
-            return torch.stack([m(x) for m in self.members]).mean(0)
-
-    return Ensemble
-
-
 def load_run(run_dir: str | os.PathLike):
     """Rebuild a trained classifier: returns (model in eval mode, metadata dict). The model is
-    a ZooModel, or for an ensemble run an ``Ensemble`` module that averages its members' logits."""
+    a ZooModel, or for an ensemble run a ``benthos.models.ensemble.Ensemble`` of its members."""
     from benthos.models import create_model
 
     meta = read_meta(run_dir)
@@ -84,7 +66,9 @@ def load_run(run_dir: str | os.PathLike):
             if member_meta["classes"] != meta["classes"]:
                 raise BenthosError(f"{Path(run_dir) / sub}: its classes differ from the ensemble's; the run folder is damaged")
             members.append(model)
-        return _ensemble_class()(members).eval(), meta
+        from benthos.models.ensemble import Ensemble
+
+        return Ensemble(members).eval(), meta
     weights = Path(run_dir) / WEIGHTS
     if not weights.is_file():
         raise BenthosError(f"{run_dir} has no {WEIGHTS}: training did not finish a first epoch; resume it with --resume")

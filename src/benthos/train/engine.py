@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benthos.data import ImageDataset, build_transforms, load_classification, load_split_indices, save_split, split_samples
+from benthos.data import ImageDataset, build_transforms, eval_transforms, load_classification, load_split_indices, save_split, split_samples
 from benthos.errors import BenthosError
 from benthos.models import check_input_size, create_model, model_card, preprocessing
 from benthos.runs import save_weights, write_meta
@@ -221,7 +221,7 @@ def _apply_strategy(model, cfg: TrainConfig) -> None:
 def _loaders(cfg, train_s, val_s, class_to_idx, pre):
     ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment,
                            crop_scale=cfg.crop_scale)
-    vtf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=False, crop_fraction=pre["crop_fraction"])
+    vtf = eval_transforms(pre)
     train_ds, val_ds = ImageDataset(train_s, class_to_idx, ttf), ImageDataset(val_s, class_to_idx, vtf)
     labels = [class_to_idx[s.label] for s in train_s]
     sampler, shuffle = None, True

@@ -10,7 +10,7 @@ member that did not train on it (``benthos.train.calibrate``).
 Each member is an ordinary run folder under ``RUN/members/m<i>`` (weights, sidecar,
 checkpoints, logs), trained one after another; ``--resume RUN`` skips the finished members
 and resumes the interrupted one. ``benthos.runs.load_run`` returns the members wrapped in
-:class:`benthos.runs.Ensemble`, so evaluation, prediction and the report need nothing else.
+:class:`benthos.models.ensemble.Ensemble`, so evaluation, prediction and the report need nothing else.
 """
 from __future__ import annotations
 

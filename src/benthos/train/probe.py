@@ -8,15 +8,14 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from benthos.data import ImageDataset, build_transforms
+from benthos.data import ImageDataset, eval_transforms
 from benthos.runs import save_weights
 
 
 @torch.inference_mode()
 def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, num_workers: int = 0,
                      channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    tf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=False,
-                          crop_fraction=pre.get("crop_fraction", 0.875))
+    tf = eval_transforms(pre)
     loader = torch.utils.data.DataLoader(ImageDataset(samples, class_to_idx, tf), batch_size, num_workers=num_workers)
     model.eval()
     if channels_last:
