@@ -5,7 +5,12 @@ __all__ = ["TrainConfig", "STRATEGIES", "train"]
 
 
 def train(cfg: TrainConfig):
-    """Train a classifier as configured; returns the run metadata."""
-    from benthos.train.engine import train as _train
+    """Train a classifier as configured (an ensemble when ``members`` > 1); returns the run metadata."""
+    from benthos.train.engine import resolve, train_resolved
 
-    return _train(cfg)
+    cfg, run_dir = resolve(cfg)  # a resumed run's own config decides which
+    if cfg.members > 1:
+        from benthos.train.ensemble import train_ensemble
+
+        return train_ensemble(cfg, run_dir)
+    return train_resolved(cfg, run_dir)

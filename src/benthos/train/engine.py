@@ -123,11 +123,8 @@ def _class_weights(labels: list[int], n: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train a classifier; returns the run's metadata (also written to ``cfg.out/run.json``)."""
-    import lightning.pytorch as pl
-    import yaml
-
+def resolve(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
+    """The config to train with and its run folder: checked, or read back from the run being resumed."""
     cfg.validate()
     run_dir = Path(cfg.out)
     if cfg.resume:
@@ -138,10 +135,19 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
-    if cfg.members > 1:
-        from benthos.train.ensemble import train_ensemble
+    return cfg, run_dir
 
-        return train_ensemble(cfg, run_dir)
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train one classifier; returns the run's metadata (also written to ``cfg.out/run.json``).
+    (``benthos.train.train`` sends ensembles, ``members`` > 1, to ``benthos.train.ensemble``.)"""
+    return train_resolved(*resolve(cfg))
+
+
+def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
+    import lightning.pytorch as pl
+    import yaml
+
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     t0 = time.time()
 
