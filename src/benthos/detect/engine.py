@@ -105,7 +105,7 @@ def _save_weights(model: torch.nn.Module, path: Path) -> None:
     from safetensors.torch import save_file
 
     # clone: channels_last tensors are not contiguous, and safetensors refuses shared storage
-    sd = {k: v.detach().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
+    sd = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format) for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(sd, tmp, metadata={"format": "pt", "kind": "benthos-detector"}))
 
 
@@ -172,7 +172,10 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
     """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation."""
     from benthos.detect.tiling import predict_tiled
 
+    from benthos.infer.device import model_device
+
     model.eval()
+    dev = model_device(model)
     ds = DetectionDataset(records, train=False)
     out = {}
     for i in range(0, len(ds), batch_size):
@@ -180,14 +183,14 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
         items = [it for it in items if it is not None]
         if not items:
             continue
-        ims = [x for x, _ in items]  # channels_last lives in the weights; convs then run NHWC
+        ims = [x.to(dev) for x, _ in items]  # channels_last lives in the weights; convs then run NHWC
         if tile:
             dets = [predict_tiled(model, x, tile, tile_overlap) for x in ims]
         else:
             dets = model(ims)
         for (_, t), d in zip(items, dets):
-            out[int(t["image_id"])] = {"boxes": d["boxes"].numpy(), "scores": d["scores"].numpy(),
-                                       "labels": d["labels"].numpy() - 1}
+            out[int(t["image_id"])] = {"boxes": d["boxes"].cpu().numpy(), "scores": d["scores"].cpu().numpy(),
+                                       "labels": d["labels"].cpu().numpy() - 1}
     return out
 
 
@@ -301,7 +304,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
             progress = max(step / total, elapsed / budget if budget else 0.0)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * _lr_factor(progress, step, cfg.warmup_steps)
-            losses = model(list(ims), list(targets))
+            ims = [im.to(fabric.device, non_blocking=True) for im in ims]
+            targets = [{k: v.to(fabric.device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+            losses = model(ims, targets)
             loss = sum(losses.values())
             if not torch.isfinite(loss):
                 log(f"epoch {epoch + 1} step {b + 1}: non-finite loss {float(loss)}, batch skipped")

@@ -16,8 +16,11 @@ from benthos.errors import BenthosError, DataError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 
-def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torch.nn.Module, dict]:
+def load_detector(run: str | os.PathLike, tta: bool | None = None,
+                  device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) from a run folder written by ``train_detector``.
+
+    ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
 
     ``tta``: also predict on the mirror image and merge (:class:`benthos.detect.tta.FlipTTA`);
     None = as the run was configured (``tta`` in its config, off by default).
@@ -37,7 +40,10 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None) -> tuple[torc
     cfg.pretrained_backbone = False  # the weights file has everything
     model = build_model(cfg, len(info["categories"]))
     load_weights(model, run / "model.safetensors")
+    from benthos.infer.device import pick_device
+
     model.eval()
+    model.to(pick_device(device))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     from benthos.detect.tta import with_tta
@@ -63,7 +69,9 @@ def predict_images(model: torch.nn.Module, paths: list[Path], tile: int | None =
     """One dict per readable image: path, width, height, boxes (xyxy), scores, labels (0-based)."""
     from benthos.data.images import load_image
     from benthos.detect.tiling import predict_tiled
+    from benthos.infer.device import model_device
 
+    dev = model_device(model)
     results = []
     for p in paths:
         try:
@@ -72,11 +80,12 @@ def predict_images(model: torch.nn.Module, paths: list[Path], tile: int | None =
             if log:
                 log(f"skipped: {exc}")
             continue
-        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).to(dev).float().div_(255)
         if tile and max(x.shape[-2:]) > tile:
             d = predict_tiled(model, x, tile, tile_overlap)
         else:
             d = model([x])[0]
+        d = {k: v.cpu() for k, v in d.items()}
         keep = d["scores"] >= score_thresh
         results.append({"path": p, "width": im.size[0], "height": im.size[1], "boxes": d["boxes"][keep].numpy(),
                         "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1})

@@ -52,7 +52,8 @@ def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overla
         chunk = wins[i: i + batch_size]
         outs = model([image[:, y0:y1, x0:x1] for x0, y0, x1, y1 in chunk])
         for (x0, y0, _, _), o in zip(chunk, outs):
-            parts.append({"boxes": o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype),
+            parts.append({"boxes": o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype,
+                                                                    device=o["boxes"].device),
                           "scores": o["scores"], "labels": o["labels"]})
     return merge_detections(parts, nms_thresh) if len(parts) > 1 else parts[0]
 

@@ -23,21 +23,26 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
 @torch.inference_mode()
 def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, batch_size: int = 64,
                     tta: str = "none", num_workers: int = 0, channels_last: bool = True,
-                    temperature: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                    temperature: float = 1.0, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (N, C) and logits (N, C); TTA averages logits over the views.
 
     ``temperature``: the run's calibration (``run.json`` ``calibration.temperature``);
-    probabilities are softmax(logits / T), the logits are returned unscaled."""
+    probabilities are softmax(logits / T), the logits are returned unscaled.
+    ``device``: where the model runs (:func:`benthos.infer.device.pick_device`: the GPU when
+    there is one); the model is moved there."""
+    from benthos.infer.device import pick_device
+
+    dev = pick_device(device)
     tf = eval_transforms(preprocessing)
     ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
     model.eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = model.to(dev, memory_format=torch.channels_last) if channels_last else model.to(dev)
     out = []
     for x, _ in loader:
+        x = x.to(dev, non_blocking=True)
         if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0))
+        out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0).float().cpu())
     logits = torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
     return (logits / temperature).softmax(-1).numpy(), logits.numpy()

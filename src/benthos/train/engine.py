@@ -274,5 +274,6 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resumed_from is not None else None)
     seen = len(train_s) * max(1, trainer.current_epoch)
     return module.history, {"fit_s": round(time.time() - t, 1), "epochs": trainer.current_epoch, "rank": trainer.global_rank,
+                            "device": str(trainer.strategy.root_device), "precision": str(trainer.precision),
                             "resumed_from_epoch": resumed_from,
                             "train_images_per_s": round(seen / max(1e-9, time.time() - t), 1)}

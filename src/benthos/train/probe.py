@@ -17,14 +17,22 @@ def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, nu
                      channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     tf = eval_transforms(pre)
     loader = torch.utils.data.DataLoader(ImageDataset(samples, class_to_idx, tf), batch_size, num_workers=num_workers)
+    from benthos.infer.device import model_device, pick_device
+
     model.eval()
+    home, dev = model_device(model), pick_device()
+    model.to(dev)  # the features are computed on the GPU when there is one; the head trains where the model was
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     feats, labels = [], []
-    for x, y in loader:
-        x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-        feats.append(model.forward_features(x).flatten(1).float())
-        labels.append(y)
+    try:
+        for x, y in loader:
+            x = x.to(dev, non_blocking=True)
+            x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+            feats.append(model.forward_features(x).flatten(1).float().cpu())
+            labels.append(y)
+    finally:
+        model.to(home)
     return torch.cat(feats), torch.cat(labels)
 
 
