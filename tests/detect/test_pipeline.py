@@ -34,7 +34,7 @@ def test_run_folder(run):
     assert meta["detector"] == "yolo_lite0" and meta["categories"] == ["star", "urchin"]
     assert {"mAP", "AP50", "per_class"} <= set(meta["metrics"]) and meta["epochs_done"] == 2
     assert meta["data"]["negatives"] == 1 and "torch" in meta["versions"]
-    state = torch.load(out / "checkpoints/last.ckpt", weights_only=True)
+    state = torch.load(out / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert state["epoch"] == 2
 
 
@@ -181,7 +181,7 @@ def test_grouped_split_keeps_dives_apart():
 
 def test_ema_weights_are_saved_and_resumed(run):
     out, info = run
-    state = torch.load(out / "checkpoints/last.ckpt", weights_only=True)
+    state = torch.load(out / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
     assert state["ema_updates"] == state["step"] == 2
     from safetensors.torch import load_file
 

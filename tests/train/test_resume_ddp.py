@@ -31,7 +31,7 @@ def test_kill_and_resume(colour_folder, tmp_path):
     proc.wait()
     import torch
 
-    state = torch.load(ckpt, weights_only=True)  # loadable, never unpickled
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)  # loadable, never unpickled
     done = state["epoch"]
     assert not (run / "run.json").exists()
     res = subprocess.run([sys.executable, "-m", "benthos", "train", "--resume", str(run)],

@@ -51,7 +51,7 @@ def test_no_validation_split_trains_the_full_schedule(colour_folder, tmp_path, t
     assert [h["epoch"] for h in meta["history"]] == [0, 1, 2] and not any("val_loss" in h for h in meta["history"])
     assert "calibration" not in json.loads((run / "run.json").read_text())
     # the saved weights are those of the last epoch (the EMA weights the checkpoint also holds)
-    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     saved = load_file(run / "model.safetensors")
     assert last["epoch"] == 2 and len(last["history"]) == 3  # the row is written before the resumable checkpoint
     assert all(torch.equal(saved[k], v) for k, v in last["ema_state"].items())

@@ -20,7 +20,6 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     return views + [v.flip(-1) for v in views]
 
 
-@torch.inference_mode()
 def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, batch_size: int = 64,
                     tta: str = "none", num_workers: int = 0, channels_last: bool = True,
                     temperature: float = 1.0, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +28,8 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
     ``temperature``: the run's calibration (``run.json`` ``calibration.temperature``);
     probabilities are softmax(logits / T), the logits are returned unscaled.
     ``device``: where the model runs (:func:`benthos.infer.device.pick_device`: the GPU when
-    there is one); the model is moved there."""
+    there is one); the model is moved there (outside inference mode, so that its parameters
+    stay ordinary tensors that can still be trained)."""
     from benthos.infer.device import pick_device
 
     dev = pick_device(device)
@@ -39,10 +39,11 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
     model.eval()
     model = model.to(dev, memory_format=torch.channels_last) if channels_last else model.to(dev)
     out = []
-    for x, _ in loader:
-        x = x.to(dev, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0).float().cpu())
+    with torch.inference_mode():
+        for x, _ in loader:
+            x = x.to(dev, non_blocking=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            out.append(torch.stack([model(v) for v in tta_views(x, tta)]).mean(0).float().cpu())
     logits = torch.cat(out) if out else torch.zeros(0, getattr(model, "num_classes", 0))
     return (logits / temperature).softmax(-1).numpy(), logits.numpy()

@@ -12,25 +12,28 @@ from benthos.data import ImageDataset, eval_transforms
 from benthos.runs import save_weights
 
 
-@torch.inference_mode()
 def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, num_workers: int = 0,
                      channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    tf = eval_transforms(pre)
-    loader = torch.utils.data.DataLoader(ImageDataset(samples, class_to_idx, tf), batch_size, num_workers=num_workers)
+    """Pre-logit features (on the CPU) and labels; computed on the GPU when there is one, the model
+    is then moved back to where it was. The moves happen outside inference mode: parameters moved
+    inside it become inference tensors, which later take no gradient (the head would not train)."""
     from benthos.infer.device import model_device, pick_device
 
+    tf = eval_transforms(pre)
+    loader = torch.utils.data.DataLoader(ImageDataset(samples, class_to_idx, tf), batch_size, num_workers=num_workers)
     model.eval()
     home, dev = model_device(model), pick_device()
-    model.to(dev)  # the features are computed on the GPU when there is one; the head trains where the model was
+    model.to(dev)
     if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)
     feats, labels = [], []
     try:
-        for x, y in loader:
-            x = x.to(dev, non_blocking=True)
-            x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
-            feats.append(model.forward_features(x).flatten(1).float().cpu())
-            labels.append(y)
+        with torch.inference_mode():
+            for x, y in loader:
+                x = x.to(dev, non_blocking=True)
+                x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
+                feats.append(model.forward_features(x).flatten(1).float().cpu())
+                labels.append(y)
     finally:
         model.to(home)
     return torch.cat(feats), torch.cat(labels)
