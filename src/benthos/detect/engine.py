@@ -171,7 +171,6 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
                     tile_overlap: float = 0.2, channels_last: bool = True) -> dict[int, dict]:
     """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation."""
     from benthos.detect.tiling import predict_tiled
-
     from benthos.infer.device import model_device
 
     model.eval()
