@@ -65,3 +65,13 @@ def test_calibration_note_says_whether_probabilities_were_scaled(fake_run, recor
     text = write_report(run_dir, evaluation | record, mistakes).read_text()
     assert says in text
     assert ("not temperature-scaled" in text) == (says == "not temperature-scaled")
+
+
+def test_summary_names_the_device_when_recorded(fake_run):
+    run_dir, evaluation, mistakes = fake_run
+    assert "trained on" not in write_report(run_dir, evaluation, mistakes).read_text()  # older runs: no row
+    run = json.loads((run_dir / "run.json").read_text())
+    run["timings"] = {"fit_s": 700.0, "device": "cuda:0", "precision": "bf16-mixed"}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    text = write_report(run_dir, evaluation, mistakes).read_text()
+    assert "<th>trained on</th><td>cuda:0 bf16-mixed</td>" in text

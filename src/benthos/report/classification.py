@@ -98,12 +98,20 @@ def _summary(run: dict, ev: dict | None) -> str:
         ("epochs", " + ".join(str(len(h)) for h in run["member_histories"]) if run.get("member_histories")
          else len(run["history"]) if run.get("history") else None),
         ("duration", _duration(run.get("duration_s"))),
+        *([("trained on", on)] if (on := _trained_on(run.get("timings"))) else []),
         ("preprocessing", _describe(run.get("preprocessing"))),
         ("versions", _describe(run.get("versions"))),
     ]
     if ev and ev.get("n_unknown"):
         rows.append(("labels unknown to the model (left out)", _describe(ev.get("unknown_labels"))))
     return head + kv_table((k, v if v != "" else None) for k, v in rows)
+
+
+def _trained_on(timings: Any) -> str:
+    """'cuda:0 bf16-mixed' from a run's timings (runs before 2026-12-04 did not record it)."""
+    if not isinstance(timings, dict):
+        return ""
+    return " ".join(str(timings[k]) for k in ("device", "precision") if timings.get(k))
 
 
 def _member_curves(histories: list) -> str:
