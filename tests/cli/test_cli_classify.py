@@ -1,4 +1,5 @@
 """The classification commands end to end at tiny sizes, including bad input."""
+import os
 import csv
 import json
 import shutil
@@ -50,7 +51,8 @@ def test_train_evaluate_predict_report_on_messy_data(messy_folder, tmp_path, cap
     assert ev["n"] > 30 and "per_class" in ev and "balanced_accuracy" in ev and "macro_f1" in ev
 
     preds = tmp_path / "preds.csv"
-    assert main(["predict", str(run), str(messy_folder / "porifera"), "--out", str(preds), "--top-k", "2"]) == 0
+    assert main(["predict", str(run), str(messy_folder / "porifera"), "--out", str(preds), "--top-k", "2",
+                 "--device", "cpu"]) == 0
     captured = capsys.readouterr()
     assert "notes.jpg" in captured.err  # unreadable file named, not a crash
     rows = list(csv.DictReader(open(preds)))
@@ -83,6 +85,9 @@ def test_evaluate_with_unknown_labels(messy_folder, tmp_path, capsys):
     (["train", ".", "--strategy", "finetune", "--out", "x"], "unknown strategy"),
     (["evaluate", "/no/such/run"], "not a benthos run folder"),
     (["predict", "/no/such/run", "."], "not a benthos run folder"),
+    (["predict", "/no/such/run", ".", "--device", "quantum"], "not a device name"),
+    (["evaluate", "/no/such/run", "--device", "cuda:7"], "cuda:7"),
+    (["detect", "predict", "/no/such/run", ".", "--out", "x", "--device", "quantum"], "not a device name"),
 ])
 def test_bad_input_one_line_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -90,3 +95,13 @@ def test_bad_input_one_line_errors(argv, message, capsys, tmp_path, monkeypatch)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "x").exists()  # a run that never started leaves no empty run folder
+
+
+def test_device_flag_is_undone_after_the_command(monkeypatch, capsys):
+    """--device sets BENTHOS_DEVICE for one command only (main() may run many times in a process)."""
+    monkeypatch.delenv("BENTHOS_DEVICE", raising=False)
+    assert main(["evaluate", "/no/such/run", "--device", "cpu"]) == 2
+    assert "BENTHOS_DEVICE" not in os.environ
+    monkeypatch.setenv("BENTHOS_DEVICE", "cpu")
+    main(["evaluate", "/no/such/run", "--device", "auto"])
+    assert os.environ["BENTHOS_DEVICE"] == "cpu"

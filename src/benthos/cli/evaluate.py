@@ -12,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="folder | csv | coco | coralnet")
     p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=_evaluate)
 
 

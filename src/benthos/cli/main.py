@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    saved_device = os.environ.get("BENTHOS_DEVICE")
     try:
+        if getattr(args, "device", None):  # --device of predict/evaluate: checked here, read by the API
+            from benthos.infer.device import pick_device
+
+            os.environ["BENTHOS_DEVICE"] = str(pick_device(args.device))
         result = args.func(args)
     except BenthosError as exc:
         print(f"benthos: error: {exc}", file=sys.stderr)
@@ -54,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         # `benthos models list | head` closes the pipe early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:  # main() may run many times in one process (tests, notebooks)
+        if saved_device is None:
+            os.environ.pop("BENTHOS_DEVICE", None)
+        else:
+            os.environ["BENTHOS_DEVICE"] = saved_device
     return int(result or 0)
 
 

@@ -11,6 +11,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
     p.set_defaults(func=_predict)
 
 

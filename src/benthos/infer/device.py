@@ -22,7 +22,7 @@ def pick_device(requested: str | torch.device | None = None) -> torch.device:
         dev = torch.device(name)
     except RuntimeError:
         raise BenthosError(f"device {name!r} is not a device name; use auto, cpu, cuda, cuda:N or mps "
-                           "(BENTHOS_DEVICE)") from None
+                           "(--device or BENTHOS_DEVICE)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise BenthosError(f"device {name!r}: this machine's PyTorch sees no CUDA GPU; use cpu or auto")
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
