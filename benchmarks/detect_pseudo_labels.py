@@ -4,12 +4,12 @@ On the NOAA brittle-star frames many confident "false positives" of the trained 
 brittle stars nobody labelled. Training then teaches the detector that such animals are
 background. This script takes a trained detector run, predicts on the frames of the run's
 *training* split only, and writes a copy of the COCO file in which each confident detection
-that overlaps no labelled box (of any class) is added as a box of its predicted class
+that overlaps no labelled box (of any class) and is not mostly inside one is added as a box of its predicted class
 (``"pseudo": true`` on the record). The held-out frames keep their annotations unchanged, so
 a detector retrained on the new file is scored on the same labels as before.
 
     python benchmarks/detect_pseudo_labels.py RUN ANNOTATIONS.json --images DIR --out new.json \
-        [--thresh 0.6] [--iou 0.3]
+        [--thresh 0.6] [--iou 0.3] [--inside 0.5]
 
 Prints how many boxes were added per class and score band.
 """
@@ -35,6 +35,17 @@ def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
 
 
+def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The fraction of each box of a (N,4) that lies inside each box of b (M,4): a part of a labelled animal
+    (an arm, a disc) has a low IoU with the animal's box but lies inside it."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(br - tl, 0, None).prod(-1)
+    return inter / (((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None] + 1e-9)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", help="a trained detector run folder (its split.json names the training frames)")
@@ -43,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="the COCO JSON to write")
     ap.add_argument("--thresh", type=float, default=0.6, help="minimum score of an added box")
     ap.add_argument("--iou", type=float, default=0.3, help="added only if its IoU with every labelled box is below this")
+    ap.add_argument("--inside", type=float, default=0.5,
+                    help="... and less than this fraction of it lies inside any labelled box (parts of labelled animals)")
     args = ap.parse_args(argv)
 
     from benthos.detect.predict import load_detector, predict_images
@@ -71,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
                       dtype=np.float32).reshape(-1, 4)
         keep = r["scores"] >= args.thresh
         boxes, scores, labels = r["boxes"][keep], r["scores"][keep], r["labels"][keep]
-        overlap = _iou(boxes, gt).max(1) if len(gt) else np.zeros(len(boxes))
-        for b, s, lab in zip(boxes[overlap < args.iou], scores[overlap < args.iou], labels[overlap < args.iou]):
+        free = np.ones(len(boxes), bool)
+        if len(gt):
+            free = (_iou(boxes, gt).max(1) < args.iou) & (_inside(boxes, gt).max(1) < args.inside)
+        for b, s, lab in zip(boxes[free], scores[free], labels[free]):
             x0, y0, x1, y1 = (float(v) for v in b)
             cid = cat_ids[int(lab)]
             coco["annotations"].append({"id": next_id, "image_id": im["id"], "category_id": cid,
@@ -86,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(coco), encoding="utf-8")
     n_train = sum(len(by_image.get(im["id"], [])) for im in images)
     print(f"{len(images)} training frames, {n_train} labelled boxes; added {sum(added.values())} pseudo-labels "
-          f"(score >= {args.thresh}, IoU < {args.iou} with every labelled box): {dict(added)}")
+          f"(score >= {args.thresh}, IoU < {args.iou} with and < {args.inside} inside every labelled box): {dict(added)}")
     for (name, band), n in sorted(bands.items()):
         print(f"  {name:16s} score {band}: {n}")
     print(f"wrote {out}")

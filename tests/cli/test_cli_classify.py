@@ -1,7 +1,7 @@
 """The classification commands end to end at tiny sizes, including bad input."""
-import os
 import csv
 import json
+import os
 import shutil
 
 import pytest
