@@ -104,9 +104,10 @@ def _plain_loaders(train, test, classes, batch: int = 32):
     return tl, el
 
 
-def peer_finetune(train, test, classes, epochs: int) -> dict:
-    """The lecture's plain recipe in a bare PyTorch loop: AdamW, one-cycle, flips + colour jitter, batch 32."""
-    torch.manual_seed(0)
+def peer_finetune(train, test, classes, epochs: int, seed: int = 0) -> dict:
+    """The lecture's plain recipe in a bare PyTorch loop: AdamW, one-cycle, flips + colour jitter, batch 32.
+    ``seed``: its training randomness (head init, batch order, augmentation); the split is fixed by --seed."""
+    torch.manual_seed(seed)
     model = _lite0(len(classes))
     tl, el = _plain_loaders(train, test, classes)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
@@ -180,6 +181,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=float, default=None, help="cap on our training time (default: none)")
     ap.add_argument("--peer-epochs", type=int, default=8)
+    ap.add_argument("--peer-seed", type=int, default=0,
+                    help="training seed of the fine-tune peer (its run-to-run spread on one split)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["ours", "linear", "finetune"])
     ap.add_argument("--strategies", action="store_true", help="also run each strategy with a short budget")
     ap.add_argument("--strategy-minutes", type=float, default=5)
@@ -207,8 +210,9 @@ def main() -> None:
     if "linear" not in args.skip:
         results[f"peer: Lite0 features + logistic regression{on}"] = peer_linear(peer_train, test, classes)
     if "finetune" not in args.skip:
-        results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs{on}"] = peer_finetune(peer_train, test, classes,
-                                                                                            args.peer_epochs)
+        seed = f", training seed {args.peer_seed}" if args.peer_seed else ""
+        results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs{on}{seed}"] = peer_finetune(
+            peer_train, test, classes, args.peer_epochs, args.peer_seed)
     print("| method | test accuracy | balanced acc. | train time (min) | epochs |")
     print("|---|---|---|---|---|")
     for k, r in results.items():
