@@ -30,3 +30,10 @@ def test_cuda_refused_without_a_gpu():
 def test_model_device():
     assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
     assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+@pytest.mark.skipif(bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+                    reason="needs a machine without Apple's MPS")
+def test_mps_refused_where_absent():
+    with pytest.raises(BenthosError, match="MPS backend is not available"):
+        pick_device("mps")
