@@ -24,17 +24,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of xyxy boxes a (N,4) against b (M,4)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    tl = np.maximum(a[:, None, :2], b[None, :, :2])
-    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(br - tl, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
-
-
 def _inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The fraction of each box of a (N,4) that lies inside each box of b (M,4): a part of a labelled animal
     (an arm, a disc) has a low IoU with the animal's box but lies inside it."""
@@ -57,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inside", type=float, default=0.5,
                     help="... and less than this fraction of it lies inside any labelled box (parts of labelled animals)")
     args = ap.parse_args(argv)
+
+    import torch
+    from torchvision.ops import box_iou
 
     from benthos.detect.predict import load_detector, predict_images
 
@@ -86,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         boxes, scores, labels = r["boxes"][keep], r["scores"][keep], r["labels"][keep]
         free = np.ones(len(boxes), bool)
         if len(gt):
-            free = (_iou(boxes, gt).max(1) < args.iou) & (_inside(boxes, gt).max(1) < args.inside)
+            iou = box_iou(torch.as_tensor(boxes), torch.as_tensor(gt)).numpy()
+            free = (iou.max(1) < args.iou) & (_inside(boxes, gt).max(1) < args.inside)
         for b, s, lab in zip(boxes[free], scores[free], labels[free]):
             x0, y0, x1, y1 = (float(v) for v in b)
             cid = cat_ids[int(lab)]

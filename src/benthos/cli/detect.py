@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from benthos.cli import add_device_flag
+
 # CLI flag -> DetectConfig key, each with its type; every key has a flag
 _TRAIN_FLAGS = [
     ("--detector", str, "detector name (default: the registry default; see `benthos detect list`)"),
@@ -62,7 +64,7 @@ def register(sub) -> None:
     e.add_argument("--tile", type=int, help="predict in tiles of this many px")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     _tta_flags(e)
-    e.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
+    add_device_flag(e)
     e.set_defaults(func=_evaluate)
 
     pr = s.add_parser("predict", help="boxes for images: detections.csv, detections.coco.json, counts.csv")
@@ -74,7 +76,7 @@ def register(sub) -> None:
     pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written")
     pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
     _tta_flags(pr)
-    pr.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
+    add_device_flag(pr)
     pr.set_defaults(func=_predict)
     p.set_defaults(func=lambda a: p.print_help())
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from benthos.cli import add_device_flag
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="accuracy, per-class scores, confusion matrix, calibration of a trained run")
@@ -12,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="folder | csv | coco | coralnet")
     p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
+    add_device_flag(p)
     p.set_defaults(func=_evaluate)
 
 

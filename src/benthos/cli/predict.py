@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from benthos.cli import add_device_flag
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="label new images with a trained run (CSV out)")
@@ -11,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", help="where inference runs: auto (a GPU if there is one), cpu, cuda, cuda:N, mps")
+    add_device_flag(p)
     p.set_defaults(func=_predict)
 
 
