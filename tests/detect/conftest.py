@@ -33,3 +33,9 @@ def make_coco(root: Path, n: int = 4, size: int = 96, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_coco(tmp_path_factory) -> Path:
     return make_coco(tmp_path_factory.mktemp("det"))
+
+
+@pytest.fixture
+def coco_factory():
+    """:func:`make_coco` for a test that needs its own (e.g. damaged) copy."""
+    return make_coco

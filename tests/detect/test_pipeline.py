@@ -305,3 +305,45 @@ def test_resuming_a_run_started_before_the_normalize_key_keeps_imagenet_statisti
                                                         pretrained_backbone=False), log=logs.append)
     assert any("ImageNet input normalisation" in line for line in logs)
     assert info["config"]["normalize"] == "imagenet" and info["epochs_done"] == 3
+
+
+def test_unreadable_frames_are_skipped_and_counted_once_with_loader_workers(tmp_path, coco_factory):
+    """A frame that cannot be decoded is skipped, named in the log and counted once in run.json
+    (not once per epoch), also when DataLoader worker processes read the images."""
+    from torch.utils.data import DataLoader
+
+    from benthos.data.detection import read_detection
+    from benthos.detect.dataset import DetectionDataset, collate
+
+    coco = coco_factory(tmp_path / "d", n=6)
+    for name in ("f0.jpg", "f1.jpg"):
+        (tmp_path / "d" / "images" / name).write_bytes(b"not a jpeg")
+    data = read_detection(coco)
+    loader = DataLoader(DetectionDataset(data.records, train=True), batch_size=3, num_workers=1, collate_fn=collate)
+    got = [(len(ims), [i.path for i in issues]) for ims, _, issues in loader]
+    assert sum(n for n, _ in got) == 4
+    assert sorted(p.rsplit("/", 1)[-1] for _, ps in got for p in ps) == ["f0.jpg", "f1.jpg"]
+
+    logs = []
+    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=2, batch_size=2, val_fraction=0.2,
+                       pretrained_backbone=False, num_workers=1)
+    info = train_detector(coco, tmp_path / "run", cfg, log=logs.append)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    bad_in_train = [p for p in split["train"] if p.endswith(("f0.jpg", "f1.jpg"))]
+    assert bad_in_train  # 1 of 6 frames is held out, so at least one bad frame is trained on
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    unreadable = [i for i in meta["issues"] if i["kind"] == "unreadable_image"]
+    assert sorted(i["path"] for i in unreadable) == sorted(bad_in_train)  # once each, over two epochs
+    assert sorted(line.split()[1].rsplit("/", 1)[-1].rstrip(":") for line in logs if line.startswith("skipped")) \
+        == sorted(p.rsplit("/", 1)[-1] for p in bad_in_train)  # named once in the log
+    assert info["epochs_done"] == 2
+    with pytest.raises(ConfigError, match="num_workers"):
+        DetectConfig(num_workers=-1).resolved()
+
+
+def test_loader_workers_default_by_device():
+    from benthos.detect.engine import loader_workers
+
+    assert loader_workers(None, torch.device("cpu")) == 0  # the CPU's cores run the model
+    assert 1 <= loader_workers(None, torch.device("cuda")) <= 4
+    assert loader_workers(3, torch.device("cpu")) == 3 and loader_workers(0, torch.device("cuda")) == 0

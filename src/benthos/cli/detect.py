@@ -20,6 +20,7 @@ _TRAIN_FLAGS = [
     ("--scale-jitter", float, "multi-scale training: each image at a random size in 1 +- this times the input size (with --crop: before cropping)"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
     ("--score-thresh", float, None), ("--threads", int, None),
+    ("--num-workers", int, "processes reading images for training (default: 0 on a CPU, up to 4 with a GPU)"),
     ("--eval-every", int, "evaluate every N epochs and keep the best weights"),
     ("--group-pattern", str, "regex on image paths naming each frame's dive/video/transect (first group), e.g. "
      "'(EX\\d+)_'; groups never straddle the train/validation split"),

@@ -44,6 +44,7 @@ class DetectConfig:
                                        # (benthos.detect.tta: +0.02 AP50 for the default, 2.2-2.6x the time)
     channels_last: bool = True
     threads: int | None = None
+    num_workers: int | None = None     # DataLoader worker processes; None: 0 on a CPU, up to 4 with a GPU
     eval_every: int = 0                # evaluate on val every N epochs and keep the best (0: only at the end)
     limit_train_batches: int | None = None
     resume: bool = True
@@ -76,6 +77,8 @@ class DetectConfig:
         from benthos.detect.backbones import check_normalize
 
         check_normalize(c.normalize)  # here too, so a typo stops the run before the data are read
+        if c.num_workers is not None and c.num_workers < 0:
+            raise ConfigError(f"num_workers {c.num_workers}: use 0 (read images in the training process) or more")
         if not 0 <= c.scale_jitter < 1:
             raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
         if not 0 <= c.ema_decay < 1:

@@ -21,6 +21,16 @@ from benthos.detect.tiling import crop_targets, tile_windows
 from benthos.errors import DataError
 
 
+class Skipped:
+    """What ``DetectionDataset[k]`` gives for an image that cannot be read: the issue travels with the
+    batch, so it reaches the training loop from DataLoader worker processes too."""
+
+    __slots__ = ("issue",)
+
+    def __init__(self, issue: DataIssue) -> None:
+        self.issue = issue
+
+
 class DetectionDataset(Dataset):
     def __init__(self, records: list[DetectionRecord], train: bool = False, hflip: bool = True, vflip: bool = False,
                  color_jitter: float = 0.2, tile: int | None = None, tile_overlap: float = 0.2,
@@ -30,7 +40,6 @@ class DetectionDataset(Dataset):
         self.crop, self.input_size, self.scale_jitter = crop, input_size, scale_jitter
         self.hflip, self.vflip, self.color_jitter = hflip, vflip, color_jitter
         self.min_visible = min_visible
-        self.issues: list[DataIssue] = []  # images that failed to decode (num_workers=0 keeps this visible)
         self.items: list[tuple[int, tuple[int, int, int, int] | None]] = []
         for i, r in enumerate(records):
             if tile and max(r.width, r.height) > tile:
@@ -49,8 +58,7 @@ class DetectionDataset(Dataset):
         try:
             im = load_image(r.image_path)
         except DataError as exc:  # a corrupt frame is skipped, not fatal mid-epoch
-            self.issues.append(DataIssue(str(r.image_path), None, str(exc), "skipped", "unreadable_image"))
-            return None
+            return Skipped(DataIssue(str(r.image_path), None, str(exc), "skipped", "unreadable_image"))
         boxes, labels = r.boxes.copy(), r.labels.copy()
         if im.size != (r.width, r.height):  # annotation size disagrees with the file: rescale boxes
             sx, sy = im.size[0] / r.width, im.size[1] / r.height
@@ -102,6 +110,9 @@ class DetectionDataset(Dataset):
 
 
 def collate(batch):
-    """Lists of images and targets; drops items that failed to load."""
-    batch = [b for b in batch if b is not None]
-    return tuple(zip(*batch)) if batch else ((), ())
+    """(images, targets, issues): lists of the images and targets that loaded, and the
+    :class:`~benthos.data.issues.DataIssue` of each that did not."""
+    issues = [b.issue for b in batch if isinstance(b, Skipped)]
+    batch = [b for b in batch if not isinstance(b, Skipped)]
+    ims, targets = tuple(zip(*batch)) if batch else ((), ())
+    return ims, targets, issues
