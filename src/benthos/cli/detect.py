@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from benthos.cli import add_device_flag
 
@@ -140,6 +141,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     m = evaluate_run(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                      tile=args.tile, tta=args.tta)
     m.pop("pr_curves", None)
+    for path in m.get("images_unreadable", []):
+        print(f"warning: {path} could not be read; not scored", file=sys.stderr)
     if args.json:
         print(json.dumps(json_safe(m), indent=2, allow_nan=False))
         return 0

@@ -178,8 +178,12 @@ def loader_workers(requested: int | None, device: torch.device) -> int:
 
 @torch.no_grad()
 def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: int | None = None,
-                    tile_overlap: float = 0.2, channels_last: bool = True) -> dict[int, dict]:
-    """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation."""
+                    tile_overlap: float = 0.2, channels_last: bool = True,
+                    issues: list | None = None) -> dict[int, dict]:
+    """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation.
+
+    An image that cannot be read has no entry (see :func:`readable`); its
+    :class:`~benthos.data.issues.DataIssue` is appended to ``issues`` when given."""
     from benthos.detect.tiling import predict_tiled
     from benthos.infer.device import model_device
 
@@ -188,7 +192,9 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
     ds = DetectionDataset(records, train=False)
     out = {}
     for i in range(0, len(ds), batch_size):
-        ims, targets, _ = collate([ds[k] for k in range(i, min(i + batch_size, len(ds)))])
+        ims, targets, skipped = collate([ds[k] for k in range(i, min(i + batch_size, len(ds)))])
+        if issues is not None:
+            issues.extend(skipped)
         if not ims:
             continue
         ims = [x.to(dev) for x in ims]  # channels_last lives in the weights; convs then run NHWC
@@ -200,6 +206,13 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
             out[int(t["image_id"])] = {"boxes": d["boxes"].cpu().numpy(), "scores": d["scores"].cpu().numpy(),
                                        "labels": d["labels"].cpu().numpy() - 1}
     return out
+
+
+def readable(data: DetectionData, preds: dict[int, dict]) -> DetectionData:
+    """``data`` without the images :func:`predict_records` could not read, so that their boxes
+    are not scored as misses."""
+    keep = [k for k, r in enumerate(data.records) if r.image_id in preds]
+    return data if len(keep) == len(data.records) else data.subset(keep)
 
 
 def _keep_old_normalisation(cfg: DetectConfig, out: Path, log: Callable[[str], None]) -> None:
@@ -376,8 +389,14 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     scorer = with_tta(net, cfg.tta)
     val_preds, metrics = {}, {}
     if val_data.records:
-        val_preds = predict_records(scorer, val_data.records, channels_last=cfg.channels_last)
+        skipped: list[DataIssue] = []
+        val_preds = predict_records(scorer, val_data.records, channels_last=cfg.channels_last, issues=skipped)
+        for issue in skipped:
+            log(f"not scored: {issue}")
+        data.issues.extend(skipped)
+        val_data = readable(val_data, val_preds)
         metrics = coco_metrics(val_data, val_preds)
+        metrics["images_unreadable"] = [i.path for i in skipped]
         metrics["tta"] = bool(cfg.tta)
     curves = metrics.pop("pr_curves", None)
     info = {

@@ -157,7 +157,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``.
     """
     from benthos.data.detection import read_detection
-    from benthos.detect.engine import predict_records
+    from benthos.detect.engine import predict_records, readable
     from benthos.detect.evaluate import coco_metrics
 
     run = Path(run)
@@ -171,8 +171,11 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
             raise DataError(f"none of the run's validation images are in {annotations}; use --split all.")
     elif split != "all":
         raise DataError(f"split {split!r}: use 'val' (the run's held-out images) or 'all'.")
-    preds = predict_records(model, data.records, tile=tile)
+    skipped: list = []
+    preds = predict_records(model, data.records, tile=tile, issues=skipped)
+    data = readable(data, preds)  # an unreadable frame is named, not scored as all misses
     metrics = coco_metrics(data, preds)
+    metrics["images_unreadable"] = [i.path for i in skipped]
     metrics["split"] = split
     from benthos.detect.tta import FlipTTA
 
