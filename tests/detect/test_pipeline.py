@@ -345,8 +345,9 @@ def test_unreadable_frames_are_skipped_and_counted_once_with_loader_workers(tmp_
 
 
 def test_loader_workers_default_by_device():
-    from benthos.detect.engine import loader_workers
+    from benthos.infer.device import loader_workers
 
     assert loader_workers(None, torch.device("cpu")) == 0  # the CPU's cores run the model
     assert 1 <= loader_workers(None, torch.device("cuda")) <= 4
     assert loader_workers(3, torch.device("cpu")) == 3 and loader_workers(0, torch.device("cuda")) == 0
+    assert loader_workers(None, "cpu", cpu_default=1) == 1  # the classifier's CPU default

@@ -18,6 +18,7 @@ HELP = {
     "members": "train this many models, each validated on its own fold, and average them (cross-fitted ensemble)",
     "crop_scale": "smallest area fraction of the random resized training crops; 1 = the whole image, no zoom",
     "eval_crop": "central fraction of the image seen at evaluation and prediction; 1 = all of it",
+    "num_workers": "processes reading images; None = 1 on a CPU, up to 4 beside a GPU",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
 }

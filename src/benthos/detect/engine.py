@@ -167,15 +167,6 @@ def _lr_factor(progress: float, step: int, warmup: int) -> float:
     return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def loader_workers(requested: int | None, device: torch.device) -> int:
-    """DataLoader worker processes: ``requested``, else none on a CPU (the model's threads use the
-    cores; reading and augmenting four 640 px frames takes ~0.1 s of a ~2 s step) and up to 4
-    with a GPU, where reading frames in the training process holds the GPU back."""
-    if requested is not None:
-        return max(0, int(requested))
-    return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) - 1))
-
-
 @torch.no_grad()
 def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: int | None = None,
                     tile_overlap: float = 0.2, channels_last: bool = True,
@@ -282,6 +273,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
                           crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter)
     gen = torch.Generator().manual_seed(cfg.seed)
+    from benthos.infer.device import loader_workers
+
+    # on a CPU frames are read in the training process: four 640 px frames take ~0.1 s of a ~2 s step
     workers = loader_workers(cfg.num_workers, fabric.device)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,
                                          num_workers=workers, persistent_workers=workers > 0,

@@ -32,6 +32,17 @@ def pick_device(requested: str | torch.device | None = None) -> torch.device:
     return dev
 
 
+def loader_workers(requested: int | None, device: str | torch.device, cpu_default: int = 0) -> int:
+    """DataLoader worker processes: ``requested``, else ``cpu_default`` when the model runs on
+    the CPU (its threads already use the cores) and up to 4 beside a GPU, where reading and
+    augmenting images in the training process would hold the GPU back."""
+    if requested is not None:
+        return max(0, int(requested))
+    if torch.device(device).type == "cpu":
+        return cpu_default
+    return min(4, max(1, (os.cpu_count() or 2) - 1))
+
+
 def model_device(model: torch.nn.Module) -> torch.device:
     """The device of ``model``'s first parameter (the CPU for a model without parameters)."""
     p = next(model.parameters(), None)

@@ -54,7 +54,7 @@ class TrainConfig:
     split: str | None = None  # a split.json to reuse (e.g. from another run)
     members: int = 1  # >1: a cross-fitted ensemble, each member validated on its own val_fraction fold (train.ensemble)
     seed: int = 0
-    num_workers: int = 1
+    num_workers: int | None = None  # image-reading processes; None: 1 on a CPU, up to 4 beside a GPU
     channels_last: bool = True
     max_minutes: float | None = None  # stop training after this long (best checkpoint kept)
     on_error: str = "skip"  # bad images/rows: skip them (counted) or stop before training
@@ -69,6 +69,18 @@ class TrainConfig:
     resume: str | None = None
     report: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def on_gpu(self) -> bool:
+        """Whether Lightning will train on a CUDA GPU with these flags."""
+        import torch
+
+        return torch.cuda.is_available() and self.accelerator in ("auto", "gpu", "cuda")
+
+    def loader_workers(self) -> int:
+        """Image-reading processes for training: ``num_workers``, else 1 on a CPU, up to 4 beside a GPU."""
+        from benthos.infer.device import loader_workers
+
+        return loader_workers(self.num_workers, "cuda" if self.on_gpu() else "cpu", cpu_default=1)
 
     def validate(self) -> TrainConfig:
         if not self.data:
@@ -94,6 +106,8 @@ class TrainConfig:
         for name in ("crop_scale", "eval_crop"):
             if not 0 < getattr(self, name) <= 1:
                 raise ConfigError(f"{name} {getattr(self, name)}: use a fraction of the image in (0, 1], e.g. 1 for all of it")
+        if self.num_workers is not None and self.num_workers < 0:
+            raise ConfigError(f"num_workers {self.num_workers}: use 0 (read images in the training process) or more")
         if not isinstance(self.members, int) or self.members < 1:
             raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
         if self.members > 1:

@@ -234,7 +234,8 @@ def _loaders(cfg, train_s, val_s, class_to_idx, pre):
     if cfg.balance == "sampler":
         w = _class_weights(labels, len(class_to_idx)).numpy()[labels]
         sampler, shuffle = torch.utils.data.WeightedRandomSampler(w, len(labels)), False
-    kw = dict(num_workers=cfg.num_workers, persistent_workers=cfg.num_workers > 0)
+    workers = cfg.loader_workers()
+    kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=cfg.on_gpu())
     train_dl = torch.utils.data.DataLoader(train_ds, cfg.batch_size, shuffle=shuffle, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **kw)
     val_dl = torch.utils.data.DataLoader(val_ds, cfg.batch_size * 2, **kw) if val_s else None
     return train_dl, val_dl, labels
@@ -256,7 +257,7 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     module = ClassifierModule(model, cfg, weights, len(train_dl))
-    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu", "cuda")
+    gpu = cfg.on_gpu()
     trainer = pl.Trainer(
         max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
         strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),

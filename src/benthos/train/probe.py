@@ -51,8 +51,9 @@ def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Pat
         raise BenthosError(f"linear-probe needs a model whose head is one linear layer; {cfg.model}'s is "
                            f"{type(model.head).__name__}. Use --strategy freeze-bottom instead.")
     t0 = time.time()
-    xtr, ytr = extract_features(model, train_s, class_to_idx, pre, num_workers=cfg.num_workers)
-    xva, yva = extract_features(model, val_s, class_to_idx, pre, num_workers=cfg.num_workers)
+    workers = cfg.loader_workers()
+    xtr, ytr = extract_features(model, train_s, class_to_idx, pre, num_workers=workers)
+    xva, yva = extract_features(model, val_s, class_to_idx, pre, num_workers=workers)
     t_cache = time.time() - t0
     head = model.head
     mean, std = xtr.mean(0), xtr.std(0) + 1e-6  # standardise: one learning rate fits every backbone
