@@ -46,3 +46,19 @@ def test_predict_and_feature_cache_move_models_outside_inference_mode(colour_fol
     model.train()
     model(torch.randn(2, 3, 32, 32)).sum().backward()
     assert model.head.weight.grad is not None
+
+
+def test_loader_workers_by_device(monkeypatch):
+    """Classifier training reads images in one worker on a CPU (as before) and up to 4 beside a GPU."""
+    from benthos.errors import ConfigError
+    from benthos.train.config import TrainConfig
+
+    cfg = TrainConfig(data="x")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert cfg.loader_workers() == 1 and not cfg.on_gpu()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert cfg.on_gpu() and 1 <= cfg.loader_workers() <= 4
+    assert TrainConfig(data="x", accelerator="cpu").loader_workers() == 1
+    assert TrainConfig(data="x", num_workers=0).loader_workers() == 0
+    with pytest.raises(ConfigError, match="num_workers"):
+        TrainConfig(data="x", num_workers=-1).validate()
