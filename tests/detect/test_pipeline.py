@@ -337,9 +337,11 @@ def test_unreadable_frames_are_skipped_and_counted_once_with_loader_workers(tmp_
     assert sorted(line.split()[1].rsplit("/", 1)[-1].rstrip(":") for line in logs if line.startswith("skipped")) \
         == sorted(p.rsplit("/", 1)[-1] for p in bad_in_train)  # named once in the log
     assert info["epochs_done"] == 2
-    m = evaluate_run(tmp_path / "run", coco, split="all", report=False)  # unreadable frames: named, not scored
+    m = evaluate_run(tmp_path / "run", coco, split="all")  # unreadable frames: named, not scored
     assert sorted(p.rsplit("/", 1)[-1] for p in m["images_unreadable"]) == ["f0.jpg", "f1.jpg"]
     assert m["images"] == 4
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "2 image(s) could not be read and are not scored" in page and "f0.jpg" in page
     with pytest.raises(ConfigError, match="num_workers"):
         DetectConfig(num_workers=-1).resolved()
 

@@ -22,6 +22,7 @@ from benthos.data.issues import DataIssue
 from benthos.detect.config import DetectConfig
 from benthos.detect.dataset import DetectionDataset, collate
 from benthos.errors import ConfigError
+from benthos.infer.device import loader_workers
 from benthos.runs.atomic import atomic_write, atomic_write_json, atomic_write_text
 from benthos.train.ema import EMA
 
@@ -273,8 +274,6 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
                           crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter)
     gen = torch.Generator().manual_seed(cfg.seed)
-    from benthos.infer.device import loader_workers
-
     # on a CPU frames are read in the training process: four 640 px frames take ~0.1 s of a ~2 s step
     workers = loader_workers(cfg.num_workers, fabric.device)
     loader = torch.utils.data.DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate,

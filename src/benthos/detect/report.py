@@ -48,6 +48,15 @@ def _pr_figure(curves: dict) -> str:
     return H.figure_png(fig, "precision-recall curves")
 
 
+def _unreadable_note(metrics: dict) -> str:
+    paths = metrics.get("images_unreadable") or []
+    if not paths:
+        return ""
+    names = ", ".join(H.esc(Path(p).name) for p in paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
+    return (f'<p class="note"><b>{len(paths)} image(s) could not be read and are not scored</b>: {names} '
+            "(full paths in evaluation.json).</p>")
+
+
 def write_evaluation(run: str | os.PathLike, info: dict, metrics: dict, data: DetectionData, preds: dict[int, dict],
                      report: bool = True) -> None:
     """A run's ``evaluation.json`` (``metrics``, with pr_curves) and, with ``report``, its ``report.html``
@@ -65,7 +74,7 @@ def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, d
                                              | {"images": metrics.get("images", 0)}) +
                           f'<p class="note">detector {H.esc(info.get("detector"))}, input {info.get("image_size")} px,'
                           f' trained {info.get("train_seconds", "?")} s; split: {H.esc(metrics.get("split", "val"))}'
-                          "; COCO metrics by pycocotools.</p>")]
+                          "; COCO metrics by pycocotools.</p>" + _unreadable_note(metrics))]
     rows = [{"class": c, **{k: v for k, v in m.items()}} for c, m in metrics.get("per_class", {}).items()]
     sections.append(H.section("Per class", H.table(rows, ["class", "AP", "AP50", "AP75", "gt"]) +
                               '<p class="note">gt: annotated boxes in the evaluated images. \u2014: not defined '
