@@ -174,8 +174,8 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
                     issues: list | None = None) -> dict[int, dict]:
     """{image_id: {boxes, scores, labels (0-based)}} as numpy, for evaluation.
 
-    An image that cannot be read has no entry (see :func:`readable`); its
-    :class:`~benthos.data.issues.DataIssue` is appended to ``issues`` when given."""
+    An image that cannot be read has no entry (:func:`score_records` leaves it out of the
+    score); its :class:`~benthos.data.issues.DataIssue` is appended to ``issues`` when given."""
     from benthos.detect.tiling import predict_tiled
     from benthos.infer.device import model_device
 
@@ -200,11 +200,23 @@ def predict_records(model: torch.nn.Module, records, batch_size: int = 4, tile: 
     return out
 
 
-def readable(data: DetectionData, preds: dict[int, dict]) -> DetectionData:
-    """``data`` without the images :func:`predict_records` could not read, so that their boxes
-    are not scored as misses."""
-    keep = [k for k, r in enumerate(data.records) if r.image_id in preds]
-    return data if len(keep) == len(data.records) else data.subset(keep)
+def score_records(model: torch.nn.Module, data: DetectionData, issues: list | None = None, tile: int | None = None,
+                  channels_last: bool = True) -> tuple[dict, dict[int, dict], DetectionData]:
+    """Predict ``data``'s images and score them by COCO metrics: (metrics, predictions, the data scored).
+
+    An image that cannot be read is left out of the score (its boxes are not counted as misses),
+    named in ``metrics["images_unreadable"]`` and its DataIssue appended to ``issues`` when given."""
+    from benthos.detect.evaluate import coco_metrics
+
+    skipped: list[DataIssue] = []
+    preds = predict_records(model, data.records, tile=tile, channels_last=channels_last, issues=skipped)
+    if skipped:
+        data = data.subset([k for k, r in enumerate(data.records) if r.image_id in preds])
+    metrics = coco_metrics(data, preds)
+    metrics["images_unreadable"] = [i.path for i in skipped]
+    if issues is not None:
+        issues.extend(skipped)
+    return metrics, preds, data
 
 
 def _keep_old_normalisation(cfg: DetectConfig, out: Path, log: Callable[[str], None]) -> None:
@@ -227,8 +239,6 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
                    format: str | None = None, log: Callable[[str], None] = print) -> dict:
     """Train a detector on boxes in COCO/YOLO/VOC, write the run folder ``out``, return run.json's content."""
     from lightning.fabric import Fabric
-
-    from benthos.detect.evaluate import coco_metrics
 
     cfg = (config or DetectConfig()).resolved()
     out = Path(out)
@@ -352,7 +362,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         row = {"epoch": epoch + 1, "step": step, "seconds": round(time.monotonic() - t0, 1),
                "lr": opt.param_groups[0]["lr"], **{k: v / max(n, 1) for k, v in sums.items()}}
         if cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0) and val_data.records:
-            m = coco_metrics(val_data, predict_records(final, val_data.records, channels_last=cfg.channels_last))
+            m = score_records(final, val_data, channels_last=cfg.channels_last)[0]
             row.update(val_mAP=m["mAP"], val_AP50=m["AP50"])
             if best is None or m["AP50"] > best:
                 best = m["AP50"]
@@ -383,13 +393,10 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     val_preds, metrics = {}, {}
     if val_data.records:
         skipped: list[DataIssue] = []
-        val_preds = predict_records(scorer, val_data.records, channels_last=cfg.channels_last, issues=skipped)
+        metrics, val_preds, val_data = score_records(scorer, val_data, skipped, channels_last=cfg.channels_last)
         for issue in skipped:
             log(f"not scored: {issue}")
         data.issues.extend(skipped)
-        val_data = readable(val_data, val_preds)
-        metrics = coco_metrics(val_data, val_preds)
-        metrics["images_unreadable"] = [i.path for i in skipped]
         metrics["tta"] = bool(cfg.tta)
     curves = metrics.pop("pr_curves", None)
     info = {

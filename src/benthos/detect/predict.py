@@ -157,8 +157,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``.
     """
     from benthos.data.detection import read_detection
-    from benthos.detect.engine import predict_records, readable
-    from benthos.detect.evaluate import coco_metrics
+    from benthos.detect.engine import score_records
 
     run = Path(run)
     model, info = load_detector(run, tta=tta)
@@ -171,11 +170,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
             raise DataError(f"none of the run's validation images are in {annotations}; use --split all.")
     elif split != "all":
         raise DataError(f"split {split!r}: use 'val' (the run's held-out images) or 'all'.")
-    skipped: list = []
-    preds = predict_records(model, data.records, tile=tile, issues=skipped)
-    data = readable(data, preds)  # an unreadable frame is named, not scored as all misses
-    metrics = coco_metrics(data, preds)
-    metrics["images_unreadable"] = [i.path for i in skipped]
+    metrics, preds, data = score_records(model, data, tile=tile)  # unreadable frames: named, not scored
     metrics["split"] = split
     from benthos.detect.tta import FlipTTA
 
