@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 from benthos.errors import BenthosError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
+TTA_MODES = ("dihedral", "flip", "none")
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
 
@@ -92,44 +93,85 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
-            batch_size: int = 32) -> dict[str, Any]:
-    """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy."""
+            batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
+            chunk: int = 256) -> dict[str, Any]:
+    """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
+
+    Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
+    ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
+    is written (atomically) at the end, in the order the images were found.
+    ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated).
+    ``progress``: called with a one-line status after each chunk.
+    """
     import torch
 
     from benthos.data import Sample, check_image
     from benthos.infer import predict_samples
     from benthos.runs import load_run
+    from benthos.runs.journal import SUFFIX, Journal, Progress, file_stamp
 
+    run_dir = Path(run_dir)
     model, meta = load_run(run_dir)
     classes = meta["classes"]
+    tta = meta.get("tta", "none") if tta is None else tta
+    if tta not in TTA_MODES:
+        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
     files = find_images(inputs)
-    good, skipped = [], []
-    for f in files:
-        try:
-            check_image(f)
-            good.append(f)
-        except BenthosError as exc:
-            skipped.append(f"{f}: {exc}")
-    if not good:
-        raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
-    samples = [Sample(path=f, label=classes[0]) for f in good]
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], batch_size=batch_size,
-                                    tta=meta.get("tta", "none"), temperature=temperature_of(meta))
-    energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
+    stamps = {f.name: file_stamp(f) for f in (run_dir / "run.json", run_dir / "model.safetensors") if f.is_file()}
     k = max(1, min(top_k, len(classes)))
-    header = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]
-    header += [f"prob:{c}" for c in classes] + ["energy"]
+    header = {"job": "benthos predict", "run": str(run_dir.resolve()), "files": stamps, "classes": classes,
+              "tta": tta, "temperature": temperature_of(meta), "top_k": k}
+    journal = Journal(str(out) + SUFFIX, header)
+    todo = [f for f in files if str(f) not in journal.done]
+    say = progress or (lambda line: None)
+    if len(todo) < len(files):
+        say(f"resuming: {len(files) - len(todo)} of {len(files)} images already predicted ({journal.path})")
+    chunk = max(batch_size, chunk // batch_size * batch_size)
+    n0 = len(files) - len(todo)
+    status = Progress(len(files), n0, progress)
+    with journal:
+        for i in range(0, len(todo), chunk):
+            part, records, good = todo[i:i + chunk], [], []
+            for f in part:
+                try:
+                    check_image(f)
+                    good.append(f)
+                except BenthosError as exc:
+                    records.append({"image": str(f), "skipped": str(exc)})
+            if good:
+                probs, logits = predict_samples(model, [Sample(path=f, label=classes[0]) for f in good],
+                                                meta["preprocessing"], batch_size=batch_size, tta=tta,
+                                                temperature=temperature_of(meta))
+                energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
+                records += [{"image": str(f), "row": _prediction_row(str(f), p, e, classes, k)}
+                            for f, p, e in zip(good, probs, energy)]
+            journal.add(records)
+            status.update(i + len(part))
+    results = [journal.done[str(f)] for f in files]
+    skipped = [f"{r['image']}: {r['skipped']}" if not r["skipped"].startswith(r["image"]) else r["skipped"]
+               for r in results if "skipped" in r]
+    good_rows = [r["row"] for r in results if "row" in r]
+    if not good_rows:
+        journal.close(remove=True)
+        raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
+    header_row = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]
+    header_row += [f"prob:{c}" for c in classes] + ["energy"]
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(header)
-    for f, p, e in zip(good, probs, energy):
-        order = np.argsort(-p)[:k]
-        row = [str(f), classes[order[0]], f"{p[order[0]]:.4f}"]
-        for j in order[1:]:
-            row += [classes[j], f"{p[j]:.4f}"]
-        w.writerow(row + [f"{v:.5f}" for v in p] + [f"{e:.4f}"])
+    w.writerow(header_row)
+    w.writerows(good_rows)
     atomic_write_text(out, buf.getvalue())
-    return {"n": len(good), "skipped": skipped, "out": str(out)}
+    journal.close(remove=True)
+    return {"n": len(good_rows), "skipped": skipped, "out": str(out), "resumed": n0, "tta": tta}
+
+
+def _prediction_row(image: str, p: np.ndarray, energy: float, classes: list[str], k: int) -> list[str]:
+    """One predictions-CSV row: image, top-k labels and scores, every class's probability, energy."""
+    order = np.argsort(-p)[:k]
+    row = [image, classes[order[0]], f"{p[order[0]]:.4f}"]
+    for j in order[1:]:
+        row += [classes[j], f"{p[j]:.4f}"]
+    return row + [f"{v:.5f}" for v in p] + [f"{energy:.4f}"]
 
 
 def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> str:

@@ -79,7 +79,8 @@ def register(sub) -> None:
     pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
     _tta_flags(pr)
     add_device_flag(pr)
-    pr.set_defaults(func=_predict)
+    pr.set_defaults(func=_predict,
+                    on_interrupt="the images finished so far are kept: run the same command again to continue")
     p.set_defaults(func=lambda a: p.print_help())
 
 
@@ -156,14 +157,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from benthos.detect.predict import list_images, load_detector, predict_images, write_predictions
+    import sys
 
-    model, info = load_detector(args.run, tta=args.tta)
-    paths = list_images(args.images)
-    res = predict_images(model, paths, tile=args.tile, tile_overlap=args.overlap, score_thresh=args.score_thresh,
-                         log=print)
-    files = write_predictions(res, info["categories"], args.out, count_thresh=args.count_thresh)
-    n = sum(int((r["scores"] >= args.count_thresh).sum()) for r in res)
-    print(f"{len(res)} images, {n} detections with score >= {args.count_thresh}; wrote "
-          + ", ".join(str(p) for p in files.values()))
+    from benthos.detect.predict import predict_run
+
+    res = predict_run(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.overlap,
+                      score_thresh=args.score_thresh, count_thresh=args.count_thresh, tta=args.tta,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+    results = res["results"]
+    n = sum(int((r["scores"] >= args.count_thresh).sum()) for r in results)
+    print(f"{len(results)} images, {n} detections with score >= {args.count_thresh}; wrote "
+          + ", ".join(str(p) for p in res["files"].values()))
+    if res["skipped"]:
+        print(f"{len(res['skipped'])} files could not be read and were skipped", file=sys.stderr)
     return 0

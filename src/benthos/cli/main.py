@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benthos: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("benthos: interrupted", file=sys.stderr)
+        hint = getattr(args, "on_interrupt", None)
+        print("benthos: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         # `benthos models list | head` closes the pipe early: not an error

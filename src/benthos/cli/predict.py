@@ -1,4 +1,7 @@
-"""`benthos predict RUN IMAGES... --out preds.csv`: top-k labels and probabilities per image."""
+"""`benthos predict RUN IMAGES... --out preds.csv`: top-k labels and probabilities per image.
+
+Resumable: rerun the same command after an interruption and only the images not yet
+predicted are computed (see benthos.runs.journal)."""
 from __future__ import annotations
 
 import argparse
@@ -13,8 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--tta", choices=["dihedral", "flip", "none"],
+                   help="test-time views averaged per image (default: as the run was trained; "
+                        "'none' is about 7x faster than 'dihedral' and a few points less accurate)")
     add_device_flag(p)
-    p.set_defaults(func=_predict)
+    p.set_defaults(func=_predict, on_interrupt="the images finished so far are kept: run the same command again to continue")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -22,7 +28,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     from benthos.tasks import predict
 
-    res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size)
+    res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size, tta=args.tta,
+                  progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"predicted {res['n']} images -> {res['out']}")
     for line in res["skipped"][:20]:
         print(f"skipped {line}", file=sys.stderr)

@@ -83,7 +83,7 @@ class DetectionData:
 # --------------------------------------------------------------------------- helpers
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     with Image.open(path) as im:
         # EXIF-rotated photos: the size a viewer (and our loader) sees

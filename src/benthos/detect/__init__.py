@@ -9,7 +9,7 @@ from benthos.detect.registry import DEFAULT_DETECTOR, create_detector, detector_
 
 def __getattr__(name):  # keep `import benthos.detect` light (torchvision, Lightning load on use)
     lazy = {"DetectConfig": "config", "train_detector": "engine", "load_detector": "predict",
-            "predict_images": "predict", "write_predictions": "predict", "evaluate_run": "predict",
+            "predict_images": "predict", "predict_run": "predict", "write_predictions": "predict", "evaluate_run": "predict",
             "coco_metrics": "evaluate", "predict_tiled": "tiling", "tile_windows": "tiling"}
     if name in lazy:
         import importlib

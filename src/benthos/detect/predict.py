@@ -63,22 +63,33 @@ def list_images(path: str | os.PathLike) -> list[Path]:
     return found
 
 
-@torch.no_grad()
 def predict_images(model: torch.nn.Module, paths: list[Path], tile: int | None = None, tile_overlap: float = 0.2,
                    score_thresh: float = 0.0, log=None) -> list[dict]:
     """One dict per readable image: path, width, height, boxes (xyxy), scores, labels (0-based)."""
+    results = []
+    for p, r, problem in _predict_each(model, paths, tile, tile_overlap, score_thresh):
+        if r is None:
+            if log:
+                log(f"skipped: {problem}")
+            continue
+        results.append(r)
+    return results
+
+
+@torch.no_grad()
+def _predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None, tile_overlap: float,
+                  score_thresh: float):
+    """Yield (path, result dict or None, problem or None) per image, in order."""
     from benthos.data.images import load_image
     from benthos.detect.tiling import predict_tiled
     from benthos.infer.device import model_device
 
     dev = model_device(model)
-    results = []
     for p in paths:
         try:
             im = load_image(p)
         except DataError as exc:
-            if log:
-                log(f"skipped: {exc}")
+            yield p, None, str(exc)
             continue
         x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).to(dev).float().div_(255)
         if tile and max(x.shape[-2:]) > tile:
@@ -87,9 +98,60 @@ def predict_images(model: torch.nn.Module, paths: list[Path], tile: int | None =
             d = model([x])[0]
         d = {k: v.cpu() for k, v in d.items()}
         keep = d["scores"] >= score_thresh
-        results.append({"path": p, "width": im.size[0], "height": im.size[1], "boxes": d["boxes"][keep].numpy(),
-                        "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1})
-    return results
+        yield p, {"path": p, "width": im.size[0], "height": im.size[1], "boxes": d["boxes"][keep].numpy(),
+                  "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1}, None
+
+
+def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
+                tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
+                count_thresh: float = 0.5, tta: bool | None = None, progress=None,
+                chunk: int = 16) -> dict:
+    """Predict every image under ``images`` with a detector run and write the outputs into ``out``.
+
+    Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
+    every ``chunk`` images, so rerunning after a kill predicts only the rest; the outputs
+    (:func:`write_predictions`) are written at the end. ``progress``: called with status lines.
+    Returns {"files", "results", "skipped", "resumed"}.
+    """
+    from benthos.detect.tta import FlipTTA
+    from benthos.runs.journal import SUFFIX, Journal, Progress, file_stamp
+
+    run = Path(run)
+    model, info = load_detector(run, tta=tta)
+    paths = list_images(images)
+    stamps = {f.name: file_stamp(f) for f in (run / "run.json", run / "model.safetensors") if f.is_file()}
+    header = {"job": "benthos detect predict", "run": str(run.resolve()), "files": stamps,
+              "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
+              "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA)}
+    journal = Journal(Path(out) / ("predictions" + SUFFIX), header)
+    say = progress or (lambda line: None)
+    todo = [p for p in paths if str(p) not in journal.done]
+    n0 = len(paths) - len(todo)
+    if n0:
+        say(f"resuming: {n0} of {len(paths)} images already predicted ({journal.path})")
+    status, batch = Progress(len(paths), n0, progress), []
+    with journal:
+        for k, (p, r, problem) in enumerate(_predict_each(model, todo, tile, tile_overlap, score_thresh), 1):
+            if r is None:
+                say(f"skipped: {problem}")
+                batch.append({"image": str(p), "skipped": problem})
+            else:
+                batch.append({"image": str(p), "width": r["width"], "height": r["height"],
+                              "boxes": np.round(r["boxes"], 2).tolist(), "scores": np.round(r["scores"], 5).tolist(),
+                              "labels": r["labels"].tolist()})
+            if len(batch) >= chunk or k == len(todo):
+                journal.add(batch)
+                batch = []
+                status.update(k)
+    records = [journal.done[str(p)] for p in paths]
+    skipped = [r["skipped"] for r in records if "skipped" in r]
+    results = [{"path": Path(r["image"]), "width": r["width"], "height": r["height"],
+                "boxes": np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4),
+                "scores": np.asarray(r["scores"], dtype=np.float32), "labels": np.asarray(r["labels"], dtype=np.int64)}
+               for r in records if "skipped" not in r]
+    files = write_predictions(results, info["categories"], out, count_thresh=count_thresh)
+    journal.close(remove=True)
+    return {"files": files, "results": results, "skipped": skipped, "resumed": n0}
 
 
 def write_predictions(results: list[dict], categories: list[str], out: str | os.PathLike,

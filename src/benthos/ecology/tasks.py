@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 from benthos.errors import DataError
 from benthos.ecology.predictions import Predictions, group_keys, read_metadata, read_predictions
@@ -136,7 +135,7 @@ def report_sections(predictions: str | os.PathLike, out: str | os.PathLike, by: 
     from benthos.ecology.counts import count_predictions, percent_cover
     from benthos.ecology.diversity import diversity_by_sample
     from benthos.ecology.rarefaction import accumulation, inext
-    from benthos.ecology.report import biodiversity_sections, write_report
+    from benthos.ecology.report import biodiversity_sections
     from benthos.ecology.unknown import calibrate, find_unknowns
 
     preds, groups, _ = load(predictions, by, metadata)

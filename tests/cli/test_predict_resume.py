@@ -1,0 +1,82 @@
+"""`benthos predict` continues after an interruption instead of starting over."""
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benthos.cli.main import main
+
+TINY = ["--model", "lenet5", "--weights", "none", "--input-size", "32", "--epochs", "1", "--batch-size", "8",
+        "--num-workers", "0", "--lr", "0.01"]
+
+
+@pytest.fixture(scope="module")
+def run_and_survey(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    rng = np.random.default_rng(3)
+    for name, rgb in {"asteroidea": (200, 60, 40), "porifera": (50, 70, 200)}.items():
+        (root / "taxa" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(np.clip(rng.normal(rgb, 30, (32, 32, 3)), 0, 255).astype(np.uint8)).save(
+                root / "taxa" / name / f"{i}.jpg")
+    survey = root / "survey"
+    survey.mkdir()
+    for i in range(20):
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(survey / f"frame_{i:02d}.png")
+    (survey / "frame_broken.png").write_bytes(b"\x89PNG not really")
+    run = root / "run"
+    assert main(["train", str(root / "taxa"), "--out", str(run), "--no-report", *TINY]) == 0
+    return run, survey
+
+
+def test_interrupted_predict_resumes_and_matches_an_uninterrupted_run(run_and_survey, tmp_path, monkeypatch, capsys):
+    import benthos.infer
+    from benthos import tasks
+
+    run, survey = run_and_survey
+    whole = tmp_path / "whole.csv"
+    tasks.predict(run, [str(survey)], whole, batch_size=4, chunk=8)
+
+    real, calls = benthos.infer.predict_samples, []
+
+    def dies_on_the_second_chunk(model, samples, *a, **kw):
+        calls.append(len(samples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, samples, *a, **kw)
+
+    monkeypatch.setattr(benthos.infer, "predict_samples", dies_on_the_second_chunk)
+    out = tmp_path / "preds.csv"
+    with pytest.raises(KeyboardInterrupt):
+        tasks.predict(run, [str(survey)], out, batch_size=4, chunk=8)
+    assert not out.exists() and (tmp_path / "preds.csv.partial.jsonl").is_file()
+
+    calls.clear()
+    monkeypatch.setattr(benthos.infer, "predict_samples", lambda m, s, *a, **kw: calls.append(len(s)) or real(m, s, *a, **kw))
+    lines = []
+    res = tasks.predict(run, [str(survey)], out, batch_size=4, chunk=8, progress=lines.append)
+    assert res["resumed"] == 8 and sum(calls) == 21 - 8 - 1  # the first chunk is not predicted again
+    assert any(line.startswith("resuming: 8 of 21") for line in lines)
+    assert out.read_text() == whole.read_text()
+    assert len(res["skipped"]) == 1 and "frame_broken.png" in res["skipped"][0]
+    assert not (tmp_path / "preds.csv.partial.jsonl").exists()
+
+
+def test_predict_tta_flag_is_recorded_and_other_settings_start_over(run_and_survey, tmp_path, capsys):
+    run, survey = run_and_survey
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(survey), "--out", str(out), "--tta", "none"]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 20
+    # a stale journal made with other settings is set aside, not mixed into the results
+    (tmp_path / "p.csv.partial.jsonl").write_text(json.dumps({"run": "elsewhere"}) + "\n"
+                                                  + json.dumps({"image": rows[0]["image"], "probs": [1.0, 0.0],
+                                                                "energy": 0.0}) + "\n")
+    assert main(["predict", str(run), str(survey), "--out", str(out), "--tta", "none"]) == 0
+    assert list(csv.DictReader(open(out))) == rows
+    assert not (tmp_path / "p.csv.partial.jsonl.old").exists()  # removed once the CSV is written
+    with pytest.raises(SystemExit):
+        main(["predict", str(run), str(survey), "--out", str(out), "--tta", "sideways"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,36 @@
+"""`benthos detect predict` continues after an interruption instead of starting over."""
+import pytest
+
+
+def test_interrupted_detect_predict_resumes(tmp_path, monkeypatch, coco_factory):
+    from benthos.detect import predict as dp
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import train_detector
+
+    coco = coco_factory(tmp_path / "data", n=6)
+    run = tmp_path / "det"
+    train_detector(coco, run, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+                                           val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False))
+    images = coco.parent / "images"
+    dp.predict_run(run, images, tmp_path / "whole", chunk=2)
+
+    real, seen = dp._predict_each, []
+
+    def dies_after_four(model, paths, *a):
+        for k, item in enumerate(real(model, paths, *a)):
+            if k == 4:
+                raise KeyboardInterrupt
+            seen.append(item[0].name)
+            yield item
+
+    monkeypatch.setattr(dp, "_predict_each", dies_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        dp.predict_run(run, images, tmp_path / "out", chunk=2)
+    seen.clear()
+    monkeypatch.setattr(dp, "_predict_each", lambda model, paths, *a: (seen.append(p.name) or (p, r, e)
+                                                                       for p, r, e in real(model, paths, *a)))
+    res = dp.predict_run(run, images, tmp_path / "out", chunk=2)
+    assert res["resumed"] == 4 and len(seen) == 2
+    for name in ("detections.csv", "counts.csv", "detections.coco.json"):
+        assert (tmp_path / "out" / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert not (tmp_path / "out" / "predictions.partial.jsonl").exists()
