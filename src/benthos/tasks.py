@@ -182,6 +182,9 @@ def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> s
              f"{len(meta['classes'])} classes, in {meta['duration_s'] / 60:.1f} min -> {run_dir}"]
     if meta["data"].get("n_issues"):
         lines.append(f"{meta['data']['n_issues']} data problems were skipped (listed in {run_dir / 'run.json'})")
+    if meta["data"].get("n_unreadable_during_training"):
+        lines.append(f"{meta['data']['n_unreadable_during_training']} images could not be read during training; "
+                     f"a blank image stood in for each (listed in {run_dir / 'run.json'}: unreadable_during_training)")
     if meta["data"]["split"].get("test") and report:
         ev = evaluate_run(run_dir)
         lines.append(f"held-out test ({ev['n']} images): accuracy {ev['accuracy']:.3f}, balanced accuracy "

@@ -180,3 +180,34 @@ def test_whole_patch_options_are_recorded_for_prediction(colour_folder, tmp_path
     assert evaluate_run(tmp_path / "run")["n"] > 0
     with pytest.raises(ConfigError, match="eval_crop 1.5"):
         tiny_config(colour_folder, tmp_path / "bad", eval_crop=1.5).validate()
+
+
+@pytest.mark.parametrize("strategy", ["fine-tune", "linear-probe"])
+def test_an_image_that_fails_mid_run_is_counted_once_in_the_run(colour_folder, tmp_path, tiny_config, monkeypatch,
+                                                                  strategy):
+    """An image that passed the check before training but cannot be read later (deleted, rewritten)
+    is replaced by a blank, and named once in run.json and the summary, also when a DataLoader
+    worker process (which does not share the parent's memory) is the one that met it."""
+    import benthos.data.dataset as dataset
+    from benthos.errors import DataError
+    from benthos.tasks import finish_run
+
+    bad = sorted((colour_folder / "porifera").glob("*.jpg"))[0]
+    real = dataset.load_image
+
+    def gone(path):
+        if str(path) == str(bad):
+            raise DataError(f"{path}: no such file (deleted during training)")
+        return real(path)
+
+    monkeypatch.setattr(dataset, "load_image", gone)  # forked workers inherit the patch
+    run = tmp_path / "run"
+    meta = train(tiny_config(colour_folder, run, epochs=2, num_workers=1, test_fraction=0, val_fraction=0.4,
+                             strategy=strategy))
+    assert meta["data"]["n_unreadable_during_training"] == 1
+    assert meta["data"]["unreadable_during_training"] == [f"{bad}: no such file (deleted during training)"]
+    assert json.loads((run / "run.json").read_text())["data"]["n_unreadable_during_training"] == 1
+    assert "1 images could not be read during training" in finish_run(meta, run, report=False)
+    from benthos.report.classification import write_report
+
+    assert "images unreadable during training" in write_report(run).read_text()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from PIL import Image
@@ -18,12 +19,15 @@ class ImageDataset(Dataset):
     """``(tensor, int label)`` pairs from samples; never crashes on a bad image mid-epoch.
 
     An image that cannot be read (deleted or corrupted after loading) is replaced by a
-    blank one of the same patch size, logged once, and recorded in ``self.failures``.
+    blank one of the same patch size, logged once, and recorded in ``self.failures``; with
+    ``failure_log`` (a file path) also appended there, one line per image, so the training run
+    can count the failures of its DataLoader worker processes.
     ``pad`` fills patch areas outside the image: "mean" colour or "zero".
     """
 
     def __init__(self, samples: Sequence[Sample], class_to_idx: dict[str, int],
-                 transform: Callable | None = None, pad: str = "mean", blank_size: int = 224):
+                 transform: Callable | None = None, pad: str = "mean", blank_size: int = 224,
+                 failure_log: str | os.PathLike | None = None):
         missing = sorted({s.label for s in samples} - set(class_to_idx))
         if missing:
             raise DataError(f"labels {missing} are not in class_to_idx {sorted(class_to_idx)}; "
@@ -34,6 +38,7 @@ class ImageDataset(Dataset):
         self.pad = pad
         self.blank_size = blank_size
         self.failures: list[str] = []   # per worker process when num_workers > 0
+        self.failure_log = failure_log
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,6 +52,9 @@ class ImageDataset(Dataset):
             if str(s.path) not in self.failures:
                 log.warning("%s; substituting a blank image", exc)
                 self.failures.append(str(s.path))
+                if self.failure_log:
+                    with open(self.failure_log, "a", encoding="utf-8") as fh:  # one short line: atomic append
+                        fh.write(f"{s.path}\t{' '.join(str(exc).split())}\n")
             return self._blank(s)
         return crop_padded(im, s.box, self.pad) if s.box is not None else im
 

@@ -102,6 +102,10 @@ def _summary(run: dict, ev: dict | None) -> str:
         ("preprocessing", _describe(run.get("preprocessing"))),
         ("versions", _describe(run.get("versions"))),
     ]
+    data = run.get("data") or {}
+    if data.get("n_unreadable_during_training"):
+        rows.append(("images unreadable during training (a blank stood in for each)",
+                     f"{data['n_unreadable_during_training']}: {_clip('; '.join(data.get('unreadable_during_training', [])))}"))
     if ev and ev.get("n_unknown"):
         rows.append(("labels unknown to the model (left out)", _describe(ev.get("unknown_labels"))))
     return head + kv_table((k, v if v != "" else None) for k, v in rows)

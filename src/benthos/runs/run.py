@@ -13,6 +13,27 @@ from benthos.runs.atomic import atomic_write_bytes, atomic_write_json
 
 WEIGHTS = "model.safetensors"
 META = "run.json"
+UNREADABLE = "logs/unreadable_images.tsv"  # images that failed to load during training: path<TAB>problem
+
+
+def unreadable_log(run_dir: str | os.PathLike) -> Path:
+    """Where training's data loaders (every worker process) append images they could not read."""
+    path = Path(run_dir) / UNREADABLE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_unreadable(run_dir: str | os.PathLike) -> list[str]:
+    """The problems in :func:`unreadable_log`, one per image (workers and resumed runs may repeat one)."""
+    path = Path(run_dir) / UNREADABLE
+    if not path.is_file():
+        return []
+    seen: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        image, _, problem = line.partition("\t")
+        if image:
+            seen.setdefault(image, problem or image)
+    return list(seen.values())
 
 
 def versions() -> dict[str, str]:

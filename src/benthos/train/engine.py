@@ -20,7 +20,7 @@ from benthos.errors import BenthosError
 from benthos.models import check_input_size, create_model, model_card, preprocessing
 from benthos.runs import save_weights, write_meta
 from benthos.runs.atomic import atomic_write, atomic_write_text
-from benthos.runs.run import versions
+from benthos.runs.run import read_unreadable, unreadable_log, versions
 from benthos.train.config import TrainConfig
 
 log = logging.getLogger("benthos.train")
@@ -159,6 +159,8 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     if not split.get("val") and cfg.strategy == "linear-probe":
         raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
+    if not cfg.resume:
+        unreadable_log(run_dir).unlink(missing_ok=True)  # left by an earlier, unfinished run in this folder
     save_split(split_file, data.samples, split, seed=cfg.seed)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
@@ -192,13 +194,18 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         if timings.get("rank", 0) != 0:
             raise SystemExit(0)  # DDP worker: rank 0 writes the run folder
 
+    unreadable = read_unreadable(run_dir)
+    if unreadable:
+        log.warning("%d images could not be read during training (a blank image stood in for each): %s",
+                    len(unreadable), "; ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else ""))
     meta = {
         "architecture": cfg.model, "classes": classes, "preprocessing": pre,
         "tta": ("dihedral" if cfg.augment == "seafloor" else "flip") if cfg.tta else "none",
         "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
         "data": {"source": data.source, "path": str(cfg.data), "n_images": len(data.samples),
                  "counts": data.counts(), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
-                 "split": {k: len(v) for k, v in split.items()}},
+                 "split": {k: len(v) for k, v in split.items()},
+                 "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},
         "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
     }
     write_meta(run_dir, meta)
@@ -224,11 +231,13 @@ def _apply_strategy(model, cfg: TrainConfig) -> None:
         model.freeze_stages(cfg.freeze_bottom)
 
 
-def _loaders(cfg, train_s, val_s, class_to_idx, pre):
+def _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir):
     ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment,
                            crop_scale=cfg.crop_scale)
     vtf = eval_transforms(pre)
-    train_ds, val_ds = ImageDataset(train_s, class_to_idx, ttf), ImageDataset(val_s, class_to_idx, vtf)
+    flog = unreadable_log(run_dir)
+    train_ds = ImageDataset(train_s, class_to_idx, ttf, failure_log=flog)
+    val_ds = ImageDataset(val_s, class_to_idx, vtf, failure_log=flog)
     labels = [class_to_idx[s.label] for s in train_s]
     sampler, shuffle = None, True
     if cfg.balance == "sampler":
@@ -252,7 +261,7 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
     warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers|no `val_dataloader`).*")
 
-    train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre)
+    train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir)
     weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -10,17 +10,19 @@ from torch.nn import functional as F
 
 from benthos.data import ImageDataset, eval_transforms
 from benthos.runs import save_weights
+from benthos.runs.run import unreadable_log
 
 
 def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, num_workers: int = 0,
-                     channels_last: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     channels_last: bool = True, failure_log=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Pre-logit features (on the CPU) and labels; computed on the GPU when there is one, the model
     is then moved back to where it was. The moves happen outside inference mode: parameters moved
     inside it become inference tensors, which later take no gradient (the head would not train)."""
     from benthos.infer.device import model_device, pick_device
 
     tf = eval_transforms(pre)
-    loader = torch.utils.data.DataLoader(ImageDataset(samples, class_to_idx, tf), batch_size, num_workers=num_workers)
+    ds = ImageDataset(samples, class_to_idx, tf, failure_log=failure_log)
+    loader = torch.utils.data.DataLoader(ds, batch_size, num_workers=num_workers)
     model.eval()
     home, dev = model_device(model), pick_device()
     model.to(dev)
@@ -52,8 +54,9 @@ def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Pat
                            f"{type(model.head).__name__}. Use --strategy freeze-bottom instead.")
     t0 = time.time()
     workers = cfg.loader_workers()
-    xtr, ytr = extract_features(model, train_s, class_to_idx, pre, num_workers=workers)
-    xva, yva = extract_features(model, val_s, class_to_idx, pre, num_workers=workers)
+    flog = unreadable_log(run_dir)
+    xtr, ytr = extract_features(model, train_s, class_to_idx, pre, num_workers=workers, failure_log=flog)
+    xva, yva = extract_features(model, val_s, class_to_idx, pre, num_workers=workers, failure_log=flog)
     t_cache = time.time() - t0
     head = model.head
     mean, std = xtr.mean(0), xtr.std(0) + 1e-6  # standardise: one learning rate fits every backbone
