@@ -82,3 +82,21 @@ def test_crop_padded_inside_and_outside():
     im.paste((200, 150, 100), (0, 0, 10, 5))
     mean = crop_padded(im, (8, 8, 14, 14), pad="mean")
     assert mean.getpixel((5, 5)) == (150, 100, 50)  # the image's mean colour
+
+
+def test_min_side_decodes_large_jpegs_at_reduced_scale_and_still_catches_truncation(tmp_path):
+    from benthos.data.images import load_image
+
+    rng = np.random.default_rng(0)
+    big = tmp_path / "big.jpg"
+    Image.fromarray(rng.integers(0, 255, (1200, 1600, 3), dtype=np.uint8)).save(big, quality=90)
+    assert load_image(big).size == (1600, 1200)
+    assert load_image(big, min_side=300).size == (400, 300)   # 1/4 scale: both sides stay >= 300
+    assert load_image(big, min_side=700).size == (1600, 1200)  # 1/2 would leave 600 < 700: whole
+    png = tmp_path / "big.png"
+    Image.fromarray(rng.integers(0, 255, (1200, 1600, 3), dtype=np.uint8)).save(png)
+    assert load_image(png, min_side=300).size == (1600, 1200)  # only JPEGs have DCT scaling
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(big.read_bytes()[: big.stat().st_size // 2])
+    with pytest.raises(DataError, match="truncated"):
+        load_image(cut, min_side=300)

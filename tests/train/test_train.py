@@ -195,10 +195,10 @@ def test_an_image_that_fails_mid_run_is_counted_once_in_the_run(colour_folder, t
     bad = sorted((colour_folder / "porifera").glob("*.jpg"))[0]
     real = dataset.load_image
 
-    def gone(path):
+    def gone(path, *args):
         if str(path) == str(bad):
             raise DataError(f"{path}: no such file (deleted during training)")
-        return real(path)
+        return real(path, *args)
 
     monkeypatch.setattr(dataset, "load_image", gone)  # forked workers inherit the patch
     run = tmp_path / "run"

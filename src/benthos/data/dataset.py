@@ -22,12 +22,13 @@ class ImageDataset(Dataset):
     blank one of the same patch size, logged once, and recorded in ``self.failures``; with
     ``failure_log`` (a file path) also appended there, one line per image, so the training run
     can count the failures of its DataLoader worker processes.
-    ``pad`` fills patch areas outside the image: "mean" colour or "zero".
+    ``pad`` fills patch areas outside the image: "mean" colour or "zero". ``min_side``: see
+    :func:`benthos.data.images.load_image` (used at prediction time; ignored for boxes).
     """
 
     def __init__(self, samples: Sequence[Sample], class_to_idx: dict[str, int],
                  transform: Callable | None = None, pad: str = "mean", blank_size: int = 224,
-                 failure_log: str | os.PathLike | None = None):
+                 failure_log: str | os.PathLike | None = None, min_side: int | None = None):
         missing = sorted({s.label for s in samples} - set(class_to_idx))
         if missing:
             raise DataError(f"labels {missing} are not in class_to_idx {sorted(class_to_idx)}; "
@@ -39,6 +40,7 @@ class ImageDataset(Dataset):
         self.blank_size = blank_size
         self.failures: list[str] = []   # per worker process when num_workers > 0
         self.failure_log = failure_log
+        self.min_side = min_side  # whole images only: large JPEGs may decode at reduced scale (load_image)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,7 +49,7 @@ class ImageDataset(Dataset):
         """The RGB image (or cut patch) for one sample, before the transform."""
         s = self.samples[index]
         try:
-            im = load_image(s.path)
+            im = load_image(s.path, self.min_side if s.box is None else None)
         except DataError as exc:
             if str(s.path) not in self.failures:
                 log.warning("%s; substituting a blank image", exc)

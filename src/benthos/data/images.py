@@ -90,15 +90,21 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def load_image(path: str | os.PathLike) -> Image.Image:
+def load_image(path: str | os.PathLike, min_side: int | None = None) -> Image.Image:
     """Open an image fully decoded as RGB: EXIF-rotated, any mode converted, bomb-limited.
 
+    ``min_side``: the caller only needs this many pixels on each side, so a large JPEG may be
+    decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Pillow's ``draft``) as long as both
+    sides stay >= ``min_side``: a 12-megapixel photo decodes ~4x faster. Other formats and
+    smaller JPEGs are decoded whole.
     Raises DataError (naming the file) for missing, empty, corrupt or truncated files.
     """
     path = Path(path)
     im = _open(path)
     try:
         with im:
+            if min_side and im.format == "JPEG" and min(im.size) >= 2 * min_side:
+                im.draft("RGB", (min_side, min_side))
             im.load()  # decode now, so truncation surfaces here and not mid-epoch
             im = ImageOps.exif_transpose(im)
             return to_rgb(im)
