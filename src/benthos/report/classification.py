@@ -91,7 +91,8 @@ def _summary(run: dict, ev: dict | None) -> str:
     rows = [
         ("model", run.get("architecture")),
         ("classes", f"{len(classes)}: {_clip(', '.join(map(str, classes)))}" if classes else None),
-        ("data", _describe(run.get("data"))),
+        ("data", _describe({k: v for k, v in (run.get("data") or {}).items()
+                            if k not in ("unreadable_during_training", "n_unreadable_during_training")})),
         ("strategy", _describe(_find(config, "strategy"))),
         *([("ensemble", f"{len(run['members'])} members, each validated on its own fold; their logits averaged")]
           if run.get("members") else []),
