@@ -80,3 +80,16 @@ def test_predict_tta_flag_is_recorded_and_other_settings_start_over(run_and_surv
     with pytest.raises(SystemExit):
         main(["predict", str(run), str(survey), "--out", str(out), "--tta", "sideways"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_out_may_be_a_folder_and_an_impossible_out_is_one_line(run_and_survey, tmp_path, capsys):
+    run, survey = run_and_survey
+    folder = tmp_path / "results"
+    folder.mkdir()
+    assert main(["predict", str(run), str(survey), "--out", str(folder), "--tta", "none"]) == 0
+    assert len(list(csv.DictReader(open(folder / "predictions.csv")))) == 20
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    assert main(["predict", str(run), str(survey), "--out", str(a_file / "p.csv"), "--tta", "none"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") <= 30 and "benthos: error:" in err and "a_file" in err and "Traceback" not in err

@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     except BenthosError as exc:
         print(f"benthos: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a folder where a file should go, no permission, a full disk: say so, no traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"benthos: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         hint = getattr(args, "on_interrupt", None)
         print("benthos: interrupted" + (f"; {hint}" if hint else ""), file=sys.stderr)

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="label new images with a trained run (CSV out)")
     p.add_argument("run", help="run folder written by `benthos train`")
     p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
-    p.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
+    p.add_argument("--out", default="predictions.csv", help="CSV to write, or a folder to write predictions.csv into (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--tta", choices=["dihedral", "flip", "none"],
