@@ -24,8 +24,12 @@ def temperature_of(meta: dict) -> float:
 
 
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
-                 images: str | None = None, split: str = "test", write: bool = True) -> dict[str, Any]:
+                 images: str | None = None, split: str = "test", write: bool = True,
+                 tta: str | None = None) -> dict[str, Any]:
     """Evaluate a run on DATA (labels matched by name), or on its own held-out split.
+
+    ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated), to
+    see what ``benthos predict --tta`` would cost on your own labelled images.
 
     Writes ``evaluation.json`` (metrics + confusion matrix, used by ecology corrections) and
     refreshes ``report.html`` in the run folder.
@@ -47,11 +51,13 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     if not samples:
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
     temperature = temperature_of(meta)
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=meta.get("tta", "none"),
-                                    temperature=temperature)
+    tta = meta.get("tta", "none") if tta is None else tta
+    if tta not in TTA_MODES:
+        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
+    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=tta, temperature=temperature)
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
-    ev["tta"] = meta.get("tta", "none")
+    ev["tta"] = tta
     ev["temperature"] = temperature
     ev["calibrated"] = bool(meta.get("calibration"))  # a fitted T can be 1.0; absent T means not calibrated
     counts = meta.get("data", {}).get("counts", {})

@@ -93,3 +93,14 @@ def test_out_may_be_a_folder_and_an_impossible_out_is_one_line(run_and_survey, t
     assert main(["predict", str(run), str(survey), "--out", str(a_file / "p.csv"), "--tta", "none"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") <= 30 and "benthos: error:" in err and "a_file" in err and "Traceback" not in err
+
+
+def test_evaluate_tta_flag_scores_the_views_asked_for(run_and_survey, capsys):
+    run, survey = run_and_survey
+    results = {}
+    for mode in ("none", "dihedral"):
+        assert main(["evaluate", str(run), str(survey.parent / "taxa"), "--json", "--tta", mode]) == 0
+        results[mode] = json.loads(capsys.readouterr().out)
+    assert results["none"]["tta"] == "none" and results["dihedral"]["tta"] == "dihedral"
+    assert results["none"]["n"] == results["dihedral"]["n"] == 16
+    assert results["none"]["ece"] != results["dihedral"]["ece"]  # different views, different probabilities

@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="folder | csv | coco | coralnet")
     p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--tta", choices=["dihedral", "flip", "none"],
+                   help="test-time views averaged per image (default: as the run was trained); "
+                        "compare with the default to see what `benthos predict --tta` would cost")
     add_device_flag(p)
     p.set_defaults(func=_evaluate)
 
@@ -21,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from benthos.tasks import evaluate_run
 
-    ev = evaluate_run(args.run, args.data, format=args.format, images=args.images)
+    ev = evaluate_run(args.run, args.data, format=args.format, images=args.images, tta=args.tta)
     if args.json:
         print(json.dumps(ev, indent=2))
         return 0
-    print(f"{ev['n']} images from {ev['data']}")
+    print(f"{ev['n']} images from {ev['data']} (test-time views: {ev['tta']})")
     print(f"accuracy {ev['accuracy']:.3f}  balanced accuracy {ev['balanced_accuracy']:.3f}  macro-F1 {ev['macro_f1']:.3f}"
           f"  ECE {ev['ece']:.3f}" + "".join(f"  {k} {v:.3f}" for k, v in ev.get("top_k", {}).items() if k != "top1"))
     if ev.get("unknown_labels"):

@@ -101,6 +101,8 @@ def _summary(run: dict, ev: dict | None) -> str:
         ("duration", _duration(run.get("duration_s"))),
         *([("trained on", on)] if (on := _trained_on(run.get("timings"))) else []),
         ("preprocessing", _describe(run.get("preprocessing"))),
+        ("test-time views", {"dihedral": "8 (4 rotations x mirror), logits averaged", "flip": "2 (image and mirror)",
+                             "none": "1"}.get((ev or {}).get("tta") or run.get("tta"))),
         ("versions", _describe(run.get("versions"))),
     ]
     data = run.get("data") or {}
