@@ -62,3 +62,22 @@ def test_loader_workers_by_device(monkeypatch):
     assert TrainConfig(data="x", num_workers=0).loader_workers() == 0
     with pytest.raises(ConfigError, match="num_workers"):
         TrainConfig(data="x", num_workers=-1).validate()
+
+
+def test_prediction_reads_images_in_the_main_process_on_a_cpu_and_in_workers_when_asked(colour_folder, monkeypatch):
+    import benthos.infer.predict as P
+
+    made = []
+    real = torch.utils.data.DataLoader
+
+    def loader(*a, **kw):
+        made.append(kw["num_workers"])
+        return real(*a, **kw)
+
+    monkeypatch.setattr(P.torch.utils.data, "DataLoader", loader)
+    model = create_model("lenet5", weights=None, in_chans=3)
+    model.reset_classifier(3)
+    samples = _samples(colour_folder)
+    a, _ = predict_samples(model, samples, PRE, device="cpu")
+    b, _ = predict_samples(model, samples, PRE, device="cpu", num_workers=1)
+    assert made == [0, 1] and torch.allclose(torch.from_numpy(a), torch.from_numpy(b))

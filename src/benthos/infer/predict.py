@@ -21,7 +21,7 @@ def tta_views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
 
 
 def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, batch_size: int = 64,
-                    tta: str = "none", num_workers: int = 0, channels_last: bool = True,
+                    tta: str = "none", num_workers: int | None = None, channels_last: bool = True,
                     temperature: float = 1.0, device: str | torch.device | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities (N, C) and logits (N, C); TTA averages logits over the views.
 
@@ -29,8 +29,10 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
     probabilities are softmax(logits / T), the logits are returned unscaled.
     ``device``: where the model runs (:func:`benthos.infer.device.pick_device`: the GPU when
     there is one); the model is moved there (outside inference mode, so that its parameters
-    stay ordinary tensors that can still be trained)."""
-    from benthos.infer.device import pick_device
+    stay ordinary tensors that can still be trained).
+    ``num_workers``: image-reading processes; None = none on a CPU (the model's threads use the
+    cores), up to 4 beside a GPU (:func:`benthos.infer.device.loader_workers`)."""
+    from benthos.infer.device import loader_workers, pick_device
 
     dev = pick_device(device)
     tf = eval_transforms(preprocessing)
@@ -40,7 +42,8 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
     side = 4 * round((max(size) if isinstance(size, (list, tuple)) else size)
                      / preprocessing.get("crop_fraction", 0.875))
     ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf, min_side=side)
-    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
+    loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=loader_workers(num_workers, dev),
+                                         pin_memory=dev.type == "cuda")
     model.eval()
     model = model.to(dev, memory_format=torch.channels_last) if channels_last else model.to(dev)
     out = []
