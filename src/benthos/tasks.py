@@ -135,6 +135,10 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     say = progress or (lambda line: None)
     if len(todo) < len(files):
         say(f"resuming: {len(files) - len(todo)} of {len(files)} images already predicted ({journal.path})")
+    from benthos.infer.device import pick_device
+
+    if pick_device().type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts
+        chunk *= 8
     chunk = max(batch_size, chunk // batch_size * batch_size)
     n0 = len(files) - len(todo)
     status = Progress(len(files), n0, progress)
