@@ -102,7 +102,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
             chunk: int = 256) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
-    ``out``: the CSV file, or an existing folder to write ``predictions.csv`` into.
+    ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
+    ``predictions.csv`` into.
 
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
@@ -118,7 +119,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.runs.journal import SUFFIX, Journal, Progress, file_stamp
 
     run_dir = Path(run_dir)
-    if Path(out).is_dir():  # `--out results/`: the CSV goes inside
+    if Path(out).is_dir() or str(out).endswith(("/", os.sep)):  # `--out results/`: the CSV goes inside
         out = Path(out) / "predictions.csv"
     model, meta = load_run(run_dir)
     classes = meta["classes"]

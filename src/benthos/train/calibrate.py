@@ -73,3 +73,14 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     meta["calibration"] = record
     write_meta(run_dir, meta)
     return record
+
+
+def calibration_line(record: dict, where: str = "validation images") -> str:
+    """The log line for a fitted temperature: what it did to NLL (what it minimises) and ECE."""
+    line = (f"calibration: temperature {record['temperature']:.3f} fitted on {record['n']} {where} "
+            f"(NLL {record['val_nll_before']:.3f} -> {record['val_nll_after']:.3f}, "
+            f"ECE {record['val_ece_before']:.3f} -> {record['val_ece_after']:.3f})")
+    if record["val_ece_after"] > record["val_ece_before"]:
+        line += (f"; the temperature minimises NLL, and ECE over {record['n']} images is noisy: "
+                 "more validation images make both steadier")
+    return line

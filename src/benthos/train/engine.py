@@ -210,13 +210,12 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     }
     write_meta(run_dir, meta)
     if cfg.calibrate and val_s:
-        from benthos.train.calibrate import calibrate_run
+        from benthos.train.calibrate import calibrate_run, calibration_line
 
         record = calibrate_run(run_dir)
         if record:
             meta["calibration"] = record
-            log.info("calibration: temperature %.3f (validation ECE %.3f -> %.3f)", record["temperature"],
-                     record["val_ece_before"], record["val_ece_after"])
+            log.info(calibration_line(record))
     return meta
 
 

@@ -105,11 +105,10 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     }
     write_meta(run_dir, meta)
     if cfg.calibrate:
-        from benthos.train.calibrate import calibrate_run
+        from benthos.train.calibrate import calibrate_run, calibration_line
 
         record = calibrate_run(run_dir)
         if record:
             meta["calibration"] = record
-            log.info("calibration: temperature %.3f on %d out-of-fold images (validation ECE %.3f -> %.3f)",
-                     record["temperature"], record["n"], record["val_ece_before"], record["val_ece_after"])
+            log.info(calibration_line(record, "out-of-fold images"))
     return meta
