@@ -89,3 +89,22 @@ def test_resume_skips_finished_members(colour_folder, tmp_path, tiny_config):
 def test_config_errors(kw, words):
     with pytest.raises(ConfigError, match=words):
         TrainConfig(data="x", **kw).validate()
+
+
+def test_the_ensemble_names_every_members_unreadable_images_once(colour_folder, tmp_path, tiny_config, monkeypatch):
+    import benthos.train.engine as engine
+
+    real, calls = engine.train, []
+
+    def member(cfg):  # as if one image vanished while member 2 trained, and another was unreadable for both
+        meta = real(cfg)
+        calls.append(cfg.out)
+        seen = ["a.jpg: gone"] + (["b.jpg: gone"] if len(calls) == 2 else [])
+        meta["data"].update(unreadable_during_training=seen, n_unreadable_during_training=len(seen))
+        return meta
+
+    monkeypatch.setattr(engine, "train", member)
+    meta = train(tiny_config(colour_folder, tmp_path / "run", members=2, epochs=1, val_fraction=0.2, test_fraction=0.2))
+    assert len(calls) == 2
+    assert meta["data"]["unreadable_during_training"] == ["a.jpg: gone", "b.jpg: gone"]
+    assert meta["data"]["n_unreadable_during_training"] == 2

@@ -92,11 +92,14 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         metas.append(train(mcfg))
 
     first = metas[0]
+    # each member logs the images it could not read mid-run; the ensemble names each once
+    unreadable = list(dict.fromkeys(u for m in metas for u in m["data"].get("unreadable_during_training", [])))
     meta = {
         "architecture": cfg.model, "classes": first["classes"], "preprocessing": first["preprocessing"],
         "tta": first["tta"], "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
         "members": [f"members/m{i}" for i in range(cfg.members)],
-        "data": {**first["data"], "split": {k: len(v) for k, v in split.items()}},
+        "data": {**first["data"], "split": {k: len(v) for k, v in split.items()},
+                 "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},
         "history": first["history"], "member_histories": [m["history"] for m in metas],
         "timings": {"fit_s": round(sum(m["timings"].get("fit_s", 0) for m in metas), 1),
                     "epochs": [m["timings"].get("epochs") for m in metas]},
