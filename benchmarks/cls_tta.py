@@ -20,6 +20,7 @@ from benthos.data import load_classification
 from benthos.infer import predict_samples
 from benthos.runs import load_run
 from benthos.tasks import TTA_MODES, temperature_of
+from benthos.train.calibrate import nll
 
 
 def main(argv=None) -> int:
@@ -35,10 +36,10 @@ def main(argv=None) -> int:
         y = np.array([meta["classes"].index(s.label) for s in known])
         for mode in reversed(TTA_MODES):
             t = time.time()
-            p, _ = predict_samples(model, known, meta["preprocessing"], tta=mode, temperature=temperature_of(meta))
+            p, logits = predict_samples(model, known, meta["preprocessing"], tta=mode, temperature=temperature_of(meta))
             dt = time.time() - t
-            nll = float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
-            print(f"{run}: tta {mode:8s} acc {(p.argmax(1) == y).mean():.3f} nll {nll:.3f} "
+            print(f"{run}: tta {mode:8s} acc {(p.argmax(1) == y).mean():.3f} "
+                  f"nll {nll(logits, y, temperature_of(meta)):.3f} "
                   f"{len(y) / dt:.1f} images/s", flush=True)
     return 0
 

@@ -116,7 +116,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.data import Sample, check_image
     from benthos.infer import predict_samples
     from benthos.runs import load_run
-    from benthos.runs.journal import SUFFIX, Journal, Progress, file_stamp
+    from benthos.runs.journal import SUFFIX, Journal, Progress
+    from benthos.runs.run import run_identity
 
     run_dir = Path(run_dir)
     if Path(out).is_dir() or str(out).endswith(("/", os.sep)):  # `--out results/`: the CSV goes inside
@@ -127,15 +128,11 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     if tta not in TTA_MODES:
         raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
     files = find_images(inputs)
-    stamps = {f.name: file_stamp(f) for f in (run_dir / "run.json", run_dir / "model.safetensors") if f.is_file()}
     k = max(1, min(top_k, len(classes)))
-    header = {"job": "benthos predict", "run": str(run_dir.resolve()), "files": stamps, "classes": classes,
+    header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
               "tta": tta, "temperature": temperature_of(meta), "top_k": k}
     journal = Journal(str(out) + SUFFIX, header)
-    todo = [f for f in files if str(f) not in journal.done]
-    say = progress or (lambda line: None)
-    if len(todo) < len(files):
-        say(f"resuming: {len(files) - len(todo)} of {len(files)} images already predicted ({journal.path})")
+    todo = journal.remaining(files, progress)
     from benthos.infer.device import pick_device
 
     if pick_device().type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts

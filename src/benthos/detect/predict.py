@@ -114,21 +114,18 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     Returns {"files", "results", "skipped", "resumed"}.
     """
     from benthos.detect.tta import FlipTTA
-    from benthos.runs.journal import SUFFIX, Journal, Progress, file_stamp
+    from benthos.runs.journal import SUFFIX, Journal, Progress
+    from benthos.runs.run import run_identity
 
     run = Path(run)
     model, info = load_detector(run, tta=tta)
     paths = list_images(images)
-    stamps = {f.name: file_stamp(f) for f in (run / "run.json", run / "model.safetensors") if f.is_file()}
-    header = {"job": "benthos detect predict", "run": str(run.resolve()), "files": stamps,
-              "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
+    header = {"job": "benthos detect predict", **run_identity(run), "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
               "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA)}
     journal = Journal(Path(out) / ("predictions" + SUFFIX), header)
     say = progress or (lambda line: None)
-    todo = [p for p in paths if str(p) not in journal.done]
+    todo = journal.remaining(paths, progress)
     n0 = len(paths) - len(todo)
-    if n0:
-        say(f"resuming: {n0} of {len(paths)} images already predicted ({journal.path})")
     status, batch = Progress(len(paths), n0, progress), []
     with journal:
         for k, (p, r, problem) in enumerate(_predict_each(model, todo, tile, tile_overlap, score_thresh), 1):

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +44,6 @@ class Progress:
         self.say(f"{done} / {self.total} images ({rate:.2f} per s, {eta})")
 
 
-def file_stamp(path: str | os.PathLike) -> dict[str, int]:
-    """Size and modification time of a file: enough to notice that a run's weights changed."""
-    st = os.stat(path)
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
 class Journal:
     """Finished items of one long job, appended to ``path``; ``done`` holds those found on opening."""
 
@@ -77,6 +71,13 @@ class Journal:
         self._fh = open(self.path, "a", encoding="utf-8")
         if fresh:
             self._write([self.header])
+
+    def remaining(self, items: Sequence, say: Callable[[str], None] | None = None) -> list:
+        """``items`` (paths) not finished yet, in order; says so through ``say`` when resuming."""
+        todo = [it for it in items if str(it) not in self.done]
+        if say and len(todo) < len(items):
+            say(f"resuming: {len(items) - len(todo)} of {len(items)} images already predicted ({self.path})")
+        return todo
 
     def add(self, items: Iterable[dict]) -> None:
         """Append finished items (each with an ``"image"`` key) and make them durable."""

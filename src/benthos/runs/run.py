@@ -16,6 +16,18 @@ META = "run.json"
 UNREADABLE = "logs/unreadable_images.tsv"  # images that failed to load during training: path<TAB>problem
 
 
+def run_identity(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The run folder's resolved path and the size and modification time of its sidecar and
+    weights: enough for a resumed job to notice that the run was retrained or replaced."""
+    run_dir = Path(run_dir)
+    files = {}
+    for name in (META, WEIGHTS):
+        if (run_dir / name).is_file():
+            st = os.stat(run_dir / name)
+            files[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return {"run": str(run_dir.resolve()), "files": files}
+
+
 def unreadable_log(run_dir: str | os.PathLike) -> Path:
     """Where training's data loaders (every worker process) append images they could not read."""
     path = Path(run_dir) / UNREADABLE
