@@ -9,7 +9,11 @@ Prints, on the run's held-out images (or its training images with ``--split trai
 - AP of the class with the match IoU lowered from 0.5 to 0.3 and 0.1, and precision at 10-50%
   recall: if AP stays low at IoU 0.1, the misses are not boxes drawn a little off but
   confident detections where no box is labelled (background, or organisms nobody labelled);
-- class-agnostic AP50 (confusions between classes).
+- class-agnostic AP50 (confusions between classes);
+- how the detector's boxes (score >= 0.3) differ from the labelled boxes they overlap best
+  (IoU >= 0.1): mean and spread of log(width ratio) and log(height ratio), for well-placed
+  (IoU >= 0.5) and misplaced (0.1-0.5) boxes: a bias (all too small, say) could be corrected,
+  a wide spread around zero is boxes drawn to other extents than the labels.
 AP here is COCO's 101-point interpolation over this class alone (matches pycocotools' AP50 to
 about 0.01).
 """
@@ -102,8 +106,36 @@ def main() -> None:
         print(f"AP at IoU {iou}: {a:.3f}   precision at recall " + ", ".join(f"{r}: {v:.2f}" for r, v in p.items()))
     a, _ = ap_curve(data.records, preds, None, 0.5)
     print(f"class-agnostic AP50 (all classes as one): {a:.3f}")
+    box_extent_bias(data.records, preds, k)
     if args.gallery:
         gallery(data.records, preds, k, args.gallery, args.gallery_size)
+
+
+def box_extent_bias(records, preds: dict, cls: int, min_score: float = 0.3) -> None:
+    """Log size ratios (detected / labelled) of each labelled box of ``cls`` and its best-overlapping
+    detection of ``cls`` (score >= ``min_score``, IoU >= 0.1), split at IoU 0.5."""
+    from torchvision.ops import box_iou
+
+    rows = []
+    for r in records:
+        p = preds[int(r.image_id)]
+        g = np.asarray(r.boxes, np.float32)[np.asarray(r.labels) == cls]
+        d = p["boxes"][(p["labels"] == cls) & (p["scores"] >= min_score)]
+        if not len(g) or not len(d):
+            continue
+        best, j = box_iou(torch.as_tensor(g), torch.as_tensor(d)).max(1)
+        for gb, iou, db in zip(g, best.tolist(), d[j.numpy()]):
+            if iou >= 0.1:
+                rows.append((iou, np.log((db[2] - db[0]) / max(gb[2] - gb[0], 1e-3)),
+                             np.log((db[3] - db[1]) / max(gb[3] - gb[1], 1e-3))))
+    if not rows:
+        return
+    a = np.asarray(rows)
+    for name, sub in (("IoU >= 0.5", a[a[:, 0] >= 0.5]), ("IoU 0.1-0.5", a[a[:, 0] < 0.5])):
+        if len(sub):
+            print(f"box extents, {name} ({len(sub)} boxes, score >= {min_score}): log(width ratio) mean "
+                  f"{sub[:, 1].mean():+.3f} sd {sub[:, 1].std():.3f}, log(height ratio) mean {sub[:, 2].mean():+.3f} "
+                  f"sd {sub[:, 2].std():.3f}")
 
 
 def gallery(records, preds: dict, cls: int, path: str, n: int, side: int = 96) -> None:
