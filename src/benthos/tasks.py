@@ -3,6 +3,7 @@ these; they join the subsystems (train -> evaluate -> report, predict -> CSV).""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from collections.abc import Callable, Sequence
@@ -98,12 +99,36 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
     return out
 
 
+def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None, patch_size: int,
+                  ) -> tuple[list, list[str]]:
+    """The points of a CoralNet-style CSV (``Name,Row,Column``; a Label column is allowed and
+    ignored) as patch samples in file order, and one message per skipped row or photo."""
+    from benthos.data.regions import read_coralnet
+    from benthos.errors import DataError
+
+    try:
+        samples, issues = read_coralnet(Path(csv_path), Path(images) if images else None, patch_size, labelled=False)
+    except DataError as exc:
+        raise DataError(f"{exc} (`benthos predict` takes images, folders or one CSV of points; to score a "
+                        "labelled CSV manifest use `benthos evaluate RUN FILE.csv`)") from None
+    return samples, [str(i) for i in issues]
+
+
+def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
+    """One CSV file among the inputs: points to classify (see :func:`point_samples`)."""
+    return len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".csv" and Path(inputs[0]).is_file()
+
+
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
-            chunk: int = 256) -> dict[str, Any]:
+            chunk: int = 256, images: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
     ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
     ``predictions.csv`` into.
+
+    ``inputs`` may instead be one CoralNet-style CSV of points (``Name,Row,Column``, photos in
+    ``images`` or beside the CSV): each point's square patch (the run's ``patch_size``) is
+    classified and the rows end with ``row,column``, the input ``benthos ecology cover`` reads.
 
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
@@ -127,53 +152,85 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     tta = meta.get("tta", "none") if tta is None else tta
     if tta not in TTA_MODES:
         raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
-    files = find_images(inputs)
+    points = is_points_csv(inputs)
+    if points:
+        patch = int((meta.get("config") or {}).get("patch_size") or 224)
+        samples, skipped_rows = point_samples(inputs[0], images, patch)
+        if not samples:
+            raise BenthosError(f"{inputs[0]}: no point could be used:\n  " + "\n  ".join(skipped_rows[:10]))
+        keys = [f"{s.path}#{s.meta['row']:g},{s.meta['column']:g}" for s in samples]
+    else:
+        if images:
+            raise BenthosError("--images names the photo folder of a points CSV; pass image files or folders directly")
+        samples, skipped_rows = [Sample(path=f, label=classes[0]) for f in find_images(inputs)], []
+        keys = [str(s.path) for s in samples]
+    by_key = dict(zip(keys, samples))
     k = max(1, min(top_k, len(classes)))
     header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
               "tta": tta, "temperature": temperature_of(meta), "top_k": k}
+    if points:
+        header["points"] = {"csv": str(Path(inputs[0]).resolve()), "patch_size": patch}
     journal = Journal(str(out) + SUFFIX, header)
-    todo = journal.remaining(files, progress)
+    unit = "points" if points else "images"
+    todo = journal.remaining(list(by_key), progress, unit)
     from benthos.infer.device import pick_device
 
     if pick_device().type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts
         chunk *= 8
     chunk = max(batch_size, chunk // batch_size * batch_size)
-    n0 = len(files) - len(todo)
-    status = Progress(len(files), n0, progress)
+    n0 = len(by_key) - len(todo)  # a point listed twice is predicted once
+    status = Progress(len(by_key), n0, progress, unit=unit)
+    checked: dict[Path, str | None] = {}  # photo -> why it cannot be read (None: readable)
     with journal:
         for i in range(0, len(todo), chunk):
             part, records, good = todo[i:i + chunk], [], []
-            for f in part:
-                try:
-                    check_image(f)
-                    good.append(f)
-                except BenthosError as exc:
-                    records.append({"image": str(f), "skipped": str(exc)})
+            for key in part:
+                s = by_key[key]
+                if s.path not in checked:
+                    try:
+                        check_image(s.path)
+                        checked[s.path] = None
+                    except BenthosError as exc:
+                        checked[s.path] = str(exc)
+                if checked[s.path] is None:
+                    good.append(key)
+                else:
+                    records.append({"image": key, "skipped": checked[s.path]})
             if good:
-                probs, logits = predict_samples(model, [Sample(path=f, label=classes[0]) for f in good],
+                probs, logits = predict_samples(model, [dataclasses.replace(by_key[g], label=classes[0]) for g in good],
                                                 meta["preprocessing"], batch_size=batch_size, tta=tta,
                                                 temperature=temperature_of(meta))
                 energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
-                records += [{"image": str(f), "row": _prediction_row(str(f), p, e, classes, k)}
-                            for f, p, e in zip(good, probs, energy)]
+                for g, p, e in zip(good, probs, energy):
+                    s = by_key[g]
+                    row = _prediction_row(str(s.path), p, e, classes, k)
+                    if points:
+                        row += [f"{s.meta['row']:g}", f"{s.meta['column']:g}"]
+                    records.append({"image": g, "row": row})
             journal.add(records)
             status.update(i + len(part))
-    results = [journal.done[str(f)] for f in files]
-    skipped = [f"{r['image']}: {r['skipped']}" if not r["skipped"].startswith(r["image"]) else r["skipped"]
-               for r in results if "skipped" in r]
+    results = [journal.done[key] for key in keys]
+    skipped = list(skipped_rows)
+    for r in results:  # a photo that cannot be read is named once, not once per point
+        if "skipped" in r:
+            path = r["image"].split("#")[0] if points else r["image"]
+            line = r["skipped"] if r["skipped"].startswith(path) else f"{path}: {r['skipped']}"
+            if not skipped or skipped[-1] != line:
+                skipped.append(line)
     good_rows = [r["row"] for r in results if "row" in r]
     if not good_rows:
         journal.close(remove=True)
         raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
     header_row = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]
-    header_row += [f"prob:{c}" for c in classes] + ["energy"]
+    header_row += [f"prob:{c}" for c in classes] + ["energy"] + (["row", "column"] if points else [])
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header_row)
     w.writerows(good_rows)
     atomic_write_text(out, buf.getvalue())
     journal.close(remove=True)
-    return {"n": len(good_rows), "skipped": skipped, "out": str(out), "resumed": n0, "tta": tta}
+    return {"n": len(good_rows), "skipped": skipped, "out": str(out), "resumed": n0, "tta": tta,
+            "unit": unit}
 
 
 def _prediction_row(image: str, p: np.ndarray, energy: float, classes: list[str], k: int) -> list[str]:
@@ -189,7 +246,8 @@ def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> s
     """After training: evaluate on the held-out test split, write the report, summarise."""
     run_dir = Path(run_dir)
     what = f"an ensemble of {len(meta['members'])} {meta['architecture']}" if meta.get("members") else meta["architecture"]
-    lines = [f"trained {what} ({meta['strategy']}) on {meta['data']['n_images']} images, "
+    unit = meta["data"].get("unit", "images")  # "patches (cut from N photos)" for boxes and points
+    lines = [f"trained {what} ({meta['strategy']}) on {meta['data']['n_images']} {unit}, "
              f"{len(meta['classes'])} classes, in {meta['duration_s'] / 60:.1f} min -> {run_dir}"]
     if meta["data"].get("n_issues"):
         lines.append(f"{meta['data']['n_issues']} data problems were skipped (listed in {run_dir / 'run.json'})")
@@ -198,7 +256,7 @@ def finish_run(meta: dict, run_dir: str | os.PathLike, report: bool = True) -> s
                      f"a blank image stood in for each (listed in {run_dir / 'run.json'}: unreadable_during_training)")
     if meta["data"]["split"].get("test") and report:
         ev = evaluate_run(run_dir)
-        lines.append(f"held-out test ({ev['n']} images): accuracy {ev['accuracy']:.3f}, balanced accuracy "
+        lines.append(f"held-out test ({ev['n']} {unit.split(' ')[0]}): accuracy {ev['accuracy']:.3f}, balanced accuracy "
                      f"{ev['balanced_accuracy']:.3f}, macro-F1 {ev['macro_f1']:.3f}")
         lines.append(f"report: {run_dir / 'report.html'}")
     elif report:

@@ -30,6 +30,7 @@ def test_folder_recursive_and_bad_files(tmp_path, mk):
     assert _kinds(data) == ["empty_class", "unreadable", "unreadable", "unreadable"]
     assert any("broken.jpg" in i.path and "truncated" in i.problem for i in data.issues)
     assert "4 issues" in data.summary() and "coral 2, sponge 2" in data.summary()
+    assert data.unit() == "images"
     with pytest.raises(DataError, match=r"4 problem") as err:
         load_classification(tmp_path, on_error="stop")
     names = ("broken.jpg", "zero.jpg", "bomb.png", "decompression-bomb", "empty_taxon", "on_error='skip'")
@@ -130,6 +131,7 @@ def test_coralnet_points(tmp_path, mk):
     assert any(i.kind == "unreadable" and "q2.jpg" in i.path for i in data.issues)
     im, _ = ImageDataset(data.samples, data.class_to_idx)[1]
     assert im.size == (64, 64)
+    assert data.unit() == "patches (cut from 1 photo)"  # how training messages count them
     with pytest.raises(DataError, match=r"points\.csv:4: point \(row 250, column 10\) is outside q1\.jpg"):
         load_classification(tmp_path / "points.csv", on_error="stop")
 

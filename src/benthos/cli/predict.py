@@ -12,7 +12,10 @@ from benthos.cli import add_device_flag
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="label new images with a trained run (CSV out)")
     p.add_argument("run", help="run folder written by `benthos train`")
-    p.add_argument("images", nargs="+", help="image files or folders (searched recursively)")
+    p.add_argument("images", nargs="+", help="image files or folders (searched recursively), or one CoralNet-style "
+                                             "CSV of points (Name,Row,Column) to classify")
+    p.add_argument("--images", dest="image_dir", metavar="DIR",
+                   help="the photos of a points CSV (default: the CSV's folder, or an images/ folder beside it)")
     p.add_argument("--out", default="predictions.csv", help="CSV to write, or a folder to write predictions.csv into (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
@@ -29,10 +32,11 @@ def _predict(args: argparse.Namespace) -> int:
     from benthos.tasks import predict
 
     res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size, tta=args.tta,
-                  progress=lambda line: print(line, file=sys.stderr, flush=True))
-    print(f"predicted {res['n']} images -> {res['out']}")
+                  progress=lambda line: print(line, file=sys.stderr, flush=True), images=args.image_dir)
+    print(f"predicted {res['n']} {res['unit']} -> {res['out']}")
     for line in res["skipped"][:20]:
         print(f"skipped {line}", file=sys.stderr)
     if res["skipped"]:
-        print(f"{len(res['skipped'])} files could not be read and were skipped", file=sys.stderr)
+        what = "photos or rows" if res["unit"] == "points" else "files"
+        print(f"{len(res['skipped'])} {what} could not be used and were skipped", file=sys.stderr)
     return 0

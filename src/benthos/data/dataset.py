@@ -41,6 +41,10 @@ class ImageDataset(Dataset):
         self.failures: list[str] = []   # per worker process when num_workers > 0
         self.failure_log = failure_log
         self.min_side = min_side  # whole images only: large JPEGs may decode at reduced scale (load_image)
+        self._last: tuple[os.PathLike, Image.Image] | None = None  # the photo the previous patch was cut from
+
+    def __getstate__(self) -> dict:  # DataLoader workers get the samples, not a decoded photo
+        return {**self.__dict__, "_last": None}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -48,6 +52,10 @@ class ImageDataset(Dataset):
     def load(self, index: int) -> Image.Image:
         """The RGB image (or cut patch) for one sample, before the transform."""
         s = self.samples[index]
+        if s.box is not None and self._last is not None and self._last[0] == s.path:
+            # consecutive points/boxes of one photo (prediction and evaluation keep them in file
+            # order) are cut from one decode instead of one decode per patch
+            return crop_padded(self._last[1], s.box, self.pad)
         try:
             im = load_image(s.path, self.min_side if s.box is None else None)
         except DataError as exc:
@@ -58,7 +66,10 @@ class ImageDataset(Dataset):
                     with open(self.failure_log, "a", encoding="utf-8") as fh:  # one short line: atomic append
                         fh.write(f"{s.path}\t{' '.join(str(exc).split())}\n")
             return self._blank(s)
-        return crop_padded(im, s.box, self.pad) if s.box is not None else im
+        if s.box is None:
+            return im
+        self._last = (s.path, im)
+        return crop_padded(im, s.box, self.pad)
 
     def _blank(self, s: Sample) -> Image.Image:
         if s.box is not None:

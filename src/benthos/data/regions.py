@@ -82,20 +82,27 @@ def _column(header: list[str], name: str) -> int:
     return [c.strip().lower() for c in header].index(name)
 
 
-def read_coralnet(csv_path: Path, images: Path | None = None,
-                  patch_size: int = 224) -> tuple[list[Sample], list[DataIssue]]:
+def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 224,
+                  labelled: bool = True) -> tuple[list[Sample], list[DataIssue]]:
     """One square patch per CoralNet point (CSV ``Name,Row,Column,Label``, as CoralNet exports).
 
     Patches reaching past the image edge are padded when cut; points outside the image
-    are skipped.
+    are skipped. ``labelled=False`` (points to classify): the Label column may be missing
+    or empty; such samples get the label "".
     """
     img_dir = default_image_dir(csv_path, images)
     with open(csv_path, newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))
     try:
-        cols = [_column(rows[0], n) for n in ("name", "row", "column", "label")]
+        cols = [_column(rows[0], n) for n in ("name", "row", "column")]
     except (IndexError, ValueError):
-        raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label.") from None
+        need = "Name, Row, Column, Label" if labelled else "Name, Row, Column (Label is optional)"
+        raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns {need}.") from None
+    try:
+        cols.append(_column(rows[0], "label"))
+    except ValueError:
+        if labelled:
+            raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label.") from None
     src, half = str(csv_path), patch_size / 2
     sizes: dict[str, tuple[int, int] | None] = {}
     issues: list[DataIssue] = []
@@ -104,12 +111,14 @@ def read_coralnet(csv_path: Path, images: Path | None = None,
         if not any(c.strip() for c in row):
             continue
         try:
-            name, r, c, label = (row[i].strip() for i in cols)
+            name, r, c, label = (*(row[i].strip() for i in cols[:3]),
+                                 row[cols[3]].strip() if len(cols) > 3 and cols[3] < len(row) else "")
             r, c = float(r), float(c)
-            if not name or not label:
+            if not name or (labelled and not label):
                 raise ValueError
         except (IndexError, ValueError):
-            issues.append(DataIssue(src, n, f"row needs Name, numeric Row/Column and Label: {row}", "skipped", "bad_row"))
+            need = "Name, numeric Row/Column and Label" if labelled else "Name and numeric Row/Column"
+            issues.append(DataIssue(src, n, f"row needs {need}: {row}", "skipped", "bad_row"))
             continue
         if name not in sizes:
             path = img_dir / name
@@ -121,7 +130,8 @@ def read_coralnet(csv_path: Path, images: Path | None = None,
                 try:
                     sizes[name] = image_size(path)
                 except DataError as exc:
-                    issues.append(DataIssue(str(path), None, f"{exc}; all its points are left out",
+                    why = str(exc).removeprefix(f"{path}: ")  # the issue names the path itself
+                    issues.append(DataIssue(str(path), None, f"{why}; all its points are left out",
                                             "skipped", "unreadable"))
         if sizes[name] is None:
             continue

@@ -61,6 +61,14 @@ class ClassificationData:
     def subset(self, indices: list[int]) -> list[Sample]:
         return [self.samples[i] for i in indices]
 
+    def unit(self) -> str:
+        """What a sample is, for messages: "patches" when they are cut from photos (boxes, points),
+        followed by how many photos; else "images"."""
+        if any(s.box is not None for s in self.samples):
+            n = len({s.path for s in self.samples})
+            return f"patches (cut from {n} photo{'s' if n != 1 else ''})"
+        return "images"
+
     def summary(self) -> str:
         """One paragraph: sizes, per-class counts and the issues found."""
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())

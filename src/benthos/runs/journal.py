@@ -27,8 +27,9 @@ class Progress:
     """Status lines for a long job ('512 / 10000 images (8.50 per s, about 19 min left)'),
     at most one every ``every_s`` seconds, and one at the end."""
 
-    def __init__(self, total: int, already: int, say: Callable[[str], None] | None, every_s: float = 20.0):
-        self.total, self.already, self.say, self.every_s = total, already, say, every_s
+    def __init__(self, total: int, already: int, say: Callable[[str], None] | None, every_s: float = 20.0,
+                 unit: str = "images"):
+        self.total, self.already, self.say, self.every_s, self.unit = total, already, say, every_s, unit
         self.t0 = self.last = time.time()
 
     def update(self, done_now: int) -> None:
@@ -41,7 +42,7 @@ class Progress:
         left = (self.total - done) / max(rate, 1e-9)
         eta = "done" if done >= self.total else (
             "under a minute left" if left < 60 else f"about {left / 60:.0f} min left")
-        self.say(f"{done} / {self.total} images ({rate:.2f} per s, {eta})")
+        self.say(f"{done} / {self.total} {self.unit} ({rate:.2f} per s, {eta})")
 
 
 class Journal:
@@ -72,11 +73,11 @@ class Journal:
         if fresh:
             self._write([self.header])
 
-    def remaining(self, items: Sequence, say: Callable[[str], None] | None = None) -> list:
-        """``items`` (paths) not finished yet, in order; says so through ``say`` when resuming."""
+    def remaining(self, items: Sequence, say: Callable[[str], None] | None = None, unit: str = "images") -> list:
+        """``items`` (paths, or other keys) not finished yet, in order; says so through ``say`` when resuming."""
         todo = [it for it in items if str(it) not in self.done]
         if say and len(todo) < len(items):
-            say(f"resuming: {len(items) - len(todo)} of {len(items)} images already predicted ({self.path})")
+            say(f"resuming: {len(items) - len(todo)} of {len(items)} {unit} already predicted ({self.path})")
         return todo
 
     def add(self, items: Iterable[dict]) -> None:

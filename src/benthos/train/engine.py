@@ -180,7 +180,8 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
     train_s = [data.samples[i] for i in split["train"]]
     val_s = [data.samples[i] for i in split.get("val", [])]
-    log.info("data: %d train / %d val / %d test images, %d classes", len(train_s), len(val_s), len(split.get("test", [])), len(classes))
+    log.info("data: %d train / %d val / %d test %s, %d classes", len(train_s), len(val_s), len(split.get("test", [])),
+             data.unit(), len(classes))
     if not val_s:
         log.info("no validation split: training all %d epochs on every training image, keeping the last weights "
                  "(no early stopping; probabilities are not calibrated)", cfg.epochs)
@@ -202,7 +203,7 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         "architecture": cfg.model, "classes": classes, "preprocessing": pre,
         "tta": ("dihedral" if cfg.augment == "seafloor" else "flip") if cfg.tta else "none",
         "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
-        "data": {"source": data.source, "path": str(cfg.data), "n_images": len(data.samples),
+        "data": {"source": data.source, "path": str(cfg.data), "n_images": len(data.samples), "unit": data.unit(),
                  "counts": data.counts(), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
                  "split": {k: len(v) for k, v in split.items()},
                  "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},

@@ -1,0 +1,120 @@
+"""`benthos predict RUN points.csv`: classify CoralNet-style points on new photos, for percent cover."""
+import csv
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benthos.cli.main import main
+from benthos.data.images import crop_padded
+
+TINY = ["--model", "lenet5", "--weights", "none", "--input-size", "32", "--epochs", "1", "--batch-size", "8",
+        "--num-workers", "0", "--lr", "0.01", "--patch-size", "32"]
+
+
+@pytest.fixture(scope="module")
+def run_and_photos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("points")
+    rng = np.random.default_rng(5)
+    for name, rgb in {"CCA": (200, 60, 40), "Sand": (50, 70, 200)}.items():
+        (root / "taxa" / name).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(np.clip(rng.normal(rgb, 30, (32, 32, 3)), 0, 255).astype(np.uint8)).save(
+                root / "taxa" / name / f"{i}.jpg")
+    photos = root / "quadrats"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(photos / f"q{i}.png")
+    (photos / "broken.png").write_bytes(b"\x89PNG not really")
+    run = root / "run"
+    assert main(["train", str(root / "taxa"), "--out", str(run), "--no-report", *TINY]) == 0
+    return run, photos
+
+
+def _points_csv(path, rows, header=("Name", "Row", "Column")):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def test_points_are_classified_as_their_patches_and_read_by_cover(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos
+    pts = _points_csv(tmp_path / "points.csv", [
+        ("q0.png", 10, 20), ("q0.png", 60, 80), ("q1.png", 119, 0),   # the last one at the corner: padded patch
+        ("broken.png", 5, 5), ("broken.png", 6, 6),                    # an unreadable photo, named once
+        ("q1.png", 500, 5),                                            # outside the photo
+        ("q1.png", "x", 5)])                                           # not a number
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(run), str(pts), "--images", str(photos), "--out", str(out), "--tta", "none"]) == 0
+    captured = capsys.readouterr()
+    assert "predicted 3 points" in captured.out
+    assert captured.err.count("broken.png") == 1 and "points.csv:7" in captured.err and "points.csv:8" in captured.err
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["image"].rsplit("/", 1)[-1], r["row"], r["column"]) for r in rows] == [
+        ("q0.png", "10", "20"), ("q0.png", "60", "80"), ("q1.png", "119", "0")]
+
+    # each point's probabilities are those of its 32-px patch cut and predicted as an image
+    for r, (name, row, col) in zip(rows, [("q0.png", 10, 20), ("q0.png", 60, 80), ("q1.png", 119, 0)]):
+        patch = crop_padded(Image.open(photos / name).convert("RGB"), (col - 16, row - 16, col + 16, row + 16))
+        patch.save(tmp_path / "patch.png")
+        one = tmp_path / "one.csv"
+        assert main(["predict", str(run), str(tmp_path / "patch.png"), "--out", str(one), "--tta", "none"]) == 0
+        (single,) = csv.DictReader(open(one))
+        assert [float(r[f"prob:{c}"]) for c in ("CCA", "Sand")] == pytest.approx(
+            [float(single[f"prob:{c}"]) for c in ("CCA", "Sand")], abs=2e-5)
+
+    # the file is what `benthos ecology cover` reads: per-photo cover from the points
+    cover = tmp_path / "cover.csv"
+    assert main(["ecology", "cover", str(out), "--out", str(cover)]) == 0
+    q0 = [r for r in csv.DictReader(open(cover)) if r["level"] == "image" and r["sample"].endswith("q0.png")]
+    assert sum(int(r["points"]) for r in q0) == 2 and all(r["total_points"] == "2" for r in q0)
+
+
+def test_labelled_points_csv_and_bad_usage(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos
+    # a CoralNet export with labels (and extra columns) is accepted; the labels are not used
+    pts = _points_csv(tmp_path / "export.csv", [("q0.png", "2024-05-01", 30, 40, "Sand")],
+                      header=("Name", "Date", "Row", "Column", "Label"))
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(run), str(pts), "--images", str(photos), "--out", str(out)]) == 0
+    assert len(list(csv.DictReader(open(out)))) == 1
+    # a CSV without Row/Column: one message naming what is missing
+    bad = _points_csv(tmp_path / "bad.csv", [("q0.png", 1)], header=("Name", "Row"))
+    assert main(["predict", str(run), str(bad), "--images", str(photos)]) == 2
+    assert "bad.csv:1: a CoralNet CSV needs the columns Name, Row, Column (Label is optional)" in capsys.readouterr().err
+    # no usable point at all
+    none = _points_csv(tmp_path / "none.csv", [("nowhere.png", 1, 1)])
+    assert main(["predict", str(run), str(none), "--images", str(photos)]) == 2
+    assert "no point could be used" in capsys.readouterr().err
+    # --images with image folders is a mistake worth naming
+    assert main(["predict", str(run), str(photos), "--images", str(photos), "--out", str(out)]) == 2
+    assert "--images names the photo folder of a points CSV" in capsys.readouterr().err
+
+
+def test_interrupted_point_prediction_resumes(run_and_photos, tmp_path, monkeypatch):
+    import benthos.infer
+    from benthos import tasks
+
+    run, photos = run_and_photos
+    pts = _points_csv(tmp_path / "points.csv", [("q0.png", r, c) for r in (10, 50, 90) for c in (20, 100)])
+    whole = tmp_path / "whole.csv"
+    tasks.predict(run, [str(pts)], whole, batch_size=2, chunk=2, tta="none", images=photos)
+    real, calls = benthos.infer.predict_samples, []
+
+    def dies_on_the_second_chunk(model, samples, *a, **kw):
+        calls.append(len(samples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(model, samples, *a, **kw)
+
+    monkeypatch.setattr(benthos.infer, "predict_samples", dies_on_the_second_chunk)
+    out = tmp_path / "preds.csv"
+    with pytest.raises(KeyboardInterrupt):
+        tasks.predict(run, [str(pts)], out, batch_size=2, chunk=2, tta="none", images=photos)
+    monkeypatch.setattr(benthos.infer, "predict_samples", real)
+    lines = []
+    res = tasks.predict(run, [str(pts)], out, batch_size=2, chunk=2, tta="none", images=photos, progress=lines.append)
+    assert res["resumed"] == 2 and any(line.startswith("resuming: 2 of 6 points") for line in lines)
+    assert out.read_text() == whole.read_text()
