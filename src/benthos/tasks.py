@@ -121,7 +121,8 @@ def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
 
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
-            chunk: int = 256, images: str | os.PathLike | None = None) -> dict[str, Any]:
+            chunk: int = 256, images: str | os.PathLike | None = None, points_per_image: int | None = None,
+            grid: str | None = None) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
     ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
     ``predictions.csv`` into.
@@ -129,6 +130,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     ``inputs`` may instead be one CoralNet-style CSV of points (``Name,Row,Column``, photos in
     ``images`` or beside the CSV): each point's square patch (the run's ``patch_size``) is
     classified and the rows end with ``row,column``, the input ``benthos ecology cover`` reads.
+    Photos without points: ``points_per_image`` random points or a ``grid`` ("5x5") of points
+    on each image found in ``inputs`` (:func:`benthos.data.regions.layout_points`), classified alike.
 
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
@@ -152,24 +155,38 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     tta = meta.get("tta", "none") if tta is None else tta
     if tta not in TTA_MODES:
         raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
-    points = is_points_csv(inputs)
+    points, laid_out = is_points_csv(inputs), points_per_image is not None or grid is not None
+    if points_per_image is not None and points_per_image < 1:
+        raise BenthosError(f"--points {points_per_image}: give a whole number >= 1 of points per photo")
+    patch = int((meta.get("config") or {}).get("patch_size") or 224)
+    if points and laid_out:
+        raise BenthosError("a points CSV names its points: --points and --grid are for photos without them")
+    if points_per_image is not None and grid is not None:
+        raise BenthosError("choose --points N (random) or --grid ROWSxCOLS, not both")
+    if images and not points:
+        raise BenthosError("--images names the photo folder of a points CSV; pass image files or folders directly")
     if points:
-        patch = int((meta.get("config") or {}).get("patch_size") or 224)
         samples, skipped_rows = point_samples(inputs[0], images, patch)
         if not samples:
             raise BenthosError(f"{inputs[0]}: no point could be used:\n  " + "\n  ".join(skipped_rows[:10]))
-        keys = [f"{s.path}#{s.meta['row']:g},{s.meta['column']:g}" for s in samples]
+    elif laid_out:
+        from benthos.data.regions import parse_grid, photo_points
+
+        samples, issues = photo_points(find_images(inputs), patch, points_per_image, parse_grid(grid) if grid else None)
+        skipped_rows = [str(i) for i in issues]
+        if not samples:
+            raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped_rows[:10]))
+        points = True
     else:
-        if images:
-            raise BenthosError("--images names the photo folder of a points CSV; pass image files or folders directly")
         samples, skipped_rows = [Sample(path=f, label=classes[0]) for f in find_images(inputs)], []
-        keys = [str(s.path) for s in samples]
+    keys = [f"{s.path}#{s.meta['row']:g},{s.meta['column']:g}" if points else str(s.path) for s in samples]
     by_key = dict(zip(keys, samples))
     k = max(1, min(top_k, len(classes)))
     header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
               "tta": tta, "temperature": temperature_of(meta), "top_k": k}
     if points:
-        header["points"] = {"csv": str(Path(inputs[0]).resolve()), "patch_size": patch}
+        header["points"] = {"csv": str(Path(inputs[0]).resolve()) if not laid_out else None, "patch_size": patch,
+                            "per_image": points_per_image, "grid": grid}
     journal = Journal(str(out) + SUFFIX, header)
     unit = "points" if points else "images"
     todo = journal.remaining(list(by_key), progress, unit)

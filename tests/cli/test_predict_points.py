@@ -118,3 +118,28 @@ def test_interrupted_point_prediction_resumes(run_and_photos, tmp_path, monkeypa
     res = tasks.predict(run, [str(pts)], out, batch_size=2, chunk=2, tta="none", images=photos, progress=lines.append)
     assert res["resumed"] == 2 and any(line.startswith("resuming: 2 of 6 points") for line in lines)
     assert out.read_text() == whole.read_text()
+
+
+def test_points_laid_out_on_photos_without_annotations(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos  # two 160 x 120 photos and one unreadable file
+    grid = tmp_path / "grid.csv"
+    assert main(["predict", str(run), str(photos), "--grid", "2x4", "--out", str(grid), "--tta", "none"]) == 0
+    rows = list(csv.DictReader(open(grid)))
+    q0 = [(int(r["row"]), int(r["column"])) for r in rows if r["image"].endswith("q0.png")]
+    assert q0 == [(30, 20), (30, 60), (30, 100), (30, 140), (90, 20), (90, 60), (90, 100), (90, 140)]  # cell centres
+    assert len(rows) == 16 and "broken.png" in capsys.readouterr().err
+
+    rand, again = tmp_path / "rand.csv", tmp_path / "again.csv"
+    for out in (rand, again):
+        assert main(["predict", str(run), str(photos), "--points", "25", "--out", str(out), "--tta", "none"]) == 0
+    rows = list(csv.DictReader(open(rand)))
+    assert len(rows) == 50 and rand.read_text() == again.read_text()  # the same points for the same photos
+    pts = {(int(r["row"]), int(r["column"])) for r in rows if r["image"].endswith("q1.png")}
+    assert len(pts) > 20 and all(0 <= r < 120 and 0 <= c < 160 for r, c in pts)
+    q1 = {(int(r["row"]), int(r["column"])) for r in rows if r["image"].endswith("q0.png")}
+    assert pts != q1  # each photo its own points
+
+    for bad, why in ((["--points", "5", "--grid", "2x2"], "not both"), (["--grid", "2y"], "ROWSxCOLUMNS"),
+                     (["--points", "0"], "whole number >= 1")):
+        assert main(["predict", str(run), str(photos), *bad]) == 2
+        assert why in capsys.readouterr().err

@@ -143,3 +143,50 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
         samples.append(Sample(img_dir / name, label, name, (c - half, r - half, c + half, r + half),
                               {"row": r, "column": c, "line": n}))
     return samples, issues
+
+
+def parse_grid(spec: str) -> tuple[int, int]:
+    """'5x6' -> (5 rows, 6 columns)."""
+    try:
+        r, c = (int(v) for v in spec.lower().split("x"))
+        if r < 1 or c < 1:
+            raise ValueError
+    except ValueError:
+        raise DataError(f"grid {spec!r}: give ROWSxCOLUMNS, e.g. 5x5") from None
+    return r, c
+
+
+def layout_points(width: int, height: int, name: str, n: int | None = None,
+                  grid: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """Points (row, column) to classify on a photo without annotations, as CoralNet lays them out:
+    ``n`` simple random points (seeded by the file ``name``, so the same photo always gets the
+    same points and an interrupted job resumes them) or a uniform ``grid`` of (rows, columns)
+    cell centres."""
+    import zlib
+
+    import numpy as np
+
+    if grid is not None:
+        r, c = grid
+        return [(int((i + 0.5) * height / r), int((j + 0.5) * width / c)) for i in range(r) for j in range(c)]
+    if not n or n < 1:
+        raise DataError(f"points per photo {n!r}: give a whole number >= 1")
+    rng = np.random.default_rng(zlib.crc32(name.encode("utf-8")))
+    return list(zip(rng.integers(0, height, n).tolist(), rng.integers(0, width, n).tolist()))
+
+
+def photo_points(paths: list[Path], patch_size: int, n: int | None = None,
+                 grid: tuple[int, int] | None = None) -> tuple[list[Sample], list[DataIssue]]:
+    """Patch samples at :func:`layout_points` on each photo (label ""); unreadable photos become issues."""
+    half = patch_size / 2
+    samples: list[Sample] = []
+    issues: list[DataIssue] = []
+    for path in paths:
+        try:
+            W, H = image_size(path)
+        except DataError as exc:
+            issues.append(DataIssue(str(path), None, str(exc).removeprefix(f"{path}: "), "skipped", "unreadable"))
+            continue
+        for r, c in layout_points(W, H, path.name, n, grid):
+            samples.append(Sample(path, "", path.name, (c - half, r - half, c + half, r + half), {"row": r, "column": c}))
+    return samples, issues
