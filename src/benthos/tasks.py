@@ -43,7 +43,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     run_dir = Path(run_dir)
     model, meta = load_run(run_dir)
     if data:
-        ds = load_classification(data, format=format, images=images)
+        cfg = meta.get("config") or {}  # boxes and points are cut as for training
+        ds = load_classification(data, format=format, images=images, margin=float(cfg.get("margin", 0.1)),
+                                 patch_size=int(cfg.get("patch_size", 224)))
         samples, source = ds.samples, str(data)
     else:
         splits = load_split(run_dir / "split.json")

@@ -143,3 +143,16 @@ def test_points_laid_out_on_photos_without_annotations(run_and_photos, tmp_path,
                      (["--points", "0"], "whole number >= 1")):
         assert main(["predict", str(run), str(photos), *bad]) == 2
         assert why in capsys.readouterr().err
+
+
+def test_evaluate_cuts_points_as_the_run_was_trained(run_and_photos, tmp_path, monkeypatch, capsys):
+    import benthos.infer
+
+    run, photos = run_and_photos  # trained with --patch-size 32
+    pts = _points_csv(tmp_path / "labelled.csv", [("q0.png", 30, 40, "Sand"), ("q1.png", 60, 60, "CCA")],
+                      header=("Name", "Row", "Column", "Label"))
+    real, boxes = benthos.infer.predict_samples, []
+    monkeypatch.setattr(benthos.infer, "predict_samples",
+                        lambda m, s, *a, **kw: boxes.extend(x.box for x in s) or real(m, s, *a, **kw))
+    assert main(["evaluate", str(run), str(pts), "--images", str(photos), "--json"]) == 0
+    assert boxes and all(b[2] - b[0] == 32 and b[3] - b[1] == 32 for b in boxes)
