@@ -71,6 +71,12 @@ def test_points_are_classified_as_their_patches_and_read_by_cover(run_and_photos
     q0 = [r for r in csv.DictReader(open(cover)) if r["level"] == "image" and r["sample"].endswith("q0.png")]
     assert sum(int(r["points"]) for r in q0) == 2 and all(r["total_points"] == "2" for r in q0)
 
+    # and the run's report with them: cover, and no estimators that count individuals
+    assert main(["report", str(run), "--predictions", str(out)]) == 0
+    html = (run / "report.html").read_text()
+    assert "Points per taxon" in html and "Percent cover" in html and "not individuals" in html
+    assert "Rarefaction" not in html and "chao1" not in html
+
 
 def test_labelled_points_csv_and_bad_usage(run_and_photos, tmp_path, capsys):
     run, photos = run_and_photos

@@ -57,12 +57,15 @@ def _accumulation_figure(acc: dict[str, list[float]]) -> str:
 
 def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None = None, diversity: dict[str, dict[str, Any]] | None = None,
                           curves: dict[str, Any] | None = None, accumulation: dict[str, list[float]] | None = None,
-                          corrections: list[Any] | None = None, unknown: tuple[Any, Any] | None = None) -> list[str]:
+                          corrections: list[Any] | None = None, unknown: tuple[Any, Any] | None = None,
+                          points: bool = False) -> list[str]:
     """HTML sections: counts and cover per group, curves with intervals, naive vs corrected, unknown-taxa gallery.
 
     counts: CountTable; cover: rows from counts.percent_cover; diversity: diversity_by_sample output;
     curves: sample -> rarefaction.Curve; corrections: list of correction.Correction; unknown: (Predictions, UnknownResult).
     Every argument is optional; absent ones give no section.
+    ``points``: the rows are classified points (cover), not individuals: the tables say so and
+    leave out the estimators that count individuals (Chao1, ACE, coverage, rarefaction).
     """
     out: list[str] = []
     if counts is not None:
@@ -70,25 +73,32 @@ def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None
         body = H.table(rows[:200], ["sample", *counts.taxa, "total"])
         if len(rows) > 200:
             body += f'<p class="note">First 200 of {len(rows)} samples.</p>'
-        out.append(H.section("Counts per taxon", body, anchor="counts"))
+        out.append(H.section("Points per taxon" if points else "Counts per taxon", body, anchor="counts"))
     if cover:
         agg = [r for r in cover if r["level"] != "image"]
         body = H.table(agg, ["level", "sample", "taxon", "points", "cover", "cover_mean", "cover_sd", "n_images"], digits=2)
         body += '<p class="note">cover: points of the taxon / all points (%); cover_mean and cover_sd: over images.</p>'
         out.append(H.section("Percent cover", body, anchor="cover"))
     if diversity:
-        keys = ["n", "richness", "shannon", "simpson", "hill_q1", "hill_q2", "pielou", "goods_coverage", "chao1", "ace"]
+        keys = ["n", "richness", "shannon", "simpson", "hill_q1", "hill_q2", "pielou"]
+        if not points:
+            keys += ["goods_coverage", "chao1", "ace"]
         rows = []
         for name, d in diversity.items():
             r = {"sample": name, **{k: d.get(k) if d.get(k) is not None else "n/a" for k in keys}}
-            lo, hi = d["chao1_ci"]
-            r["chao1 95% CI"] = f"{lo:.1f} - {hi:.1f}"
-            for m, v in d.get("rarefied", {}).items():
-                r[f"rarefied to {m}"] = v if v is not None else "n/a"
+            if not points:
+                lo, hi = d["chao1_ci"]
+                r["chao1 95% CI"] = f"{lo:.1f} - {hi:.1f}"
+                for m, v in d.get("rarefied", {}).items():
+                    r[f"rarefied to {m}"] = v if v is not None else "n/a"
             rows.append(r)
         notes = "".join(f"<li>{H.esc(name)}: {H.esc(k)}: {H.esc(why)}</li>" for name, d in diversity.items()
-                        for k, why in d.get("undefined", {}).items())
+                        for k, why in d.get("undefined", {}).items() if k in keys)
         body = H.table(rows, None, digits=3) + (f'<ul class="note">{notes}</ul>' if notes else "")
+        if points:
+            body += ('<p class="note">These are classified points, not individuals: n is the number of points, '
+                     "and the indices describe the shares of cover. Richness estimators (Chao1, ACE), sample "
+                     "coverage and rarefaction assume counted individuals and are left out.</p>")
         out.append(H.section("Diversity and richness", body, anchor="diversity"))
     if curves:
         rows = []
@@ -108,7 +118,7 @@ def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None
         rows, drows = [], []
         for c in corrections:
             rows.extend(c.rows())
-            for fig in ("richness", "hill_q1", "hill_q2", "chao1"):
+            for fig in ("richness", "hill_q1", "hill_q2") + (() if points else ("chao1",)):
                 r: dict[str, Any] = {"sample": c.sample, "figure": fig}
                 for method, vals in c.diversity.items():
                     v = vals[fig]

@@ -145,8 +145,10 @@ def report_sections(predictions: str | os.PathLike, out: str | os.PathLike, by: 
     if not len(table.samples):
         raise DataError(f"{predictions}: no predictions to report on.")
     div = diversity_by_sample(table, curves=False)
-    curves = {s: inext(r, nboot=nboot, seed=seed + i) for i, (s, r) in enumerate(zip(table.samples, table.counts))}
-    cov = percent_cover(preds, groups) if preds.kind == "points" else None
+    points = preds.kind == "points"  # classified points are cover, not individuals: no rarefaction of them
+    curves = None if points else {s: inext(r, nboot=nboot, seed=seed + i)
+                                  for i, (s, r) in enumerate(zip(table.samples, table.counts))}
+    cov = percent_cover(preds, groups) if points else None
     corr = None
     if evaluation:
         methods = ("acc",) if preds.kind == "detection" else ("acc", "em")
@@ -155,7 +157,8 @@ def report_sections(predictions: str | os.PathLike, out: str | os.PathLike, by: 
     if validation:
         val = read_predictions(validation)
         unk = (preds, find_unknowns(preds, calibrate(val, score)))
-    secs = biodiversity_sections(table, cov, div, curves, accumulation(table.counts, seed=seed), corr, unk)
+    secs = biodiversity_sections(table, cov, div, curves, None if points else accumulation(table.counts, seed=seed),
+                                 corr, unk, points=points)
     return secs, f"{predictions} ({preds.kind}, {len(preds)} rows)"
 
 
