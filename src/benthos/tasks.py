@@ -116,6 +116,17 @@ def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None,
     return samples, [str(i) for i in issues]
 
 
+def parse_shard(spec: str) -> tuple[int, int]:
+    """'2/8' -> (2, 8): the second of eight shares."""
+    try:
+        i, n = (int(v) for v in spec.split("/"))
+        if not 1 <= i <= n:
+            raise ValueError
+    except ValueError:
+        raise BenthosError(f"shard {spec!r}: give I/N with 1 <= I <= N, e.g. 1/4 ... 4/4") from None
+    return i, n
+
+
 def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
     """One CSV file among the inputs: points to classify (see :func:`point_samples`)."""
     return len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".csv" and Path(inputs[0]).is_file()
@@ -124,7 +135,7 @@ def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
             chunk: int = 256, images: str | os.PathLike | None = None, points_per_image: int | None = None,
-            grid: str | None = None) -> dict[str, Any]:
+            grid: str | None = None, shard: str | None = None) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
     ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
     ``predictions.csv`` into.
@@ -134,6 +145,10 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     classified and the rows end with ``row,column``, the input ``benthos ecology cover`` reads.
     Photos without points: ``points_per_image`` random points or a ``grid`` ("5x5") of points
     on each image found in ``inputs`` (:func:`benthos.data.regions.layout_points`), classified alike.
+
+    ``shard``: "I/N" predicts only the I-th of N shares of the photos (photo k of the sorted list
+    goes to share k mod N + 1, with all its points), so N machines given the same inputs split
+    a survey without talking to each other; ``benthos ecology merge`` joins their CSVs.
 
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
@@ -150,8 +165,9 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.runs.run import run_identity
 
     run_dir = Path(run_dir)
+    part = parse_shard(shard) if shard else None
     if Path(out).is_dir() or str(out).endswith(("/", os.sep)):  # `--out results/`: the CSV goes inside
-        out = Path(out) / "predictions.csv"
+        out = Path(out) / (f"predictions_{part[0]}of{part[1]}.csv" if part else "predictions.csv")
     model, meta = load_run(run_dir)
     classes = meta["classes"]
     tta = meta.get("tta", "none") if tta is None else tta
@@ -181,11 +197,18 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         points = True
     else:
         samples, skipped_rows = [Sample(path=f, label=classes[0]) for f in find_images(inputs)], []
+    if part:
+        photos = {p: k for k, p in enumerate(dict.fromkeys(s.path for s in samples))}
+        samples = [s for s in samples if photos[s.path] % part[1] == part[0] - 1]
+        if not samples:
+            raise BenthosError(f"shard {shard}: no photos fall in it ({len(photos)} photos in all)")
     keys = [f"{s.path}#{s.meta['row']:g},{s.meta['column']:g}" if points else str(s.path) for s in samples]
     by_key = dict(zip(keys, samples))
     k = max(1, min(top_k, len(classes)))
     header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
               "tta": tta, "temperature": temperature_of(meta), "top_k": k}
+    if part:
+        header["shard"] = list(part)
     if points:
         header["points"] = {"csv": str(Path(inputs[0]).resolve()) if not laid_out else None, "patch_size": patch,
                             "per_image": points_per_image, "grid": grid}

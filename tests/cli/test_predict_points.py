@@ -162,3 +162,37 @@ def test_evaluate_cuts_points_as_the_run_was_trained(run_and_photos, tmp_path, m
                         lambda m, s, *a, **kw: boxes.extend(x.box for x in s) or real(m, s, *a, **kw))
     assert main(["evaluate", str(run), str(pts), "--images", str(photos), "--json"]) == 0
     assert boxes and all(b[2] - b[0] == 32 and b[3] - b[1] == 32 for b in boxes)
+
+
+def test_shards_split_the_photos_and_merge_back(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos
+    for extra in ([], ["--grid", "2x2"]):
+        whole = tmp_path / "whole.csv"
+        assert main(["predict", str(run), str(photos), "--out", str(whole), "--tta", "none", *extra]) == 0
+        out = tmp_path / f"shards{len(extra)}"
+        for i in (1, 2):
+            assert main(["predict", str(run), str(photos), "--out", f"{out}/", "--tta", "none", "--shard", f"{i}/2",
+                         *extra]) == 0
+        shares = [list(csv.DictReader(open(out / f"predictions_{i}of2.csv"))) for i in (1, 2)]
+        images = [{r["image"] for r in rows} for rows in shares]
+        assert len(images[0]) == len(images[1]) == 1 and not images[0] & images[1]  # whole photos, disjoint
+        merged = tmp_path / f"merged{len(extra)}.csv"
+        assert main(["ecology", "merge", str(out / "predictions_1of2.csv"), str(out / "predictions_2of2.csv"),
+                     "--out", str(merged)]) == 0
+        assert sorted(open(merged).read().splitlines()) == sorted(whole.read_text().splitlines())
+    capsys.readouterr()
+    # merging a share twice, or files of different kinds, is refused with the file named
+    one = str(tmp_path / "shards0" / "predictions_1of2.csv")
+    assert main(["ecology", "merge", one, one, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "also in" in capsys.readouterr().err
+    assert main(["ecology", "merge", one, str(tmp_path / "shards2" / "predictions_2of2.csv"),
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert "columns differ" in capsys.readouterr().err
+    # a share with no rows (say, no detections on its photos) merges as nothing
+    empty = tmp_path / "empty.csv"
+    empty.write_text(open(one).readline())
+    assert main(["ecology", "merge", one, str(empty), "--out", str(tmp_path / "y.csv")]) == 0
+    assert (tmp_path / "y.csv").read_text() == open(one).read()
+    for bad in ("3/2", "0/2", "a/b"):
+        assert main(["predict", str(run), str(photos), "--shard", bad]) == 2
+        assert "give I/N" in capsys.readouterr().err

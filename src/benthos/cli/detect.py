@@ -77,6 +77,8 @@ def register(sub) -> None:
     pr.add_argument("--overlap", type=float, default=0.2)
     pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written")
     pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
+    pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images (one --out "
+                    "folder per share; join their detections.csv with `benthos ecology merge`)")
     _tta_flags(pr)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
@@ -163,7 +165,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     res = predict_run(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.overlap,
                       score_thresh=args.score_thresh, count_thresh=args.count_thresh, tta=args.tta,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+                      progress=lambda line: print(line, file=sys.stderr, flush=True), shard=args.shard)
     results = res["results"]
     n = sum(int((r["scores"] >= args.count_thresh).sum()) for r in results)
     print(f"{len(results)} images, {n} detections with score >= {args.count_thresh}; wrote "

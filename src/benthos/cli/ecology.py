@@ -32,6 +32,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--wide", metavar="CSV", help="also write a wide CSV (one row per sample, one column per taxon)")
     p.set_defaults(func=_counts)
 
+    p = sub.add_parser("merge", help="join prediction CSVs (e.g. the shares of `benthos predict --shard I/N`) into one")
+    p.add_argument("predictions", nargs="+", help="prediction CSVs of one run and one kind")
+    p.add_argument("--out", required=True, metavar="CSV")
+    p.set_defaults(func=_merge)
+
     p = sub.add_parser("cover", help="percent cover from point classifications (CoralNet style)")
     p.add_argument("predictions", help="point predictions CSV (with row,column)")
     _by(p, "groups of images besides per image and all")
@@ -127,6 +132,14 @@ def _counts(a: argparse.Namespace) -> int:
               f"-> {a.out}" + (f", {a.wide}" if a.wide else ""))
     else:
         sys.stdout.write(to_csv_text(table.long_rows(), ["sample", "taxon", "count"]))
+    return 0
+
+
+def _merge(a: argparse.Namespace) -> int:
+    from benthos.ecology import tasks
+
+    res = tasks.merge(a.predictions, a.out)
+    print(f"merged {res['files']} files: {res['rows']} rows, {res['images']} images -> {res['out']}")
     return 0
 
 

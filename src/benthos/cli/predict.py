@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--points", type=int, metavar="N", help="classify N random points on each photo (CoralNet's "
                    "'simple random'; the same points for the same file name) instead of the whole image: for cover")
     p.add_argument("--grid", metavar="ROWSxCOLS", help="classify a uniform grid of points on each photo, e.g. 5x5")
+    p.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the photos (run I = 1..N on "
+                   "N machines with the same inputs; join the CSVs with `benthos ecology merge`)")
     p.add_argument("--out", default="predictions.csv", help="CSV to write, or a folder to write predictions.csv into (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
@@ -36,7 +38,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size, tta=args.tta,
                   progress=lambda line: print(line, file=sys.stderr, flush=True), images=args.image_dir,
-                  points_per_image=args.points, grid=args.grid)
+                  points_per_image=args.points, grid=args.grid, shard=args.shard)
     print(f"predicted {res['n']} {res['unit']} -> {res['out']}")
     for line in res["skipped"][:20]:
         print(f"skipped {line}", file=sys.stderr)

@@ -105,12 +105,13 @@ def _predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None, t
 def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
                 tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
                 count_thresh: float = 0.5, tta: bool | None = None, progress=None,
-                chunk: int = 16) -> dict:
+                chunk: int = 16, shard: str | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``.
 
     Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
     every ``chunk`` images, so rerunning after a kill predicts only the rest; the outputs
     (:func:`write_predictions`) are written at the end. ``progress``: called with status lines.
+    ``shard``: "I/N", only image k of the sorted list with k mod N = I - 1 (as ``benthos predict``).
     Returns {"files", "results", "skipped", "resumed"}.
     """
     from benthos.detect.tta import FlipTTA
@@ -120,8 +121,17 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     run = Path(run)
     model, info = load_detector(run, tta=tta)
     paths = list_images(images)
+    if shard:
+        from benthos.tasks import parse_shard
+
+        i, n = parse_shard(shard)
+        paths = paths[i - 1::n]
+        if not paths:
+            raise BenthosError(f"shard {shard}: no images fall in it")
     header = {"job": "benthos detect predict", **run_identity(run), "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
               "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA)}
+    if shard:
+        header["shard"] = shard
     journal = Journal(Path(out) / ("predictions" + SUFFIX), header)
     say = progress or (lambda line: None)
     todo = journal.remaining(paths, progress)
