@@ -127,6 +127,16 @@ def parse_shard(spec: str) -> tuple[int, int]:
     return i, n
 
 
+def in_share(path: str | os.PathLike, share: tuple[int, int]) -> bool:
+    """Whether a photo belongs to share I of N: by a hash of its folder and file name, so every
+    machine puts it in the same share whatever else it can list or read, and wherever the survey is mounted."""
+    import hashlib
+
+    p = Path(path)  # sha1, not crc32: crc32's low bits barely change between IMG_0001 and IMG_0002
+    digest = hashlib.sha1(f"{p.parent.name}/{p.name}".encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % share[1] == share[0] - 1
+
+
 def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
     """One CSV file among the inputs: points to classify (see :func:`point_samples`)."""
     return len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".csv" and Path(inputs[0]).is_file()
@@ -146,9 +156,11 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     Photos without points: ``points_per_image`` random points or a ``grid`` ("5x5") of points
     on each image found in ``inputs`` (:func:`benthos.data.regions.layout_points`), classified alike.
 
-    ``shard``: "I/N" predicts only the I-th of N shares of the photos (photo k of the sorted list
-    goes to share k mod N + 1, with all its points), so N machines given the same inputs split
-    a survey without talking to each other; ``benthos ecology merge`` joins their CSVs.
+    ``shard``: "I/N" predicts only the photos of share I of N (:func:`in_share`: by a hash of
+    the photo's folder and file name, all its points with it), so N machines given the same
+    inputs split a survey without talking to each other. Each share writes ``OUT_IofN.csv``
+    (and its own journal); an empty share writes just the header. ``benthos ecology merge``
+    joins them.
 
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
@@ -165,9 +177,11 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.runs.run import run_identity
 
     run_dir = Path(run_dir)
-    part = parse_shard(shard) if shard else None
+    share = parse_shard(shard) if shard else None
     if Path(out).is_dir() or str(out).endswith(("/", os.sep)):  # `--out results/`: the CSV goes inside
-        out = Path(out) / (f"predictions_{part[0]}of{part[1]}.csv" if part else "predictions.csv")
+        out = Path(out) / "predictions.csv"
+    if share:  # every share its own file and journal, even when the machines write to one folder
+        out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
     model, meta = load_run(run_dir)
     classes = meta["classes"]
     tta = meta.get("tta", "none") if tta is None else tta
@@ -182,39 +196,43 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     if points_per_image is not None and grid is not None:
         raise BenthosError("choose --points N (random) or --grid ROWSxCOLS, not both")
     if images and not points:
-        raise BenthosError("--images names the photo folder of a points CSV; pass image files or folders directly")
+        csvs = [p for p in inputs if str(p).lower().endswith(".csv") and not Path(p).is_file()]
+        raise BenthosError(f"{csvs[0]}: no such file" if csvs else
+                           "--images names the photo folder of a points CSV; pass image files or folders directly")
     if points:
         samples, skipped_rows = point_samples(inputs[0], images, patch)
-        if not samples:
+        if share:
+            samples = [s for s in samples if in_share(s.path, share)]
+        elif not samples:
             raise BenthosError(f"{inputs[0]}: no point could be used:\n  " + "\n  ".join(skipped_rows[:10]))
-    elif laid_out:
-        from benthos.data.regions import parse_grid, photo_points
-
-        samples, issues = photo_points(find_images(inputs), patch, points_per_image, parse_grid(grid) if grid else None)
-        skipped_rows = [str(i) for i in issues]
-        if not samples:
-            raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped_rows[:10]))
-        points = True
     else:
-        samples, skipped_rows = [Sample(path=f, label=classes[0]) for f in find_images(inputs)], []
-    if part:
-        photos = {p: k for k, p in enumerate(dict.fromkeys(s.path for s in samples))}
-        samples = [s for s in samples if photos[s.path] % part[1] == part[0] - 1]
-        if not samples:
-            raise BenthosError(f"shard {shard}: no photos fall in it ({len(photos)} photos in all)")
-    keys = [f"{s.path}#{s.meta['row']:g},{s.meta['column']:g}" if points else str(s.path) for s in samples]
+        files = [f for f in find_images(inputs) if not share or in_share(f, share)]
+        if laid_out:
+            from benthos.data.regions import parse_grid, photo_points
+
+            samples, issues = photo_points(files, patch, points_per_image, parse_grid(grid) if grid else None)
+            skipped_rows = [str(i) for i in issues]
+            if not samples and not share:
+                raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped_rows[:10]))
+            points = True
+        else:
+            samples, skipped_rows = [Sample(path=f, label=classes[0]) for f in files], []
+    # a point's key keeps its coordinates as given (10 significant digits): two points are one only if equal
+    keys = [f"{s.path}#{s.meta['row']:.10g},{s.meta['column']:.10g}" if points else str(s.path) for s in samples]
     by_key = dict(zip(keys, samples))
     k = max(1, min(top_k, len(classes)))
     header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
               "tta": tta, "temperature": temperature_of(meta), "top_k": k}
-    if part:
-        header["shard"] = list(part)
+    if share:
+        header["shard"] = list(share)
     if points:
         header["points"] = {"csv": str(Path(inputs[0]).resolve()) if not laid_out else None, "patch_size": patch,
                             "per_image": points_per_image, "grid": grid}
     journal = Journal(str(out) + SUFFIX, header)
     unit = "points" if points else "images"
     todo = journal.remaining(list(by_key), progress, unit)
+    first_seen = {p: n for n, p in enumerate(dict.fromkeys(s.path for s in samples))}
+    todo.sort(key=lambda key: first_seen[by_key[key].path])  # a photo's points together: one decode (CSV order kept)
     from benthos.infer.device import pick_device
 
     if pick_device().type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts
@@ -225,8 +243,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     checked: dict[Path, str | None] = {}  # photo -> why it cannot be read (None: readable)
     with journal:
         for i in range(0, len(todo), chunk):
-            part, records, good = todo[i:i + chunk], [], []
-            for key in part:
+            batch, records, good = todo[i:i + chunk], [], []
+            for key in batch:
                 s = by_key[key]
                 if s.path not in checked:
                     try:
@@ -247,20 +265,20 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
                     s = by_key[g]
                     row = _prediction_row(str(s.path), p, e, classes, k)
                     if points:
-                        row += [f"{s.meta['row']:g}", f"{s.meta['column']:g}"]
+                        row += [f"{s.meta['row']:.10g}", f"{s.meta['column']:.10g}"]
                     records.append({"image": g, "row": row})
             journal.add(records)
-            status.update(i + len(part))
+            status.update(i + len(batch))
     results = [journal.done[key] for key in keys]
     skipped = list(skipped_rows)
     for r in results:  # a photo that cannot be read is named once, not once per point
         if "skipped" in r:
-            path = r["image"].split("#")[0] if points else r["image"]
+            path = r["image"].rsplit("#", 1)[0] if points else r["image"]
             line = r["skipped"] if r["skipped"].startswith(path) else f"{path}: {r['skipped']}"
-            if not skipped or skipped[-1] != line:
+            if line not in skipped:
                 skipped.append(line)
     good_rows = [r["row"] for r in results if "row" in r]
-    if not good_rows:
+    if not good_rows and not share:  # a share with nothing readable writes an empty file: array jobs still succeed
         journal.close(remove=True)
         raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
     header_row = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]

@@ -175,7 +175,8 @@ def test_shards_split_the_photos_and_merge_back(run_and_photos, tmp_path, capsys
                          *extra]) == 0
         shares = [list(csv.DictReader(open(out / f"predictions_{i}of2.csv"))) for i in (1, 2)]
         images = [{r["image"] for r in rows} for rows in shares]
-        assert len(images[0]) == len(images[1]) == 1 and not images[0] & images[1]  # whole photos, disjoint
+        assert not images[0] & images[1]  # each photo, with all its points, in one share
+        assert images[0] | images[1] == {r["image"] for r in csv.DictReader(open(whole))}
         merged = tmp_path / f"merged{len(extra)}.csv"
         assert main(["ecology", "merge", str(out / "predictions_1of2.csv"), str(out / "predictions_2of2.csv"),
                      "--out", str(merged)]) == 0
@@ -193,6 +194,32 @@ def test_shards_split_the_photos_and_merge_back(run_and_photos, tmp_path, capsys
     empty.write_text(open(one).readline())
     assert main(["ecology", "merge", one, str(empty), "--out", str(tmp_path / "y.csv")]) == 0
     assert (tmp_path / "y.csv").read_text() == open(one).read()
+    # a share that holds no photo writes just the header and succeeds (array jobs keep going)
+    from benthos.tasks import in_share
+
+    n = next(n for n in range(3, 50) if not any(in_share(p, (1, n)) for p in photos.iterdir()))
+    assert main(["predict", str(run), str(photos), "--shard", f"1/{n}", "--out", str(tmp_path / "e.csv")]) == 0
+    assert (tmp_path / f"e_1of{n}.csv").read_text().startswith("image,label,score") and \
+        len((tmp_path / f"e_1of{n}.csv").read_text().splitlines()) == 1
     for bad in ("3/2", "0/2", "a/b"):
         assert main(["predict", str(run), str(photos), "--shard", bad]) == 2
         assert "give I/N" in capsys.readouterr().err
+
+
+def test_points_csv_edge_cases(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos
+    # a spreadsheet's non-UTF-8 export: one line saying what to do, no traceback
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Name,Row,Column,Label\nq0.png,1,1,Algue brune \xe0 2 m\n".encode("cp1252"))
+    assert main(["predict", str(run), str(latin), "--images", str(photos)]) == 2
+    assert "CSV UTF-8" in capsys.readouterr().err
+    # a point listed twice, points of two photos interleaved (A, B, A), and fractional coordinates
+    pts = _points_csv(tmp_path / "p.csv", [("q0.png", 10, 20), ("q1.png", 30, 40), ("q0.png", 10, 20),
+                                            ("q0.png", 10.25, 20.5), ("q0.png", 10.5, 20.5)])
+    out = tmp_path / "o.csv"
+    assert main(["predict", str(run), str(pts), "--images", str(photos), "--out", str(out), "--tta", "none"]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["image"].rsplit("/", 1)[-1], r["row"], r["column"]) for r in rows] == [
+        ("q0.png", "10", "20"), ("q1.png", "30", "40"), ("q0.png", "10", "20"), ("q0.png", "10.25", "20.5"),
+        ("q0.png", "10.5", "20.5")]  # input order, every row, coordinates as given
+    assert rows[0]["prob:CCA"] == rows[2]["prob:CCA"]

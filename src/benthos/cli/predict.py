@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", help="image files or folders (searched recursively), or one CoralNet-style "
                                              "CSV of points (Name,Row,Column) to classify")
     p.add_argument("--images", dest="image_dir", metavar="DIR",
-                   help="the photos of a points CSV (default: the CSV's folder, or an images/ folder beside it)")
+                   help="the photos of a points CSV (default: an images/ folder beside the CSV, else the CSV's folder)")
     p.add_argument("--points", type=int, metavar="N", help="classify N random points on each photo (CoralNet's "
                    "'simple random'; the same points for the same file name) instead of the whole image: for cover")
     p.add_argument("--grid", metavar="ROWSxCOLS", help="classify a uniform grid of points on each photo, e.g. 5x5")

@@ -28,7 +28,8 @@ class ImageDataset(Dataset):
 
     def __init__(self, samples: Sequence[Sample], class_to_idx: dict[str, int],
                  transform: Callable | None = None, pad: str = "mean", blank_size: int = 224,
-                 failure_log: str | os.PathLike | None = None, min_side: int | None = None):
+                 failure_log: str | os.PathLike | None = None, min_side: int | None = None,
+                 reuse_photo: bool = False):
         missing = sorted({s.label for s in samples} - set(class_to_idx))
         if missing:
             raise DataError(f"labels {missing} are not in class_to_idx {sorted(class_to_idx)}; "
@@ -41,7 +42,10 @@ class ImageDataset(Dataset):
         self.failures: list[str] = []   # per worker process when num_workers > 0
         self.failure_log = failure_log
         self.min_side = min_side  # whole images only: large JPEGs may decode at reduced scale (load_image)
-        self._last: tuple[os.PathLike, Image.Image] | None = None  # the photo the previous patch was cut from
+        # prediction/evaluation in file order: keep the photo the previous patch was cut from, so
+        # consecutive points/boxes of one photo cost one decode (not in training: shuffled, no hits)
+        self.reuse_photo = reuse_photo
+        self._last: tuple[os.PathLike, Image.Image] | None = None
 
     def __getstate__(self) -> dict:  # DataLoader workers get the samples, not a decoded photo
         return {**self.__dict__, "_last": None}
@@ -52,10 +56,9 @@ class ImageDataset(Dataset):
     def load(self, index: int) -> Image.Image:
         """The RGB image (or cut patch) for one sample, before the transform."""
         s = self.samples[index]
-        if s.box is not None and self._last is not None and self._last[0] == s.path:
-            # consecutive points/boxes of one photo (prediction and evaluation keep them in file
-            # order) are cut from one decode instead of one decode per patch
-            return crop_padded(self._last[1], s.box, self.pad)
+        last = self._last
+        if s.box is not None and last is not None and last[0] == s.path:
+            return crop_padded(last[1], s.box, self.pad)
         try:
             im = load_image(s.path, self.min_side if s.box is None else None)
         except DataError as exc:
@@ -68,7 +71,8 @@ class ImageDataset(Dataset):
             return self._blank(s)
         if s.box is None:
             return im
-        self._last = (s.path, im)
+        if self.reuse_photo:
+            self._last = (s.path, im)
         return crop_padded(im, s.box, self.pad)
 
     def _blank(self, s: Sample) -> Image.Image:

@@ -91,8 +91,12 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
     or empty; such samples get the label "".
     """
     img_dir = default_image_dir(csv_path, images)
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{csv_path}: cannot be read as a UTF-8 CSV ({exc}); save it as 'CSV UTF-8' "
+                        "(in a spreadsheet: Save as > CSV UTF-8) and try again") from None
     try:
         cols = [_column(rows[0], n) for n in ("name", "row", "column")]
     except (IndexError, ValueError):

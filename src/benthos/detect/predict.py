@@ -111,7 +111,8 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
     every ``chunk`` images, so rerunning after a kill predicts only the rest; the outputs
     (:func:`write_predictions`) are written at the end. ``progress``: called with status lines.
-    ``shard``: "I/N", only image k of the sorted list with k mod N = I - 1 (as ``benthos predict``).
+    ``shard``: "I/N", only the images of share I of N (:func:`benthos.tasks.in_share`, as
+    ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
     Returns {"files", "results", "skipped", "resumed"}.
     """
     from benthos.detect.tta import FlipTTA
@@ -122,12 +123,11 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     model, info = load_detector(run, tta=tta)
     paths = list_images(images)
     if shard:
-        from benthos.tasks import parse_shard
+        from benthos.tasks import in_share, parse_shard
 
-        i, n = parse_shard(shard)
-        paths = paths[i - 1::n]
-        if not paths:
-            raise BenthosError(f"shard {shard}: no images fall in it")
+        share = parse_shard(shard)
+        paths = [p for p in paths if in_share(p, share)]
+        out = Path(out) / f"shard_{share[0]}of{share[1]}"
     header = {"job": "benthos detect predict", **run_identity(run), "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
               "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA)}
     if shard:

@@ -93,7 +93,7 @@ def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None
                     r[f"rarefied to {m}"] = v if v is not None else "n/a"
             rows.append(r)
         notes = "".join(f"<li>{H.esc(name)}: {H.esc(k)}: {H.esc(why)}</li>" for name, d in diversity.items()
-                        for k, why in d.get("undefined", {}).items() if k in keys)
+                        for k, why in d.get("undefined", {}).items() if not points or k in keys)
         body = H.table(rows, None, digits=3) + (f'<ul class="note">{notes}</ul>' if notes else "")
         if points:
             body += ('<p class="note">These are classified points, not individuals: n is the number of points, '

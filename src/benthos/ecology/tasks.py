@@ -191,7 +191,11 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
         except OSError as exc:
             raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
         with fh:
-            r = csv.reader(fh)
+            try:
+                lines = list(csv.reader(fh))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise DataError(f"{path}: cannot be read as a UTF-8 CSV ({exc})") from None
+            r = iter(lines)
             head = next(r, [])
             if detect_kind(head) is None:
                 read_predictions(path)  # raises its clear message about what a prediction file looks like

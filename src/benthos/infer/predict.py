@@ -41,7 +41,7 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
     size = preprocessing["input_size"]
     side = 4 * round((max(size) if isinstance(size, (list, tuple)) else size)
                      / preprocessing.get("crop_fraction", 0.875))
-    ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf, min_side=side)
+    ds = ImageDataset(list(samples), {s.label: 0 for s in samples}, tf, min_side=side, reuse_photo=True)
     loader = torch.utils.data.DataLoader(ds, batch_size=batch_size, num_workers=loader_workers(num_workers, dev),
                                          pin_memory=dev.type == "cuda")
     model.eval()
