@@ -185,10 +185,22 @@ def test_shards_split_the_photos_and_merge_back(run_and_photos, tmp_path, capsys
     # merging a share twice, or files of different kinds, is refused with the file named
     one = str(tmp_path / "shards0" / "predictions_1of2.csv")
     assert main(["ecology", "merge", one, one, "--out", str(tmp_path / "x.csv")]) == 2
+    assert "share(s) 1 of 2 given more than once" in capsys.readouterr().err
+    (tmp_path / "copy.csv").write_text(open(one).read())  # not named as a share: the rows tell
+    assert main(["ecology", "merge", one, str(tmp_path / "copy.csv"), "--out", str(tmp_path / "x.csv")]) == 2
     assert "also in" in capsys.readouterr().err
     assert main(["ecology", "merge", one, str(tmp_path / "shards2" / "predictions_2of2.csv"),
                  "--out", str(tmp_path / "x.csv")]) == 2
     assert "columns differ" in capsys.readouterr().err
+    # shares named as --shard names them: a missing one, or shares of different splits, are named
+    header = open(one).readline()
+    for name in ("a_1of3.csv", "a_3of3.csv", "b_2of3.csv"):
+        (tmp_path / name).write_text(header)
+    assert main(["ecology", "merge", str(tmp_path / "a_1of3.csv"), str(tmp_path / "a_3of3.csv"),
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    assert "share(s) 2 of 3 are missing" in capsys.readouterr().err
+    assert main(["ecology", "merge", one, str(tmp_path / "b_2of3.csv"), "--out", str(tmp_path / "x.csv")]) == 2
+    assert "shares of different splits (of 2, of 3)" in capsys.readouterr().err
     # a share with no rows (say, no detections on its photos) merges as nothing
     empty = tmp_path / "empty.csv"
     empty.write_text(open(one).readline())
