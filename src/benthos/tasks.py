@@ -116,27 +116,6 @@ def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None,
     return samples, [str(i) for i in issues]
 
 
-def parse_shard(spec: str) -> tuple[int, int]:
-    """'2/8' -> (2, 8): the second of eight shares."""
-    try:
-        i, n = (int(v) for v in spec.split("/"))
-        if not 1 <= i <= n:
-            raise ValueError
-    except ValueError:
-        raise BenthosError(f"shard {spec!r}: give I/N with 1 <= I <= N, e.g. 1/4 ... 4/4") from None
-    return i, n
-
-
-def in_share(path: str | os.PathLike, share: tuple[int, int]) -> bool:
-    """Whether a photo belongs to share I of N: by a hash of its folder and file name, so every
-    machine puts it in the same share whatever else it can list or read, and wherever the survey is mounted."""
-    import hashlib
-
-    p = Path(path)  # sha1, not crc32: crc32's low bits barely change between IMG_0001 and IMG_0002
-    digest = hashlib.sha1(f"{p.parent.name}/{p.name}".encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") % share[1] == share[0] - 1
-
-
 def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
     """One CSV file among the inputs: points to classify (see :func:`point_samples`)."""
     return len(inputs) == 1 and Path(inputs[0]).suffix.lower() == ".csv" and Path(inputs[0]).is_file()
@@ -156,7 +135,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     Photos without points: ``points_per_image`` random points or a ``grid`` ("5x5") of points
     on each image found in ``inputs`` (:func:`benthos.data.regions.layout_points`), classified alike.
 
-    ``shard``: "I/N" predicts only the photos of share I of N (:func:`in_share`: by a hash of
+    ``shard``: "I/N" predicts only the photos of share I of N (:func:`benthos.runs.shards.in_share`: by a hash of
     the photo's folder and file name, all its points with it), so N machines given the same
     inputs split a survey without talking to each other. Each share writes ``OUT_IofN.csv``
     (and its own journal); an empty share writes just the header. ``benthos ecology merge``
@@ -175,6 +154,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.runs import load_run
     from benthos.runs.journal import SUFFIX, Journal, Progress
     from benthos.runs.run import run_identity
+    from benthos.runs.shards import in_share, parse_shard
 
     run_dir = Path(run_dir)
     share = parse_shard(shard) if shard else None

@@ -207,7 +207,7 @@ def test_shards_split_the_photos_and_merge_back(run_and_photos, tmp_path, capsys
     assert main(["ecology", "merge", one, str(empty), "--out", str(tmp_path / "y.csv")]) == 0
     assert (tmp_path / "y.csv").read_text() == open(one).read()
     # a share that holds no photo writes just the header and succeeds (array jobs keep going)
-    from benthos.tasks import in_share
+    from benthos.runs.shards import in_share
 
     n = next(n for n in range(3, 50) if not any(in_share(p, (1, n)) for p in photos.iterdir()))
     assert main(["predict", str(run), str(photos), "--shard", f"1/{n}", "--out", str(tmp_path / "e.csv")]) == 0

@@ -111,7 +111,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
     every ``chunk`` images, so rerunning after a kill predicts only the rest; the outputs
     (:func:`write_predictions`) are written at the end. ``progress``: called with status lines.
-    ``shard``: "I/N", only the images of share I of N (:func:`benthos.tasks.in_share`, as
+    ``shard``: "I/N", only the images of share I of N (:func:`benthos.runs.shards.in_share`, as
     ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
     Returns {"files", "results", "skipped", "resumed"}.
     """
@@ -123,7 +123,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     model, info = load_detector(run, tta=tta)
     paths = list_images(images)
     if shard:
-        from benthos.tasks import in_share, parse_shard
+        from benthos.runs.shards import in_share, parse_shard
 
         share = parse_shard(shard)
         paths = [p for p in paths if in_share(p, share)]
