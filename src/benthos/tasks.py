@@ -102,14 +102,15 @@ def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
 
 
 def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None, patch_size: int,
-                  ) -> tuple[list, list[str]]:
+                  keep=None) -> tuple[list, list[str]]:
     """The points of a CoralNet-style CSV (``Name,Row,Column``; a Label column is allowed and
     ignored) as patch samples in file order, and one message per skipped row or photo."""
     from benthos.data.regions import read_coralnet
     from benthos.errors import DataError
 
     try:
-        samples, issues = read_coralnet(Path(csv_path), Path(images) if images else None, patch_size, labelled=False)
+        samples, issues = read_coralnet(Path(csv_path), Path(images) if images else None, patch_size, labelled=False,
+                                        keep=keep)
     except DataError as exc:
         raise DataError(f"{exc} (`benthos predict` takes images, folders or one CSV of points; to score a "
                         "labelled CSV manifest use `benthos evaluate RUN FILE.csv`)") from None
@@ -180,10 +181,10 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         raise BenthosError(f"{csvs[0]}: no such file" if csvs else
                            "--images names the photo folder of a points CSV; pass image files or folders directly")
     if points:
-        samples, skipped_rows = point_samples(inputs[0], images, patch)
-        if share:
-            samples = [s for s in samples if in_share(s.path, share)]
-        elif not samples:
+        # with a share, only its photos are opened (and only their problems reported)
+        samples, skipped_rows = point_samples(inputs[0], images, patch,
+                                              keep=(lambda p: in_share(p, share)) if share else None)
+        if not samples and not share:
             raise BenthosError(f"{inputs[0]}: no point could be used:\n  " + "\n  ".join(skipped_rows[:10]))
     else:
         files = [f for f in find_images(inputs) if not share or in_share(f, share)]

@@ -235,3 +235,16 @@ def test_points_csv_edge_cases(run_and_photos, tmp_path, capsys):
         ("q0.png", "10", "20"), ("q1.png", "30", "40"), ("q0.png", "10", "20"), ("q0.png", "10.25", "20.5"),
         ("q0.png", "10.5", "20.5")]  # input order, every row, coordinates as given
     assert rows[0]["prob:CCA"] == rows[2]["prob:CCA"]
+
+
+def test_a_share_of_a_points_csv_opens_only_its_own_photos(run_and_photos, tmp_path, capsys):
+    run, photos = run_and_photos
+    pts = _points_csv(tmp_path / "p.csv", [("q0.png", 10, 20), ("q1.png", 30, 40), ("missing.png", 5, 5)])
+    errs, rows = [], []
+    for i in (1, 2):
+        assert main(["predict", str(run), str(pts), "--images", str(photos), "--shard", f"{i}/2",
+                     "--out", str(tmp_path / "s.csv"), "--tta", "none"]) == 0
+        errs.append(capsys.readouterr().err)
+        rows += list(csv.DictReader(open(tmp_path / f"s_{i}of2.csv")))
+    assert sum("missing.png" in e for e in errs) == 1  # named by the share it belongs to, not by both
+    assert sorted(r["image"].rsplit("/", 1)[-1] for r in rows) == ["q0.png", "q1.png"]

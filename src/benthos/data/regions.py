@@ -83,12 +83,13 @@ def _column(header: list[str], name: str) -> int:
 
 
 def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 224,
-                  labelled: bool = True) -> tuple[list[Sample], list[DataIssue]]:
+                  labelled: bool = True, keep=None) -> tuple[list[Sample], list[DataIssue]]:
     """One square patch per CoralNet point (CSV ``Name,Row,Column,Label``, as CoralNet exports).
 
     Patches reaching past the image edge are padded when cut; points outside the image
     are skipped. ``labelled=False`` (points to classify): the Label column may be missing
-    or empty; such samples get the label "".
+    or empty; such samples get the label "". ``keep``: a test on each photo's path; the points
+    of photos it rejects are left out silently, their photos not opened (another machine's share).
     """
     img_dir = default_image_dir(csv_path, images)
     try:
@@ -127,6 +128,8 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
         if name not in sizes:
             path = img_dir / name
             sizes[name] = None
+            if keep is not None and not keep(path):
+                continue
             if not path.is_file():
                 issues.append(DataIssue(src, n, f"image {path} does not exist (pass images=/--images); "
                                         "all its points are left out", "skipped", "missing_file"))
