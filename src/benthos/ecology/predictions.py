@@ -128,9 +128,9 @@ class Predictions:
                    probs=probs.round(4), energy=energy.round(4), points=pts)
 
 
-def read_predictions(path: str | os.PathLike, classes: list[str] | None = None) -> Predictions:
-    """Read a prediction CSV, detecting its kind from the header; check labels against ``classes``."""
-    path = Path(path)
+def prediction_header_check(path: str | os.PathLike):
+    """The test of line 1 of a prediction CSV (for ``read_csv(check_header=...)``): a clear error
+    when it is neither a classification/points nor a detection predictions file."""
     def check(header: list[str]) -> None:
         if detect_kind(header) is None:
             raise DataError(
@@ -138,8 +138,13 @@ def read_predictions(path: str | os.PathLike, classes: list[str] | None = None) 
                 "classification predictions file (image,label,score,...,prob:<class>...,energy) nor a detection "
                 "predictions file (image,label,score,x0,y0,x1,y1); pass a file written by `benthos predict` or `benthos detect predict`."
             )
+    return check
 
-    header, rows = read_csv(path, what="predictions CSV", check_header=check)
+
+def read_predictions(path: str | os.PathLike, classes: list[str] | None = None) -> Predictions:
+    """Read a prediction CSV, detecting its kind from the header; check labels against ``classes``."""
+    path = Path(path)
+    header, rows = read_csv(path, what="predictions CSV", check_header=prediction_header_check(path))
     kind = detect_kind(header)
     if not rows:
         raise DataError(f"{path}: no prediction rows after the header.")

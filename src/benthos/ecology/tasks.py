@@ -7,7 +7,7 @@ from typing import Any
 
 
 from benthos.errors import DataError
-from benthos.ecology.predictions import Predictions, detect_kind, group_keys, read_metadata, read_predictions
+from benthos.ecology.predictions import Predictions, group_keys, read_metadata, read_predictions
 
 
 def parse_by(by: list[str] | None) -> str:
@@ -198,50 +198,29 @@ def _check_shares(paths: list[str | os.PathLike]) -> None:
 def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
     """Join prediction CSVs of one kind and one class list (e.g. the shares of `benthos predict
     --shard I/N`) into ``out``, refusing files whose headers differ or that hold the same image."""
-    import csv
-    import io
-
-    from benthos.runs.atomic import atomic_write_text
+    from benthos.ecology._io import read_csv, write_csv
+    from benthos.ecology.predictions import prediction_header_check
 
     if len(predictions) < 2:
         raise DataError("merge needs two or more prediction files")
     _check_shares(predictions)
     header, rows, owner = None, [], {}
     for k, path in enumerate(predictions):
-        try:
-            fh = open(path, newline="", encoding="utf-8-sig")
-        except OSError as exc:
-            raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-        with fh:
-            try:
-                lines = list(csv.reader(fh))
-            except (UnicodeDecodeError, csv.Error) as exc:
-                raise DataError(f"{path}: cannot be read as a UTF-8 CSV ({exc})") from None
-            r = iter(lines)
-            head = next(r, [])
-            if detect_kind(head) is None:
-                read_predictions(path)  # raises its clear message about what a prediction file looks like
-            if header is None:
-                header, first = head, path
-            elif head != header:
-                diff = sorted(set(head) ^ set(header))[:5] or ["the column order"]
-                raise DataError(f"{path}: its columns differ from {first}'s ({', '.join(diff)}): "
-                                "merge only files of one run and one kind")
-            i = head.index("image")
-            for row in r:
-                if not row:
-                    continue
-                image = row[i]
-                if image in owner and owner[image] != k:
-                    raise DataError(f"{path}: image {image} is also in {predictions[owner[image]]}: the files "
-                                    "overlap (merge the shares of one survey once each)")
-                owner[image] = k
-                rows.append(row)
+        head, lines = read_csv(path, what="predictions CSV", check_header=prediction_header_check(path))
+        if header is None:
+            header, first = head, path
+        elif head != header:
+            diff = sorted(set(head) ^ set(header))[:5] or ["the column order"]
+            raise DataError(f"{path}: its columns differ from {first}'s ({', '.join(diff)}): "
+                            "merge only files of one run and one kind")
+        for _, row in lines:
+            image = row["image"]
+            if image in owner and owner[image] != k:
+                raise DataError(f"{path}: image {image} is also in {predictions[owner[image]]}: the files "
+                                "overlap (merge the shares of one survey once each)")
+            owner[image] = k
+            rows.append(row)
     if Path(out).resolve() in {Path(p).resolve() for p in predictions}:
         raise DataError(f"{out} is one of the inputs; write the merged file elsewhere")
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(rows)
-    atomic_write_text(out, buf.getvalue())
+    write_csv(out, rows, header)
     return {"files": len(predictions), "rows": len(rows), "images": len(owner), "out": str(out)}
