@@ -24,6 +24,14 @@ def temperature_of(meta: dict) -> float:
     return float((meta.get("calibration") or {}).get("temperature", 1.0))
 
 
+def tta_of(meta: dict, tta: str | None = None) -> str:
+    """The test-time views to use: ``tta`` when given (checked), else the run's own."""
+    tta = meta.get("tta", "none") if tta is None else tta
+    if tta not in TTA_MODES:
+        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
+    return tta
+
+
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
                  images: str | None = None, split: str = "test", write: bool = True,
                  tta: str | None = None) -> dict[str, Any]:
@@ -54,9 +62,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     if not samples:
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
     temperature = temperature_of(meta)
-    tta = meta.get("tta", "none") if tta is None else tta
-    if tta not in TTA_MODES:
-        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
+    tta = tta_of(meta, tta)
     probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=tta, temperature=temperature)
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
@@ -165,9 +171,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
     model, meta = load_run(run_dir)
     classes = meta["classes"]
-    tta = meta.get("tta", "none") if tta is None else tta
-    if tta not in TTA_MODES:
-        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
+    tta = tta_of(meta, tta)
     points, laid_out = is_points_csv(inputs), points_per_image is not None or grid is not None
     if points_per_image is not None and points_per_image < 1:
         raise BenthosError(f"--points {points_per_image}: give a whole number >= 1 of points per photo")
