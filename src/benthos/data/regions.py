@@ -108,7 +108,7 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
     except ValueError:
         if labelled:
             raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label.") from None
-    src, half = str(csv_path), patch_size / 2
+    src = str(csv_path)
     sizes: dict[str, tuple[int, int] | None] = {}
     issues: list[DataIssue] = []
     samples: list[Sample] = []
@@ -147,9 +147,16 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
             issues.append(DataIssue(src, n, f"point (row {r:g}, column {c:g}) is outside {name} ({W}x{H})",
                                     "skipped", "outside_image"))
             continue
-        samples.append(Sample(img_dir / name, label, name, (c - half, r - half, c + half, r + half),
-                              {"row": r, "column": c, "line": n}))
+        samples.append(point_patch(img_dir / name, label, name, r, c, patch_size, line=n))
     return samples, issues
+
+
+def point_patch(path: Path, label: str, group: str, row: float, column: float, patch_size: int, **meta) -> Sample:
+    """The sample of one point: a square patch of ``patch_size`` centred on it (padded at the
+    edges when cut), in split ``group`` (its photo), with ``row``/``column`` (and ``meta``) kept."""
+    half = patch_size / 2
+    return Sample(path, label, group, (column - half, row - half, column + half, row + half),
+                  {"row": row, "column": column, **meta})
 
 
 def parse_grid(spec: str) -> tuple[int, int]:
@@ -185,7 +192,6 @@ def layout_points(width: int, height: int, name: str, n: int | None = None,
 def photo_points(paths: list[Path], patch_size: int, n: int | None = None,
                  grid: tuple[int, int] | None = None) -> tuple[list[Sample], list[DataIssue]]:
     """Patch samples at :func:`layout_points` on each photo (label ""); unreadable photos become issues."""
-    half = patch_size / 2
     samples: list[Sample] = []
     issues: list[DataIssue] = []
     for path in paths:
@@ -194,6 +200,5 @@ def photo_points(paths: list[Path], patch_size: int, n: int | None = None,
         except DataError as exc:
             issues.append(DataIssue(str(path), None, str(exc).removeprefix(f"{path}: "), "skipped", "unreadable"))
             continue
-        for r, c in layout_points(W, H, path.name, n, grid):
-            samples.append(Sample(path, "", path.name, (c - half, r - half, c + half, r + half), {"row": r, "column": c}))
+        samples += [point_patch(path, "", path.name, r, c, patch_size) for r, c in layout_points(W, H, path.name, n, grid)]
     return samples, issues
