@@ -1,34 +1,17 @@
 """`benthos predict RUN points.csv`: classify CoralNet-style points on new photos, for percent cover."""
 import csv
 
-import numpy as np
 import pytest
 from PIL import Image
 
 from benthos.cli.main import main
 from benthos.data.images import crop_padded
 
-TINY = ["--model", "lenet5", "--weights", "none", "--input-size", "32", "--epochs", "1", "--batch-size", "8",
-        "--num-workers", "0", "--lr", "0.01", "--patch-size", "32"]
-
 
 @pytest.fixture(scope="module")
-def run_and_photos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("points")
-    rng = np.random.default_rng(5)
-    for name, rgb in {"CCA": (200, 60, 40), "Sand": (50, 70, 200)}.items():
-        (root / "taxa" / name).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(np.clip(rng.normal(rgb, 30, (32, 32, 3)), 0, 255).astype(np.uint8)).save(
-                root / "taxa" / name / f"{i}.jpg")
-    photos = root / "quadrats"
-    photos.mkdir()
-    for i in range(2):
-        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(photos / f"q{i}.png")
-    (photos / "broken.png").write_bytes(b"\x89PNG not really")
-    run = root / "run"
-    assert main(["train", str(root / "taxa"), "--out", str(run), "--no-report", *TINY]) == 0
-    return run, photos
+def run_and_photos(tmp_path_factory, make_tiny_run):
+    return make_tiny_run(tmp_path_factory.mktemp("points"), 5, ("CCA", "Sand"), "quadrats", ["q0.png", "q1.png"],
+                         (120, 160), "broken.png", "--patch-size", "32")
 
 
 def _points_csv(path, rows, header=("Name", "Row", "Column")):

@@ -2,33 +2,15 @@
 import csv
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from benthos.cli.main import main
 
-TINY = ["--model", "lenet5", "--weights", "none", "--input-size", "32", "--epochs", "1", "--batch-size", "8",
-        "--num-workers", "0", "--lr", "0.01"]
-
 
 @pytest.fixture(scope="module")
-def run_and_survey(tmp_path_factory):
-    root = tmp_path_factory.mktemp("resume")
-    rng = np.random.default_rng(3)
-    for name, rgb in {"asteroidea": (200, 60, 40), "porifera": (50, 70, 200)}.items():
-        (root / "taxa" / name).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(np.clip(rng.normal(rgb, 30, (32, 32, 3)), 0, 255).astype(np.uint8)).save(
-                root / "taxa" / name / f"{i}.jpg")
-    survey = root / "survey"
-    survey.mkdir()
-    for i in range(20):
-        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(survey / f"frame_{i:02d}.png")
-    (survey / "frame_broken.png").write_bytes(b"\x89PNG not really")
-    run = root / "run"
-    assert main(["train", str(root / "taxa"), "--out", str(run), "--no-report", *TINY]) == 0
-    return run, survey
+def run_and_survey(tmp_path_factory, make_tiny_run):
+    return make_tiny_run(tmp_path_factory.mktemp("resume"), 3, ("asteroidea", "porifera"), "survey",
+                         [f"frame_{i:02d}.png" for i in range(20)], (32, 32), "frame_broken.png")
 
 
 def test_interrupted_predict_resumes_and_matches_an_uninterrupted_run(run_and_survey, tmp_path, monkeypatch, capsys):
