@@ -1,4 +1,5 @@
-"""The run folder: weights (safetensors) + JSON sidecar, written atomically.
+"""The run folder: weights (safetensors) + JSON sidecar, written atomically; and what long
+prediction jobs keep beside their outputs (``journal``: resumable, ``shards``: split over machines).
 
 Read by evaluate, infer, report and ecology, so it sits low in the package.
 """
