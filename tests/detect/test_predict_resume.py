@@ -62,3 +62,40 @@ def test_detect_predict_shards_cover_every_image_once(tmp_path, coco_factory, ca
     assert rows(merged) == rows(tmp_path / "whole" / "detections.csv")
     per_image = [r[0] for r in rows(merged) if r[0] != "image"]
     assert max(per_image.count(i) for i in set(per_image)) > 1  # many boxes of one image, all kept
+
+
+def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, capsys):
+    import shutil
+
+    from benthos.cli.main import main
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import train_detector
+
+    coco = coco_factory(tmp_path / "data", n=6)
+    run = tmp_path / "det"
+    train_detector(coco, run, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+                                           val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False,
+                                           score_thresh=0.0))
+    images = str(coco.parent / "images")
+    common = ["--score-thresh", "0", "--count-thresh", "0.3"]  # an untrained detector: keep every box
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "whole"), *common]) == 0
+    for i in (1, 2, 3):  # every share into the same --out: each writes its own shard_Iof3/
+        assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "sh"), "--shard", f"{i}/3", *common]) == 0
+    capsys.readouterr()
+    assert main(["detect", "merge", str(tmp_path / "sh")]) == 0
+    assert "merged 3 shares: 6 images" in capsys.readouterr().out
+    for name in ("detections.csv", "counts.csv", "detections.coco.json"):  # the counting threshold travelled too
+        assert (tmp_path / "sh" / name).read_text() == (tmp_path / "whole" / name).read_text()
+    assert len((tmp_path / "whole" / "detections.csv").read_text().splitlines()) > 7  # boxes, not only a header
+
+    # what a user gets wrong is refused with the share named, and nothing is written
+    shutil.move(tmp_path / "sh" / "shard_3of3", tmp_path / "later")
+    assert main(["detect", "merge", str(tmp_path / "sh"), "--out", str(tmp_path / "m")]) == 2
+    assert "share(s) 3 of 3 are missing" in capsys.readouterr().err
+    shutil.move(tmp_path / "later", tmp_path / "sh" / "shard_3of3")
+    (tmp_path / "sh" / "shard_2of3" / "predictions.partial.jsonl").write_text("{}\n")
+    assert main(["detect", "merge", str(tmp_path / "sh"), "--out", str(tmp_path / "m")]) == 2
+    assert "shard_2of3: this share is unfinished" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+    assert main(["detect", "merge", str(tmp_path / "whole")]) == 2
+    assert "no shares" in capsys.readouterr().err

@@ -77,13 +77,32 @@ def register(sub) -> None:
     pr.add_argument("--overlap", type=float, default=0.2)
     pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written")
     pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
-    pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images (one --out "
-                    "folder per share; join their detections.csv with `benthos ecology merge`)")
+    pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images, into "
+                    "OUT/shard_IofN/ (join the shares with `benthos detect merge OUT`)")
     _tta_flags(pr)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
                     on_interrupt="the images finished so far are kept: run the same command again to continue")
+    m = s.add_parser("merge", help="join the shares of `detect predict --shard I/N` into one set of output files")
+    m.add_argument("shares", nargs="+", help="the folder given as --out to every share (it holds shard_IofN/), "
+                   "or the share folders themselves")
+    m.add_argument("--out", help="folder for the merged detections.csv, detections.coco.json, counts.csv "
+                   "(default: the folder holding the shares)")
+    m.add_argument("--count-thresh", type=float, help="lowest score counted in counts.csv (default: as the shares were counted)")
+    m.set_defaults(func=_merge)
     p.set_defaults(func=lambda a: p.print_help())
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benthos.detect.predict import merge_shares
+
+    out = args.out or (args.shares[0] if len(args.shares) == 1 else str(Path(args.shares[0]).parent))
+    res = merge_shares(args.shares, out, count_thresh=args.count_thresh)
+    print(f"merged {res['shares']} shares: {res['images']} images, {res['detections']} detections; wrote "
+          + ", ".join(str(p) for p in res["files"].values()))
+    return 0
 
 
 def _tta_flags(parser: argparse.ArgumentParser) -> None:

@@ -117,7 +117,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     """
     from benthos.detect.tta import FlipTTA
     from benthos.runs.journal import SUFFIX, Journal, Progress
-    from benthos.runs.run import run_identity
+    from benthos.runs.run import WEIGHTS, run_identity
 
     run = Path(run)
     model, info = load_detector(run, tta=tta)
@@ -156,16 +156,20 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
                 "boxes": np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4),
                 "scores": np.asarray(r["scores"], dtype=np.float32), "labels": np.asarray(r["labels"], dtype=np.int64)}
                for r in records if "skipped" not in r]
-    files = write_predictions(results, info["categories"], out, count_thresh=count_thresh)
+    files = write_predictions(results, info["categories"], out, count_thresh=count_thresh,
+                              info={"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
+                                    **({"shard": shard} if shard else {})})
     journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0}
 
 
 def write_predictions(results: list[dict], categories: list[str], out: str | os.PathLike,
-                      count_thresh: float = 0.5) -> dict[str, Path]:
+                      count_thresh: float = 0.5, info: dict | None = None) -> dict[str, Path]:
     """``detections.csv``, ``detections.coco.json`` (results + images + categories) and ``counts.csv``.
 
     Counts use detections with score >= ``count_thresh``; all detections are in the CSV/JSON.
+    ``info`` (e.g. the run) goes into the JSON's ``info`` with ``count_thresh``, which
+    :func:`merge_shares` reads back.
     """
     out = Path(out)
     buf = io.StringIO()
@@ -184,7 +188,7 @@ def write_predictions(results: list[dict], categories: list[str], out: str | os.
         counts.append([str(r["path"])] + [c.get(name, 0) for name in categories])
     paths = {"csv": out / "detections.csv", "coco": out / "detections.coco.json", "counts": out / "counts.csv"}
     atomic_write_text(paths["csv"], buf.getvalue())
-    atomic_write_json(paths["coco"], {"images": images, "categories": [{"id": i + 1, "name": c} for i, c in
+    atomic_write_json(paths["coco"], {"info": {**(info or {}), "count_thresh": count_thresh}, "images": images, "categories": [{"id": i + 1, "name": c} for i, c in
                                                                        enumerate(categories)], "annotations": dets})
     cbuf = io.StringIO()
     cw = csv.writer(cbuf)
@@ -193,6 +197,81 @@ def write_predictions(results: list[dict], categories: list[str], out: str | os.
     cw.writerow(["TOTAL", *[sum(row[i + 1] for row in counts) for i in range(len(categories))]])
     atomic_write_text(paths["counts"], cbuf.getvalue())
     return paths
+
+
+def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
+                 count_thresh: float | None = None) -> dict:
+    """Join the output folders of ``benthos detect predict --shard I/N`` (``OUT/shard_IofN/``) into
+    ``out``: the same three files an unsharded run writes, images in the same order.
+
+    ``shares``: the share folders, or one folder holding them. Refuses an unfinished share (its
+    journal is still there), missing or repeated shares, shares of other runs or class lists, and
+    an image in two shares. ``count_thresh``: default the one the shares were counted with.
+    Returns {"files", "shares", "images", "detections"}.
+    """
+    from benthos.runs.journal import SUFFIX
+    from benthos.runs.shards import check_all_shares
+
+    folders = [Path(p) for p in shares]
+    if len(folders) == 1:
+        inside = sorted(q for q in folders[0].glob("shard_*of*") if q.is_dir())
+        if not inside:
+            raise DataError(f"{folders[0]}: no shares (shard_IofN folders written by `benthos detect predict "
+                            "--shard I/N`) in this folder")
+        folders = inside
+    check_all_shares([f / "detections.coco.json" for f in folders])
+    first, owner, results, thresholds = None, {}, [], set()
+    for f in folders:
+        if (f / ("predictions" + SUFFIX)).exists():
+            raise DataError(f"{f}: this share is unfinished (its journal predictions{SUFFIX} is still there): "
+                            "run its `benthos detect predict ... --shard` command again to finish it, then merge")
+        path = f / "detections.coco.json"
+        if not path.is_file():
+            raise DataError(f"{path}: not found; is {f} a folder written by `benthos detect predict`?")
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            categories = [c["name"] for c in sorted(doc["categories"], key=lambda c: c["id"])]
+            info = doc.get("info") or {}
+            boxes: dict[int, list] = {}
+            for a in doc["annotations"]:
+                boxes.setdefault(a["image_id"], []).append(a)
+            shard = [(img, boxes.get(img["id"], [])) for img in doc["images"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DataError(f"{path}: not a detections file written by `benthos detect predict` ({exc!r})") from None
+        if first is None:
+            first = (f, categories, info)
+        elif categories != first[1]:
+            raise DataError(f"{f}: its classes ({', '.join(categories)}) differ from {first[0]}'s "
+                            f"({', '.join(first[1])}): merge the shares of one run")
+        elif None not in (info.get("weights_bytes"), first[2].get("weights_bytes")) \
+                and info["weights_bytes"] != first[2]["weights_bytes"]:
+            raise DataError(f"{f}: predicted by another model than {first[0]} (run {info.get('run')} vs "
+                            f"{first[2].get('run')}, weights of another size): merge the shares of one run")
+        if "count_thresh" in info:
+            thresholds.add(float(info["count_thresh"]))
+        for img, anns in shard:
+            name = img["file_name"]
+            if name in owner:
+                raise DataError(f"{f}: image {name} is also in {owner[name]}: the shares overlap")
+            owner[name] = f
+            results.append({"path": Path(name), "width": img["width"], "height": img["height"],
+                            "boxes": np.asarray([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                                                dtype=np.float32).reshape(-1, 4),
+                            "scores": np.asarray([a["score"] for a in anns], dtype=np.float32),
+                            "labels": np.asarray([a["category_id"] - 1 for a in anns], dtype=np.int64)})
+    if count_thresh is None:
+        if len(thresholds) > 1:
+            raise DataError(f"the shares were counted at different scores ({', '.join(map(str, sorted(thresholds)))}): "
+                            "give --count-thresh to count them all alike")
+        count_thresh = thresholds.pop() if thresholds else 0.5
+    out = Path(out)
+    if out.resolve() in {f.resolve() for f in folders}:
+        raise DataError(f"{out} is one of the shares; write the merged files elsewhere (e.g. the folder above them)")
+    results.sort(key=lambda r: r["path"])  # the order of an unsharded run (list_images sorts)
+    info = {k: first[2][k] for k in ("run", "weights_bytes") if k in first[2]}
+    files = write_predictions(results, first[1], out, count_thresh=count_thresh, info=info)
+    return {"files": files, "shares": len(folders), "images": len(results),
+            "detections": sum(len(r["scores"]) for r in results)}
 
 
 def _split_members(records, paths: list[str]) -> list[int]:

@@ -174,27 +174,6 @@ def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str]
 
 
 
-def _check_shares(paths: list[str | os.PathLike]) -> None:
-    """Files named as `--shard I/N` names them (``*_IofN.csv`` or ``shard_IofN/...``): all N shares, once each."""
-    import re
-
-    found = [re.search(r"(?:_|shard_)(\d+)of(\d+)(?:\.csv$|/)", Path(p).as_posix()) for p in paths]
-    if not all(found):
-        return  # not (all) shares: nothing to check
-    totals = {int(m.group(2)) for m in found}
-    if len(totals) > 1:
-        raise DataError(f"these files are shares of different splits ({', '.join(f'of {n}' for n in sorted(totals))}): "
-                        "merge the N shares of one job")
-    n, have = totals.pop(), [int(m.group(1)) for m in found]
-    twice = sorted({i for i in have if have.count(i) > 1})
-    if twice:
-        raise DataError(f"share(s) {', '.join(map(str, twice))} of {n} given more than once")
-    missing = sorted(set(range(1, n + 1)) - set(have))
-    if missing:
-        raise DataError(f"share(s) {', '.join(map(str, missing))} of {n} are missing from the files given: "
-                        "merge every share (or rename the files if this is intended)")
-
-
 def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
     """Join prediction CSVs of one kind and one class list (e.g. the shares of `benthos predict
     --shard I/N`) into ``out``, refusing files whose headers differ or that hold the same image."""
@@ -203,7 +182,9 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
 
     if len(predictions) < 2:
         raise DataError("merge needs two or more prediction files")
-    _check_shares(predictions)
+    from benthos.runs.shards import check_all_shares
+
+    check_all_shares(predictions)
     header, rows, owner = None, [], {}
     for k, path in enumerate(predictions):
         head, lines = read_csv(path, what="predictions CSV", check_header=prediction_header_check(path))

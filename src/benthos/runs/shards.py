@@ -2,14 +2,16 @@
 
 Shares are chosen per photo by a hash of its folder and file name, so every machine given the
 same inputs puts a photo in the same share whatever else it can list or read, and wherever the
-survey is mounted. ``benthos ecology merge`` joins the shares' CSVs.
+survey is mounted. ``benthos ecology merge`` joins the shares' CSVs, ``benthos detect merge``
+a detector's share folders; both check with :func:`check_all_shares`.
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from benthos.errors import BenthosError
+from benthos.errors import BenthosError, DataError
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -31,3 +33,22 @@ def in_share(path: str | os.PathLike, share: tuple[int, int]) -> bool:
     p = Path(path)  # sha1, not crc32: crc32's low bits barely change between IMG_0001 and IMG_0002
     digest = hashlib.sha1(f"{p.parent.name}/{p.name}".encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") % share[1] == share[0] - 1
+
+
+def check_all_shares(paths: list[str | os.PathLike]) -> None:
+    """Files named as `--shard I/N` names them (``*_IofN.csv`` or ``shard_IofN/...``): all N shares, once each."""
+    found = [re.search(r"(?:_|shard_)(\d+)of(\d+)(?:\.csv$|/)", Path(p).as_posix()) for p in paths]
+    if not all(found):
+        return  # not (all) shares: nothing to check
+    totals = {int(m.group(2)) for m in found}
+    if len(totals) > 1:
+        raise DataError(f"these files are shares of different splits ({', '.join(f'of {n}' for n in sorted(totals))}): "
+                        "merge the N shares of one job")
+    n, have = totals.pop(), [int(m.group(1)) for m in found]
+    twice = sorted({i for i in have if have.count(i) > 1})
+    if twice:
+        raise DataError(f"share(s) {', '.join(map(str, twice))} of {n} given more than once")
+    missing = sorted(set(range(1, n + 1)) - set(have))
+    if missing:
+        raise DataError(f"share(s) {', '.join(map(str, missing))} of {n} are missing from the files given: "
+                        "merge every share (or rename the files if this is intended)")
