@@ -6,8 +6,10 @@ its flags, resumable checkpoints); this module only assembles data, model and st
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from benthos.runs.run import read_unreadable, unreadable_log, versions
 from benthos.train.config import TrainConfig
 
 log = logging.getLogger("benthos.train")
+PATCHES = "patches"  # box/point patches cut once for training (benthos.data.patchcache); removed after
 
 
 def _checkpoint_io():
@@ -253,13 +256,27 @@ def _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir):
 def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     import warnings
 
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
+    warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers|no `val_dataloader`).*")
+
+    cache = run_dir / PATCHES
+    if any(x.box is not None for x in (*train_s, *val_s)):  # boxes/points: cut once, not every epoch
+        from benthos.data.patchcache import cut_patches
+
+        side = pre["input_size"] if isinstance(pre["input_size"], int) else max(pre["input_size"])
+        cut = cut_patches([*train_s, *val_s], cache, max_side=math.ceil(2 * side / math.sqrt(cfg.crop_scale)))
+        train_s, val_s = cut[:len(train_s)], cut[len(train_s):]
+    try:
+        return _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     import lightning.pytorch as pl
     from lightning.pytorch.loggers import CSVLogger
 
     from benthos.train.module import ClassifierModule
-
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
-    warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers|no `val_dataloader`).*")
 
     train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir)
     weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None

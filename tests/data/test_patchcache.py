@@ -1,0 +1,85 @@
+"""Box and point patches are cut from their photos once before training, not every epoch."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benthos.data import ImageDataset, eval_transforms
+from benthos.data.patchcache import cut_patches
+from benthos.data.samples import Sample
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rng = np.random.default_rng(0)
+    paths = []
+    for k in range(2):
+        p = tmp_path / f"survey_{k}.jpg"
+        Image.fromarray(rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)).save(p, quality=90)
+        paths.append(p)
+    return paths
+
+
+def test_patches_cut_once_are_the_patches_the_dataset_cuts(photos, tmp_path, monkeypatch):
+    import benthos.data.patchcache as pc
+
+    boxes = [(10, 10, 42, 42), (-12, -8, 20, 24), (140, 100, 172, 132), (50, 30, 82, 62)]  # two spill over edges
+    samples = [Sample(p, f"c{i % 2}", p.stem, b, {"line": i}) for p in photos for i, b in enumerate(boxes)]
+    samples.append(Sample(tmp_path / "gone.jpg", "c0", "gone", (0, 0, 32, 32)))  # unreadable: left for the dataset
+    samples.append(Sample(photos[0], "c1"))  # a whole image: untouched
+    calls = []
+    real = pc.load_image
+    monkeypatch.setattr(pc, "load_image", lambda path, *a: calls.append(path) or real(path, *a))
+
+    cut = cut_patches(samples, tmp_path / "cache")
+    assert len(calls) == 3  # each photo decoded once (and the missing one tried once), not once per patch
+    assert [s.label for s in cut] == [s.label for s in samples] and [s.group for s in cut] == [s.group for s in samples]
+    assert cut[-2] is samples[-2] and cut[-1] is samples[-1]
+    assert all(s.box is None and s.path.parent == tmp_path / "cache" for s in cut[:8])
+    assert cut[1].meta == {"line": 1, "photo": str(photos[0]), "box": [-12, -8, 20, 24]}
+    tf = eval_transforms({"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "crop_fraction": 1.0})
+    idx = {"c0": 0, "c1": 1}
+    before, after = ImageDataset(samples[:8], idx, tf), ImageDataset(cut[:8], idx, tf)
+    for i in range(8):  # lossless: what training sees is unchanged, padding at the edges included
+        assert torch.equal(before[i][0], after[i][0])
+    assert not list((tmp_path / "cache").glob(".*"))  # no temporary files left
+
+    small = cut_patches(samples[:1], tmp_path / "small", max_side=16)  # larger than the network needs: scaled down
+    assert Image.open(small[0].path).size == (16, 16)
+
+
+def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplog):
+    """Two epochs over 24 points of 3 photos: 3 photo decodes for training, the cut patches are read
+    from files, and the temporary folder is gone from the run afterwards."""
+    import benthos.data.dataset as dataset
+    import benthos.data.patchcache as pc
+    from benthos.train import TrainConfig, train
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for k in range(3):
+        arr = np.zeros((200, 300, 3), np.uint8)
+        arr[:, :150] = (200, 60, 40)
+        arr[:, 150:] = (40, 70, 200)
+        Image.fromarray(np.clip(arr + rng.normal(0, 20, arr.shape), 0, 255).astype(np.uint8)).save(tmp_path / f"p{k}.png")
+        for i in range(8):
+            col = int(rng.integers(10, 290))
+            rows.append([f"p{k}.png", int(rng.integers(10, 190)), col, "red" if col < 150 else "blue"])
+    with open(tmp_path / "points.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["Name", "Row", "Column", "Label"], *rows])
+    photo_reads = []
+    for mod in (pc, dataset):
+        real = mod.load_image
+        monkeypatch.setattr(mod, "load_image", lambda path, *a, real=real: (
+            photo_reads.append(path) if str(path).endswith(tuple(f"p{k}.png" for k in range(3))) else None) or real(path, *a))
+    run = tmp_path / "run"
+    caplog.set_level("INFO")
+    meta = train(TrainConfig(data=str(tmp_path / "points.csv"), images=str(tmp_path), out=str(run), model="lenet5",
+                             weights=None, input_size=32, patch_size=24, epochs=2, batch_size=8, num_workers=0,
+                             lr=1e-2, val_fraction=0.25, test_fraction=0, calibrate=False, report=False))
+    assert meta["timings"]["epochs"] == 2
+    assert len(photo_reads) == 3
+    assert "cut 24 patches from 3 photos once" in caplog.text
+    assert not (run / "patches").exists()
