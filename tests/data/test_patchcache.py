@@ -83,3 +83,23 @@ def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplo
     assert len(photo_reads) == 3
     assert "cut 24 patches from 3 photos once" in caplog.text
     assert not (run / "patches").exists()
+
+
+def test_linear_probe_features_decode_each_photo_once_and_keep_the_order(photos, monkeypatch):
+    import benthos.data.dataset as dataset
+    from benthos.models import create_model
+    from benthos.train.probe import extract_features
+
+    boxes = [(10, 10, 42, 42), (60, 20, 92, 52), (100, 50, 132, 82)]
+    samples = [Sample(photos[k % 2], f"c{k % 3}", None, boxes[k % 3]) for k in range(6)]  # photos interleaved
+    pre = {"input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "crop_fraction": 1.0, "in_chans": 3}
+    model = create_model("lenet5", weights=None, in_chans=3)
+    idx = {"c0": 0, "c1": 1, "c2": 2}
+    one_by_one = torch.cat([extract_features(model, [s], idx, pre)[0] for s in samples])
+    reads = []
+    real = dataset.load_image
+    monkeypatch.setattr(dataset, "load_image", lambda path, *a: reads.append(path) or real(path, *a))
+    feats, labels = extract_features(model, samples, idx, pre)
+    assert len(reads) == 2
+    assert labels.tolist() == [idx[s.label] for s in samples]
+    assert torch.allclose(feats, one_by_one, atol=1e-5)

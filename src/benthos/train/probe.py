@@ -21,7 +21,9 @@ def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, nu
     from benthos.infer.device import model_device, pick_device
 
     tf = eval_transforms(pre)
-    ds = ImageDataset(samples, class_to_idx, tf, failure_log=failure_log)
+    # photo by photo, so the patches (boxes, points) of one photo cost one decode; returned in the given order
+    order = sorted(range(len(samples)), key=lambda i: str(samples[i].path))
+    ds = ImageDataset([samples[i] for i in order], class_to_idx, tf, failure_log=failure_log, reuse_photo=True)
     loader = torch.utils.data.DataLoader(ds, batch_size, num_workers=num_workers)
     model.eval()
     home, dev = model_device(model), pick_device()
@@ -38,7 +40,9 @@ def extract_features(model, samples, class_to_idx, pre, batch_size: int = 64, nu
                 labels.append(y)
     finally:
         model.to(home)
-    return torch.cat(feats), torch.cat(labels)
+    back = torch.empty(len(order), dtype=torch.long)
+    back[torch.as_tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    return torch.cat(feats)[back], torch.cat(labels)[back]
 
 
 def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Path):
