@@ -1,5 +1,7 @@
 """A fake run folder: run.json with history, an evaluation on random data, mistake images."""
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -45,3 +47,27 @@ def fake_run(tmp_path):
         box = (140, 100, 200, 160) if i == 0 else None  # runs past the right and bottom edges: padded
         mistakes.append({"path": str(path), "true": CLASSES[i], "pred": CLASSES[i + 1], "score": 0.5 + 0.1 * i, "box": box})
     return run_dir, evaluation, mistakes
+
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", shutil.which("chromedriver") or "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def driver():
+    """Headless Chromium through Selenium; the test is skipped where Chromium is not installed."""
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip("chromium/chromedriver not installed: run scripts/ensure_chromium.sh (as root)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install selenium)")
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--window-size=1280,900"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    # an explicit driver path keeps Selenium Manager from trying to download one
+    drv = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    drv.set_page_load_timeout(30)
+    yield drv
+    drv.quit()

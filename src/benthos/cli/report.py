@@ -13,6 +13,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--by", nargs="+", help="sample key for --predictions: image, folder, all, or group COLUMN")
     p.set_defaults(func=_report)
 
+    r = sub.add_parser("review", help="a page to confirm or correct predictions in the browser; its answers are a "
+                       "CSV that `benthos train` reads")
+    r.add_argument("predictions", help="a `benthos predict` CSV (images or points)")
+    r.add_argument("--out", help="the HTML page to write (default: PREDICTIONS_review.html beside the CSV)")
+    r.add_argument("--limit", type=int, default=400, help="at most this many items on the page (default 400; 0: all)")
+    r.add_argument("--order", choices=["least-sure", "file"], default="least-sure",
+                   help="least-sure: lowest score first (default); file: as in the CSV")
+    r.add_argument("--patch-size", type=int, default=224, help="side of the patch shown around a point (the run's)")
+    r.set_defaults(func=_review)
+
 
 def _report(args: argparse.Namespace) -> int:
     from pathlib import Path
@@ -33,4 +43,18 @@ def _report(args: argparse.Namespace) -> int:
 
         write_report(args.run)
     print(f"report: {Path(args.run) / 'report.html'}")
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from benthos.report.review import write_review
+
+    src = Path(args.predictions)
+    out = Path(args.out) if args.out else src.with_name(src.stem + "_review.html")
+    res = write_review(src, out, limit=args.limit or None, order=args.order, patch_size=args.patch_size)
+    print(f"review page: {res['out']} ({res['items']} of {res['of']} {res['kind']}, "
+          f"{'least sure first' if args.order == 'least-sure' else 'in file order'}). Open it in a browser; "
+          f"its Download button saves the answers as {src.stem}_reviewed.csv, which `benthos train` reads.")
     return 0

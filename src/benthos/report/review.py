@@ -1,0 +1,225 @@
+"""`benthos review`: a page where an expert confirms or corrects predictions, for the next training.
+
+One self-contained HTML file (thumbnails embedded, no server, readable offline). For each image
+or point the expert clicks "right" or types the right taxon (known taxa are offered; a new name
+is allowed: a taxon the model does not know yet). Answers are kept in the browser's local
+storage as they are given, so a reload or a closed tab loses nothing, and the page's Download
+button saves them as a CSV that ``benthos train`` reads as it is:
+- image predictions: a manifest ``path,label,group`` (absolute paths);
+- point predictions: a CoralNet CSV ``Name,Row,Column,Label`` (``Name`` an absolute path);
+each with ``predicted,score,status`` columns beside (status ``right`` or ``corrected``). Only
+the items answered are written. Least sure first by default: the answers that teach the model
+most come first.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benthos.errors import DataError
+from benthos.report.html import CSS, esc, thumbnail
+from benthos.runs.atomic import atomic_write_text
+
+ORDERS = ("least-sure", "file")
+
+REVIEW_CSS = """
+.bar{position:sticky;top:0;z-index:2;background:#fff;border-bottom:1px solid #dde3e7;padding:10px 28px;display:flex;
+gap:16px;align-items:center;flex-wrap:wrap;font-size:14px}
+.bar button{font-size:14px;padding:6px 12px;border-radius:4px;border:1px solid #0b3c5d;background:#0b3c5d;color:#fff;cursor:pointer}
+.bar button.plain{background:#fff;color:#0b3c5d}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{margin:0;width:184px;font-size:12px;background:#fff;border:3px solid #dde3e7;border-radius:6px;padding:6px}
+.card img{width:172px;height:172px;object-fit:cover;display:block}
+.card.right{border-color:#2e8b57} .card.corrected{border-color:#e07b00}
+.card .act{display:flex;gap:4px;margin-top:4px} .card .act input{width:100%;min-width:0;font-size:12px}
+.card button.ok{font-size:12px;cursor:pointer;white-space:nowrap}
+.card .name{overflow-wrap:anywhere;color:#5b6b75}
+"""
+
+SCRIPT = r"""
+(function () {
+  const meta = JSON.parse(document.getElementById("review-meta").textContent);
+  const KEY = "benthos-review:" + meta.id;
+  let answers = {};
+  try { answers = JSON.parse(localStorage.getItem(KEY) || "{}"); } catch (e) { answers = {}; }
+  const cards = Array.from(document.querySelectorAll(".card"));
+  function save() { try { localStorage.setItem(KEY, JSON.stringify(answers)); } catch (e) {} }
+  function paint(card) {
+    const a = answers[card.dataset.i];
+    card.classList.toggle("right", !!a && a.status === "right");
+    card.classList.toggle("corrected", !!a && a.status === "corrected");
+    const input = card.querySelector("input");
+    if (document.activeElement !== input) input.value = a && a.status === "corrected" ? a.label : "";
+  }
+  function count() {
+    const vals = Object.values(answers);
+    const right = vals.filter(a => a.status === "right").length;
+    document.getElementById("progress").textContent =
+      vals.length + " of " + cards.length + " answered (" + right + " right, " + (vals.length - right) + " corrected)";
+  }
+  function answer(card, label) {
+    label = (label || "").trim();
+    if (!label) delete answers[card.dataset.i];
+    else answers[card.dataset.i] = {label: label, status: label === card.dataset.pred ? "right" : "corrected"};
+    save(); paint(card); count();
+  }
+  cards.forEach(card => {
+    card.querySelector("button.ok").addEventListener("click", () => answer(card, card.dataset.pred));
+    const input = card.querySelector("input");
+    input.addEventListener("change", () => answer(card, input.value));
+    paint(card);
+  });
+  function field(v) { v = String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
+  function csv() {
+    const lines = [meta.columns.map(field).join(",")];
+    cards.forEach(card => {
+      const a = answers[card.dataset.i];
+      if (!a) return;
+      const item = meta.items[card.dataset.i];
+      const row = meta.kind === "points"
+        ? [item.path, item.row, item.column, a.label, item.predicted, item.score, a.status]
+        : [item.path, a.label, item.group, item.predicted, item.score, a.status];
+      lines.push(row.map(field).join(","));
+    });
+    return lines.join("\n") + "\n";
+  }
+  document.getElementById("download").addEventListener("click", () => {
+    const url = URL.createObjectURL(new Blob([csv()], {type: "text/csv"}));
+    const a = document.createElement("a");
+    a.href = url; a.download = meta.download; document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+  document.getElementById("clear").addEventListener("click", () => {
+    if (!confirm("Forget every answer given on this page?")) return;
+    answers = {}; save(); cards.forEach(paint); count();
+  });
+  count();
+  window.benthosReview = {csv: csv, answers: () => answers, answer: (i, label) => answer(cards[i], label)};
+})();
+"""
+
+
+def _resolve(image: str, root: Path) -> Path:
+    """An image path as written by ``benthos predict``: as given (from where it ran), else beside the CSV."""
+    p = Path(image)
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    return (root / p).resolve() if (root / p).exists() else p.resolve()
+
+
+def _thumbs(paths: list[Path], points: list[tuple[float, float] | None], patch_size: int) -> list[str]:
+    """Thumbnails (data URIs), each photo decoded once; a point's patch with a cross at the point."""
+    from PIL import Image, ImageDraw
+
+    from benthos.data.images import crop_padded, load_image
+
+    missing = ("data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='160' height='160'>"
+               "<rect width='160' height='160' fill='%23eee'/><text x='80' y='84' font-size='13' text-anchor='middle' "
+               "fill='%23888'>cannot read</text></svg>")
+    out = [missing] * len(paths)
+    order = sorted(range(len(paths)), key=lambda i: str(paths[i]))
+    last: tuple[Path, Image.Image | None] | None = None
+    for i in order:
+        p, pt = paths[i], points[i]
+        if last is None or last[0] != p:
+            try:  # whole images only need a thumbnail: large JPEGs decode at reduced scale
+                last = (p, load_image(p, None if any(q is not None for q in points) else 176))
+            except DataError:
+                last = (p, None)
+        im = last[1]
+        if im is None:
+            continue
+        if pt is None:
+            out[i] = thumbnail(im, size=176)
+            continue
+        r, c = pt
+        half = patch_size / 2
+        patch = crop_padded(im, (c - half, r - half, c + half, r + half))
+        patch.thumbnail((176, 176))
+        d, (w, h) = ImageDraw.Draw(patch), patch.size
+        for colour, width in (("black", 3), ("yellow", 1)):  # the point, visible on light and dark ground
+            d.line((w / 2 - 8, h / 2, w / 2 + 8, h / 2), fill=colour, width=width)
+            d.line((w / 2, h / 2 - 8, w / 2, h / 2 + 8), fill=colour, width=width)
+        out[i] = thumbnail(patch, size=176)
+    return out
+
+
+def write_review(predictions: str | os.PathLike, out: str | os.PathLike, limit: int | None = 400,
+                 order: str = "least-sure", patch_size: int = 224) -> dict[str, Any]:
+    """Write the review page for a ``benthos predict`` CSV (images or points); see the module doc.
+
+    ``limit``: at most this many items (None: all); ``order``: "least-sure" (lowest score first)
+    or "file" (as in the CSV). ``patch_size``: the side of a point's patch shown (the run's).
+    Returns {"out", "items", "of", "kind"}.
+    """
+    from benthos.ecology.predictions import read_predictions
+
+    if order not in ORDERS:
+        raise DataError(f"order '{order}': use one of {', '.join(ORDERS)}")
+    if limit is not None and limit < 1:
+        raise DataError(f"limit {limit}: give a number of items >= 1 (or no limit)")
+    preds = read_predictions(predictions)
+    if preds.kind == "detection":
+        raise DataError(f"{predictions}: these are detections (boxes); `benthos review` takes the image or point "
+                        "predictions of `benthos predict` (a review page for boxes is not built yet)")
+    idx = np.argsort(preds.scores, kind="stable") if order == "least-sure" else np.arange(len(preds))
+    idx = idx[:limit] if limit else idx
+    paths = [_resolve(preds.images[i], preds.root) for i in idx]
+    points = [tuple(preds.points[i]) if preds.points is not None else None for i in idx]
+    thumbs = _thumbs(paths, points, patch_size)
+    items, cards = [], []
+    for k, (i, path, pt, uri) in enumerate(zip(idx, paths, points, thumbs)):
+        i = int(i)
+        top = np.argsort(-preds.probs[i])[:2] if preds.probs is not None else []
+        alt = [f"{preds.classes[j]} {preds.probs[i][j]:.2f}" for j in top if preds.classes[j] != preds.labels[i]][:1]
+        item = {"path": str(path), "predicted": preds.labels[i], "score": round(float(preds.scores[i]), 4)}
+        where = path.name
+        if pt is not None:
+            item.update(row=pt[0], column=pt[1])
+            where += f" (row {pt[0]:g}, column {pt[1]:g})"
+        else:
+            item["group"] = ""
+        items.append(item)
+        cards.append(
+            f'<figure class="card" data-i="{k}" data-pred="{esc(preds.labels[i])}"><img src="{uri}" alt="{esc(where)}">'
+            f'<figcaption><div class="name">{esc(where)}</div>predicted <b>{esc(preds.labels[i])}</b> '
+            f'{preds.scores[i]:.2f}' + (f' &middot; then {esc(alt[0])}' if alt else "") + "</figcaption>"
+            '<div class="act"><button class="ok" type="button" title="the predicted taxon is right">&#10003; right</button>'
+            '<input list="taxa" placeholder="or the right taxon" aria-label="the right taxon"></div></figure>')
+    src = Path(predictions)
+    digest = hashlib.sha1(f"{src.resolve()}|{src.stat().st_size}|{len(items)}|{order}".encode()).hexdigest()[:16]
+    kind = "points" if preds.kind == "points" else "images"
+    columns = (["Name", "Row", "Column", "Label"] if kind == "points" else ["path", "label", "group"]) \
+        + ["predicted", "score", "status"]
+    meta = {"id": digest, "kind": kind, "columns": columns, "items": items, "download": f"{src.stem}_reviewed.csv"}
+    taxa = "".join(f'<option value="{esc(c)}">' for c in preds.classes)
+    shown = f"{len(items)} of {len(preds)} {'points' if kind == 'points' else 'images'}, " + \
+        ("least sure first" if order == "least-sure" else "in file order")
+    how = ("For each one, click <b>&#10003; right</b> if the predicted taxon is right, or type or pick the right "
+           "taxon (a name the model does not know is fine). Answers are kept in this browser as you go. "
+           "<b>Download</b> saves them as a CSV that <code>benthos train</code> reads"
+           + (" (CoralNet format: Name, Row, Column, Label)." if kind == "points" else " (path, label, group).")
+           + " Only answered items are written.")
+    html = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Review: "
+            f"{esc(src.name)}</title><style>{CSS}{REVIEW_CSS}</style></head><body>"
+            f"<header><h1>Review predictions</h1><p>{esc(src)}: {esc(shown)}</p></header>"
+            '<div class="bar"><span id="progress"></span><button id="download" type="button">Download answers (CSV)</button>'
+            '<button id="clear" class="plain" type="button">Clear answers</button></div>'
+            f'<main><section><p class="note">{how}</p><datalist id="taxa">{taxa}</datalist>'
+            f'<div class="cards">{"".join(cards)}</div></section></main>'
+            f'<script type="application/json" id="review-meta">{_json_for_html(meta)}</script>'
+            f"<script>{SCRIPT}</script></body></html>\n")
+    out = Path(out)
+    atomic_write_text(out, html)
+    return {"out": out, "items": len(items), "of": len(preds), "kind": kind}
+
+
+def _json_for_html(obj: Any) -> str:
+    """JSON safe inside a <script> element (no closing tag or comment opener can appear)."""
+    return json.dumps(obj).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

@@ -1,0 +1,106 @@
+"""`benthos review`: confirm or correct predictions in the browser; the answers train the next model."""
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benthos.cli.main import main
+
+CLASSES = ["fish", "starfish"]
+
+
+def _predictions(tmp_path, points: bool):
+    """A `benthos predict`-style CSV over three photos (paths relative to the CSV, as when predicting
+    from its folder), scores 0.9 / 0.55 / 0.7."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "photos").mkdir()
+    rows = []
+    for k, (label, p) in enumerate([("fish", 0.9), ("starfish", 0.55), ("fish", 0.7)]):
+        name = f"photos/p{k}.jpg"
+        Image.fromarray(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)).save(tmp_path / name)
+        probs = {"fish": p, "starfish": 1 - p} if label == "fish" else {"fish": 1 - p, "starfish": p}
+        row = {"image": name, "label": label, "score": p, **{f"prob:{c}": probs[c] for c in CLASSES}, "energy": -3.0}
+        if points:
+            row.update(row=10 + 50 * k, column=390)  # the last point's patch runs past the right edge
+        rows.append(row)
+    path = tmp_path / "preds.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def _meta(page):
+    return json.loads(re.search(r'<script type="application/json" id="review-meta">(.*?)</script>', page.read_text()).group(1))
+
+
+@pytest.mark.parametrize("points", [False, True], ids=["images", "points"])
+def test_review_page_lists_least_sure_first(tmp_path, points, capsys):
+    preds = _predictions(tmp_path, points)
+    assert main(["review", str(preds)]) == 0
+    page = tmp_path / "preds_review.html"
+    assert "3 of 3" in capsys.readouterr().out
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # self-contained, readable offline
+    meta = _meta(page)
+    assert [i["score"] for i in meta["items"]] == [0.55, 0.7, 0.9]
+    assert all(i["path"].startswith(str(tmp_path)) for i in meta["items"])  # resolved beside the CSV
+    assert meta["columns"] == (["Name", "Row", "Column", "Label"] if points else ["path", "label", "group"]) \
+        + ["predicted", "score", "status"]
+    assert text.count('class="card"') == 3 and text.count("data:image/jpeg;base64,") == 3
+    assert main(["review", str(preds), "--order", "file", "--limit", "2", "--out", str(tmp_path / "two.html")]) == 0
+    assert [i["score"] for i in _meta(tmp_path / "two.html")["items"]] == [0.9, 0.55]
+
+
+def test_review_refuses_detections_and_bad_limits(tmp_path, capsys):
+    det = tmp_path / "detections.csv"
+    det.write_text("image,label,score,x0,y0,x1,y1\na.jpg,fish,0.9,1,2,3,4\n")
+    assert main(["review", str(det)]) == 2
+    assert "these are detections (boxes)" in capsys.readouterr().err
+    assert main(["review", str(_predictions(tmp_path, False)), "--limit", "-3"]) == 2
+    assert "limit -3" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("points", [False, True], ids=["images", "points"])
+def test_answers_survive_a_reload_and_train_the_next_model(tmp_path, driver, points):
+    """In Chromium: one prediction confirmed, one corrected to a taxon the model does not know;
+    the answers are still there after a reload, and the downloaded CSV is training data."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from benthos.data import load_classification
+
+    preds = _predictions(tmp_path, points)
+    assert main(["review", str(preds)]) == 0
+    driver.get((tmp_path / "preds_review.html").resolve().as_uri())
+    assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    cards = driver.find_elements(By.CSS_SELECTOR, ".card")
+    assert len(cards) == 3
+    for img in driver.find_elements(By.CSS_SELECTOR, ".card img"):
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0
+    cards[0].find_element(By.CSS_SELECTOR, "button.ok").click()  # 0.55 starfish: right
+    box = cards[2].find_element(By.TAG_NAME, "input")  # 0.9 fish: actually a sea cucumber
+    box.send_keys("sea cucumber", Keys.TAB)
+    assert driver.find_element(By.ID, "progress").text == "2 of 3 answered (1 right, 1 corrected)"
+    assert "right" in cards[0].get_attribute("class") and "corrected" in cards[2].get_attribute("class")
+
+    driver.refresh()  # nothing is lost with a reload (or a closed tab)
+    assert driver.find_element(By.ID, "progress").text == "2 of 3 answered (1 right, 1 corrected)"
+    assert driver.find_elements(By.CSS_SELECTOR, ".card input")[2].get_attribute("value") == "sea cucumber"
+
+    text = driver.execute_script("return window.benthosReview.csv()")
+    rows = list(csv.DictReader(text.splitlines()))
+    assert [(r.get("Label") or r.get("label"), r["status"], r["predicted"]) for r in rows] == [
+        ("starfish", "right", "starfish"), ("sea cucumber", "corrected", "fish")]
+    answers = tmp_path / "answers.csv"
+    answers.write_text(text)
+    data = load_classification(answers)  # what `benthos train answers.csv` reads
+    assert sorted(s.label for s in data.samples) == ["sea cucumber", "starfish"]
+    assert sorted(s.path.name for s in data.samples) == ["p0.jpg", "p1.jpg"]
+    if points:
+        assert data.source == "coralnet" and all(s.box is not None for s in data.samples)
