@@ -104,6 +104,11 @@ def test_config_errors():
         TrainConfig(data="x", strategy="finetune").validate()
     with pytest.raises(ConfigError, match="no training data"):
         TrainConfig().validate()
+    with pytest.raises(ConfigError, match="a reused split.json does not know the added items"):
+        TrainConfig(data="x", add=["answers.csv"], split="split.json").validate()
+    with pytest.raises(ConfigError, match="add with members 2"):
+        TrainConfig(data="x", add=["answers.csv"], members=2).validate()
+    assert TrainConfig(data="x", add="answers.csv").validate().add == ["answers.csv"]  # one file from YAML
 
 
 def test_yaml_config_and_flags(tmp_path):
@@ -211,3 +216,36 @@ def test_an_image_that_fails_mid_run_is_counted_once_in_the_run(colour_folder, t
     from benthos.report.classification import write_report
 
     assert "images unreadable during training" in write_report(run).read_text()
+
+
+def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder, tmp_path, tiny_config, caplog):
+    """`train DATA --add ANSWERS`: the answers of `benthos review` join the training split (a taxon
+    new to the model included); an answer about a photo in the validation/test split is left out."""
+    import numpy as np
+    from PIL import Image
+
+    from benthos.data import load_split
+    from benthos.train.engine import load_data, make_split
+
+    base = tiny_config(colour_folder, tmp_path / "unused")
+    samples = load_data(base).samples
+    split = make_split(base, load_data(base))
+    held = samples[split["test"][0]]
+    for k in range(2):
+        arr = np.clip(np.random.default_rng(k).normal((120, 20, 160), 30, (40, 40, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(tmp_path / f"new{k}.jpg")
+    answers = tmp_path / "preds_reviewed.csv"
+    answers.write_text("path,label,group,predicted,score,status\n"
+                       f"{tmp_path / 'new0.jpg'},crinoidea,,porifera,0.41,corrected\n"
+                       f"{tmp_path / 'new1.jpg'},crinoidea,,asteroidea,0.38,corrected\n"
+                       f"{held.path},{held.label},,{held.label},0.52,right\n")
+    caplog.set_level("INFO")
+    meta = train(tiny_config(colour_folder, tmp_path / "run", add=[str(answers)], epochs=1))
+    assert meta["classes"] == ["asteroidea", "crinoidea", "holothuroidea", "porifera"]
+    saved = load_split(tmp_path / "run" / "split.json")
+    assert sorted(s.path.name for s in saved["added"]) == ["new0.jpg", "new1.jpg"]
+    assert {"new0.jpg", "new1.jpg"} <= {s.path.name for s in saved["train"]}
+    assert [s.path for s in saved["test"]] == [samples[i].path for i in split["test"]]  # the same held-out photos
+    assert held.path not in [s.path for s in saved["train"]]
+    assert "1 of the 3 added items are from photos held out" in caplog.text
+    assert meta["data"]["split"]["added"] == 2

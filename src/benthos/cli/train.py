@@ -19,6 +19,8 @@ HELP = {
     "crop_scale": "smallest area fraction of the random resized training crops; 1 = the whole image, no zoom",
     "eval_crop": "central fraction of the image seen at evaluation and prediction; 1 = all of it",
     "num_workers": "processes reading images; None = 1 on a CPU, up to 4 beside a GPU",
+    "add": "more labelled data for the training split only, e.g. the answers of `benthos review` (repeatable); "
+           "items from photos held out for validation or test are left out",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
 }
@@ -37,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             continue
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
+        if f.name == "add":
+            p.add_argument(flag, action="append", metavar="DATA", default=argparse.SUPPRESS, help=HELP["add"])
+            continue
         if kind is bool:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=HELP.get(f.name))
             continue

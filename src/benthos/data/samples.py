@@ -44,6 +44,7 @@ class ClassificationData:
     classes: list[str]                       # sorted class names
     issues: list[DataIssue] = field(default_factory=list)
     source: str = "folder"                   # "folder" | "csv" | "coco" | "coralnet"
+    added: int = 0                           # the last `added` samples are for training only (`train --add`)
 
     @property
     def class_to_idx(self) -> dict[str, int]:

@@ -53,6 +53,8 @@ class TrainConfig:
     val_fraction: float = 0.15  # 0: no validation split (full schedule, last weights kept, no calibration)
     test_fraction: float = 0.15
     split: str | None = None  # a split.json to reuse (e.g. from another run)
+    add: list[str] = field(default_factory=list)  # more labelled data for the training split only (e.g. the
+    # answers of `benthos review`); items from photos held out for validation/test are left out
     members: int = 1  # >1: a cross-fitted ensemble, each member validated on its own val_fraction fold (train.ensemble)
     seed: int = 0
     num_workers: int | None = None  # image-reading processes; None: 1 on a CPU, up to 4 beside a GPU
@@ -109,6 +111,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} {getattr(self, name)}: use a fraction of the image in (0, 1], e.g. 1 for all of it")
         if self.num_workers is not None and self.num_workers < 0:
             raise ConfigError(f"num_workers {self.num_workers}: use 0 (read images in the training process) or more")
+        if isinstance(self.add, str):
+            self.add = [self.add]
+        if self.add and self.split:
+            raise ConfigError("add and split: a reused split.json does not know the added items; give one of them")
+        if self.add and self.members > 1:
+            raise ConfigError(f"add with members {self.members}: not supported yet; train one model (members 1)")
         if not isinstance(self.members, int) or self.members < 1:
             raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
         if self.members > 1:

@@ -108,16 +108,46 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
 def load_data(cfg: TrainConfig):
     data = load_classification(cfg.data, format=cfg.format, images=cfg.images, on_error=cfg.on_error,
                                min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size)
+    if cfg.add:
+        data = _with_added(cfg, data)
     if len(data.classes) < 2:
         raise BenthosError(f"{cfg.data}: found {len(data.classes)} class(es) with usable images; a classifier needs at least 2")
     return data
+
+
+def _with_added(cfg: TrainConfig, data):
+    """``data`` followed by the samples of every ``cfg.add`` file (``ClassificationData.added`` of them).
+    Their taxa join the class list, new names included (a taxon the expert named in `benthos review`)."""
+    from dataclasses import replace
+
+    from benthos.data import ClassificationData
+
+    extra, issues = [], list(data.issues)
+    for path in cfg.add:
+        more = load_classification(path, images=cfg.images, on_error=cfg.on_error, min_per_class=1,
+                                   margin=cfg.margin, patch_size=cfg.patch_size)
+        issues += more.issues
+        extra += [replace(s, meta={**s.meta, "added": str(path)}) for s in more.samples]
+    classes = sorted(set(data.classes) | {s.label for s in extra})
+    return ClassificationData(data.samples + extra, classes, issues, data.source, added=len(extra))
 
 
 def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     if cfg.split:
         return load_split_indices(cfg.split)  # a clear DataError when missing or malformed
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
-    return split_samples(data.samples, {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True, rare="train")
+    n = len(data.samples) - data.added
+    split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True,
+                          rare="train")
+    if data.added:  # training only; a photo held out for validation or test stays out of training entirely
+        held = {data.samples[i].path.resolve() for k in ("val", "test") for i in split.get(k, [])}
+        keep = [i for i in range(n, len(data.samples)) if data.samples[i].path.resolve() not in held]
+        if len(keep) < data.added:
+            log.warning("%d of the %d added items are from photos held out for validation or test; left out so "
+                        "that those stay unseen", data.added - len(keep), data.added)
+        split["train"] = list(split.get("train", [])) + keep
+        split["added"] = keep
+    return split
 
 
 def _class_weights(labels: list[int], n: int) -> torch.Tensor:
@@ -185,6 +215,8 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     val_s = [data.samples[i] for i in split.get("val", [])]
     log.info("data: %d train / %d val / %d test %s, %d classes", len(train_s), len(val_s), len(split.get("test", [])),
              data.unit(), len(classes))
+    if data.added:
+        log.info("  of the training items, %d were added (--add %s)", len(split.get("added", [])), " ".join(cfg.add))
     if not val_s:
         log.info("no validation split: training all %d epochs on every training image, keeping the last weights "
                  "(no early stopping; probabilities are not calibrated)", cfg.epochs)
