@@ -238,7 +238,8 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
     answers.write_text("path,label,group,predicted,score,status\n"
                        f"{tmp_path / 'new0.jpg'},crinoidea,,porifera,0.41,corrected\n"
                        f"{tmp_path / 'new1.jpg'},crinoidea,,asteroidea,0.38,corrected\n"
-                       f"{held.path},{held.label},,{held.label},0.52,right\n")
+                       f"{held.path},{held.label},,{held.label},0.52,right\n"
+                       f"{held.path},feather star,,{held.label},0.33,corrected\n")  # only on a held-out photo
     caplog.set_level("INFO")
     meta = train(tiny_config(colour_folder, tmp_path / "run", add=[str(answers)], epochs=1))
     assert meta["classes"] == ["asteroidea", "crinoidea", "holothuroidea", "porifera"]
@@ -247,5 +248,6 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
     assert {"new0.jpg", "new1.jpg"} <= {s.path.name for s in saved["train"]}
     assert [s.path for s in saved["test"]] == [samples[i].path for i in split["test"]]  # the same held-out photos
     assert held.path not in [s.path for s in saved["train"]]
-    assert "1 of the 3 added items are from photos held out" in caplog.text
+    assert "2 of the 4 added items are from photos held out" in caplog.text
+    assert "taxon 'feather star' is named only in added items that were left out" in caplog.text
     assert meta["data"]["split"]["added"] == 2

@@ -185,10 +185,15 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     t0 = time.time()
 
     data = load_data(cfg)
-    classes = data.classes
-    class_to_idx = {c: i for i, c in enumerate(classes)}
     split_file = run_dir / "split.json"
     split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data)
+    if data.added:  # a taxon named only in answers that were all left out is not a class of this run
+        used = {data.samples[i].label for idx in split.values() for i in idx}
+        for name in sorted(set(data.classes) - used):
+            log.warning("taxon '%s' is named only in added items that were left out; it is not a class of this run", name)
+        data.classes = [c for c in data.classes if c in used]
+    classes = data.classes
+    class_to_idx = {c: i for i, c in enumerate(classes)}
     if not split.get("val") and cfg.strategy == "linear-probe":
         raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
