@@ -54,7 +54,6 @@ def _review(args: argparse.Namespace) -> int:
     src = Path(args.predictions)
     out = Path(args.out) if args.out else src.with_name(src.stem + "_review.html")
     res = write_review(src, out, limit=args.limit or None, order=args.order, patch_size=args.patch_size)
-    print(f"review page: {res['out']} ({res['items']} of {res['of']} {res['kind']}, "
-          f"{'least sure first' if args.order == 'least-sure' else 'in file order'}). Open it in a browser; "
-          f"its Download button saves the answers as {src.stem}_reviewed.csv, which `benthos train` reads.")
+    print(f"review page: {res['out']} ({res['shown']}). Open it in a browser; its Download button saves the "
+          f"answers as {res['download']}, which `benthos train` reads.")
     return 0

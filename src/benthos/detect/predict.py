@@ -152,15 +152,20 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
                 status.update(k)
     records = [journal.done[str(p)] for p in paths]
     skipped = [r["skipped"] for r in records if "skipped" in r]
-    results = [{"path": Path(r["image"]), "width": r["width"], "height": r["height"],
-                "boxes": np.asarray(r["boxes"], dtype=np.float32).reshape(-1, 4),
-                "scores": np.asarray(r["scores"], dtype=np.float32), "labels": np.asarray(r["labels"], dtype=np.int64)}
+    results = [_result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
                for r in records if "skipped" not in r]
     files = write_predictions(results, info["categories"], out, count_thresh=count_thresh,
                               info={"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
                                     **({"shard": shard} if shard else {})})
     journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0}
+
+
+def _result(image: str, width: int, height: int, boxes, scores, labels) -> dict:
+    """One image's detections as :func:`write_predictions` takes them (boxes x0, y0, x1, y1)."""
+    return {"path": Path(image), "width": width, "height": height,
+            "boxes": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+            "scores": np.asarray(scores, dtype=np.float32), "labels": np.asarray(labels, dtype=np.int64)}
 
 
 def write_predictions(results: list[dict], categories: list[str], out: str | os.PathLike,
@@ -254,11 +259,9 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
             if name in owner:
                 raise DataError(f"{f}: image {name} is also in {owner[name]}: the shares overlap")
             owner[name] = f
-            results.append({"path": Path(name), "width": img["width"], "height": img["height"],
-                            "boxes": np.asarray([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
-                                                dtype=np.float32).reshape(-1, 4),
-                            "scores": np.asarray([a["score"] for a in anns], dtype=np.float32),
-                            "labels": np.asarray([a["category_id"] - 1 for a in anns], dtype=np.int64)})
+            results.append(_result(name, img["width"], img["height"],
+                                   [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                                   [a["score"] for a in anns], [a["category_id"] - 1 for a in anns]))
     if count_thresh is None:
         if len(thresholds) > 1:
             raise DataError(f"the shares were counted at different scores ({', '.join(map(str, sorted(thresholds)))}): "

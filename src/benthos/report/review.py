@@ -117,6 +117,7 @@ def _thumbs(paths: list[Path], points: list[tuple[float, float] | None], patch_s
     from PIL import Image, ImageDraw
 
     from benthos.data.images import crop_padded, load_image
+    from benthos.data.regions import point_patch
 
     missing = ("data:image/svg+xml;utf8,<svg xmlns='http://www.w3.org/2000/svg' width='160' height='160'>"
                "<rect width='160' height='160' fill='%23eee'/><text x='80' y='84' font-size='13' text-anchor='middle' "
@@ -137,9 +138,7 @@ def _thumbs(paths: list[Path], points: list[tuple[float, float] | None], patch_s
         if pt is None:
             out[i] = thumbnail(im, size=176)
             continue
-        r, c = pt
-        half = patch_size / 2
-        patch = crop_padded(im, (c - half, r - half, c + half, r + half))
+        patch = crop_padded(im, point_patch(p, "", "", pt[0], pt[1], patch_size).box)  # as training cuts it
         patch.thumbnail((176, 176))
         d, (w, h) = ImageDraw.Draw(patch), patch.size
         for colour, width in (("black", 3), ("yellow", 1)):  # the point, visible on light and dark ground
@@ -155,7 +154,8 @@ def write_review(predictions: str | os.PathLike, out: str | os.PathLike, limit: 
 
     ``limit``: at most this many items (None: all); ``order``: "least-sure" (lowest score first)
     or "file" (as in the CSV). ``patch_size``: the side of a point's patch shown (the run's).
-    Returns {"out", "items", "of", "kind"}.
+    Returns {"out", "items", "of", "kind", "shown" (what the page holds, in words), "download" (the
+    answers' file name)}.
     """
     from benthos.ecology.predictions import read_predictions
 
@@ -217,7 +217,7 @@ def write_review(predictions: str | os.PathLike, out: str | os.PathLike, limit: 
             f"<script>{SCRIPT}</script></body></html>\n")
     out = Path(out)
     atomic_write_text(out, html)
-    return {"out": out, "items": len(items), "of": len(preds), "kind": kind}
+    return {"out": out, "items": len(items), "of": len(preds), "kind": kind, "shown": shown, "download": meta["download"]}
 
 
 def _json_for_html(obj: Any) -> str:
