@@ -49,7 +49,7 @@ def _report(args: argparse.Namespace) -> int:
 def _review(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from benthos.report.review import write_review
+    from benthos.ecology.review import write_review
 
     src = Path(args.predictions)
     out = Path(args.out) if args.out else src.with_name(src.stem + "_review.html")
