@@ -104,3 +104,35 @@ def test_answers_survive_a_reload_and_train_the_next_model(tmp_path, driver, poi
     assert sorted(s.path.name for s in data.samples) == ["p0.jpg", "p1.jpg"]
     if points:
         assert data.source == "coralnet" and all(s.box is not None for s in data.samples)
+
+
+@pytest.mark.timeout(120)
+def test_answers_follow_their_items_when_the_page_is_written_again(tmp_path, driver):
+    """Answers belong to the photo (and point), not to a card position: another order or --limit,
+    or new predictions in the same file, show each answer on its own item; items left off the page
+    keep their answers without being downloaded; a changed prediction turns a "right" into a correction."""
+    from selenium.webdriver.common.by import By
+
+    preds = _predictions(tmp_path, points=True)
+    assert main(["review", str(preds)]) == 0  # least sure first: p1 (0.55), p2 (0.7), p0 (0.9)
+    driver.get((tmp_path / "preds_review.html").resolve().as_uri())
+    driver.execute_script("window.benthosReview.answer(0, 'starfish'); window.benthosReview.answer(2, 'sea cucumber')")
+
+    def page(*args):
+        out = tmp_path / f"page{len(list(tmp_path.glob('page*')))}.html"
+        assert main(["review", str(preds), "--out", str(out), *args]) == 0
+        driver.get(out.resolve().as_uri())
+        rows = list(csv.DictReader(driver.execute_script("return window.benthosReview.csv()").splitlines()))
+        return driver.find_element(By.ID, "progress").text, [(r["Name"][-6:], r["Label"], r["status"]) for r in rows]
+
+    assert page("--order", "file", "--limit", "2") == (  # p0, p1
+        "2 of 2 answered (1 right, 1 corrected)", [("p0.jpg", "sea cucumber", "corrected"), ("p1.jpg", "starfish", "right")])
+    assert page("--order", "file", "--limit", "1") == (
+        "1 of 1 answered (0 right, 1 corrected); 1 earlier answers are about items not on this page (kept, not downloaded)",
+        [("p0.jpg", "sea cucumber", "corrected")])
+    lines = preds.read_text().splitlines()
+    assert lines[2].startswith("photos/p1.jpg,starfish,0.55,")
+    lines[2] = lines[2].replace("photos/p1.jpg,starfish,0.55,", "photos/p1.jpg,fish,0.45,")  # a new model's prediction
+    preds.write_text("\n".join(lines) + "\n")
+    assert page("--order", "file") == ("2 of 3 answered (0 right, 2 corrected)",
+                                      [("p0.jpg", "sea cucumber", "corrected"), ("p1.jpg", "starfish", "corrected")])

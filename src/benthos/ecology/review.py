@@ -43,30 +43,42 @@ gap:16px;align-items:center;flex-wrap:wrap;font-size:14px}
 
 SCRIPT = r"""
 (function () {
+  // Answers are kept per item (its path, and row and column for a point), not per card position,
+  // under one key per predictions file: a page written again (new predictions, another --limit or
+  // order) shows the answers already given to the items it holds; others stay stored, unshown.
   const meta = JSON.parse(document.getElementById("review-meta").textContent);
   const KEY = "benthos-review:" + meta.id;
   let answers = {};
   try { answers = JSON.parse(localStorage.getItem(KEY) || "{}"); } catch (e) { answers = {}; }
   const cards = Array.from(document.querySelectorAll(".card"));
+  const keys = Array.from(new Set(cards.map(c => c.dataset.key)));  // an item listed twice is one answer
+  function status(card, a) { return a.label === card.dataset.pred ? "right" : "corrected"; }
   function save() { try { localStorage.setItem(KEY, JSON.stringify(answers)); } catch (e) {} }
   function paint(card) {
-    const a = answers[card.dataset.i];
-    card.classList.toggle("right", !!a && a.status === "right");
-    card.classList.toggle("corrected", !!a && a.status === "corrected");
+    const a = answers[card.dataset.key];
+    card.classList.toggle("right", !!a && status(card, a) === "right");
+    card.classList.toggle("corrected", !!a && status(card, a) === "corrected");
     const input = card.querySelector("input");
-    if (document.activeElement !== input) input.value = a && a.status === "corrected" ? a.label : "";
+    if (document.activeElement !== input) input.value = a && status(card, a) === "corrected" ? a.label : "";
   }
   function count() {
-    const vals = Object.values(answers);
-    const right = vals.filter(a => a.status === "right").length;
+    let n = 0, right = 0;
+    keys.forEach(k => {
+      const a = answers[k];
+      if (!a) return;
+      n += 1;
+      if (status(cards.find(c => c.dataset.key === k), a) === "right") right += 1;
+    });
+    const other = Object.keys(answers).length - n;
     document.getElementById("progress").textContent =
-      vals.length + " of " + cards.length + " answered (" + right + " right, " + (vals.length - right) + " corrected)";
+      n + " of " + keys.length + " answered (" + right + " right, " + (n - right) + " corrected)"
+      + (other ? "; " + other + " earlier answers are about items not on this page (kept, not downloaded)" : "");
   }
   function answer(card, label) {
     label = (label || "").trim();
-    if (!label) delete answers[card.dataset.i];
-    else answers[card.dataset.i] = {label: label, status: label === card.dataset.pred ? "right" : "corrected"};
-    save(); paint(card); count();
+    if (!label) delete answers[card.dataset.key];
+    else answers[card.dataset.key] = {label: label};
+    save(); cards.filter(c => c.dataset.key === card.dataset.key).forEach(paint); count();
   }
   cards.forEach(card => {
     card.querySelector("button.ok").addEventListener("click", () => answer(card, card.dataset.pred));
@@ -77,13 +89,15 @@ SCRIPT = r"""
   function field(v) { v = String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
   function csv() {
     const lines = [meta.columns.map(field).join(",")];
+    const done = new Set();
     cards.forEach(card => {
-      const a = answers[card.dataset.i];
-      if (!a) return;
+      const a = answers[card.dataset.key];
+      if (!a || done.has(card.dataset.key)) return;
+      done.add(card.dataset.key);
       const item = meta.items[card.dataset.i];
       const row = meta.kind === "points"
-        ? [item.path, item.row, item.column, a.label, item.predicted, item.score, a.status]
-        : [item.path, a.label, item.group, item.predicted, item.score, a.status];
+        ? [item.path, item.row, item.column, a.label, item.predicted, item.score, status(card, a)]
+        : [item.path, a.label, item.group, item.predicted, item.score, status(card, a)];
       lines.push(row.map(field).join(","));
     });
     return lines.join("\n") + "\n";
@@ -95,7 +109,7 @@ SCRIPT = r"""
     setTimeout(() => URL.revokeObjectURL(url), 1000);
   });
   document.getElementById("clear").addEventListener("click", () => {
-    if (!confirm("Forget every answer given on this page?")) return;
+    if (!confirm("Forget every answer given for this predictions file (on this page or not)?")) return;
     answers = {}; save(); cards.forEach(paint); count();
   });
   count();
@@ -178,21 +192,23 @@ def write_review(predictions: str | os.PathLike, out: str | os.PathLike, limit: 
         top = np.argsort(-preds.probs[i])[:2] if preds.probs is not None else []
         alt = [f"{preds.classes[j]} {preds.probs[i][j]:.2f}" for j in top if preds.classes[j] != preds.labels[i]][:1]
         item = {"path": str(path), "predicted": preds.labels[i], "score": round(float(preds.scores[i]), 4)}
-        where = path.name
+        where, key = path.name, str(path)
         if pt is not None:
             item.update(row=pt[0], column=pt[1])
             where += f" (row {pt[0]:g}, column {pt[1]:g})"
+            key += f"|{pt[0]:g}|{pt[1]:g}"
         else:
             item["group"] = ""
         items.append(item)
         cards.append(
-            f'<figure class="card" data-i="{k}" data-pred="{esc(preds.labels[i])}"><img src="{uri}" alt="{esc(where)}">'
+            f'<figure class="card" data-i="{k}" data-key="{esc(key)}" data-pred="{esc(preds.labels[i])}">'
+            f'<img src="{uri}" alt="{esc(where)}">'
             f'<figcaption><div class="name">{esc(where)}</div>predicted <b>{esc(preds.labels[i])}</b> '
             f'{preds.scores[i]:.2f}' + (f' &middot; then {esc(alt[0])}' if alt else "") + "</figcaption>"
             '<div class="act"><button class="ok" type="button" title="the predicted taxon is right">&#10003; right</button>'
             '<input list="taxa" placeholder="or the right taxon" aria-label="the right taxon"></div></figure>')
     src = Path(predictions)
-    digest = hashlib.sha1(f"{src.resolve()}|{src.stat().st_size}|{len(items)}|{order}".encode()).hexdigest()[:16]
+    digest = hashlib.sha1(str(src.resolve()).encode()).hexdigest()[:16]  # answers are kept per predictions file
     kind = "points" if preds.kind == "points" else "images"
     columns = (["Name", "Row", "Column", "Label"] if kind == "points" else ["path", "label", "group"]) \
         + ["predicted", "score", "status"]
