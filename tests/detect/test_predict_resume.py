@@ -65,6 +65,7 @@ def test_detect_predict_shards_cover_every_image_once(tmp_path, coco_factory, ca
 
 
 def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, capsys):
+    import json
     import shutil
 
     from benthos.cli.main import main
@@ -81,6 +82,7 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "whole"), *common]) == 0
     for i in (1, 2, 3):  # every share into the same --out: each writes its own shard_Iof3/
         assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "sh"), "--shard", f"{i}/3", *common]) == 0
+    (tmp_path / "sh" / "shard_1of3_old").mkdir()  # a leftover beside the shares is not one of them
     capsys.readouterr()
     assert main(["detect", "merge", str(tmp_path / "sh")]) == 0
     assert "merged 3 shares: 6 images" in capsys.readouterr().out
@@ -99,3 +101,24 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     assert not (tmp_path / "m").exists()
     assert main(["detect", "merge", str(tmp_path / "whole")]) == 2
     assert "no shares" in capsys.readouterr().err
+    (tmp_path / "sh" / "shard_2of3" / "predictions.partial.jsonl").unlink()
+
+    # each share's JSON records which share it is and how it was predicted: a renamed copy is
+    # caught, and so is a share predicted with other options
+    sh = lambda i: str(tmp_path / "sh" / f"shard_{i}of3")  # noqa: E731
+    shutil.copytree(sh(2), tmp_path / "mixed_up" / "shard_3of3")  # share 2 copied under share 3's name
+    assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "mixed_up" / "shard_3of3"), "--out", str(tmp_path / "m")]) == 2
+    assert "share(s) 2 of 3 given more than once" in capsys.readouterr().err
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "other"), "--shard", "3/3",
+                 "--score-thresh", "0.5", "--count-thresh", "0.3"]) == 0
+    capsys.readouterr()
+    assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "other" / "shard_3of3"), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert "shard_3of3: predicted with other settings" in err and "score_thresh 0.5 vs 0.0" in err
+    broken = tmp_path / "other" / "shard_3of3" / "detections.coco.json"
+    doc = json.loads(broken.read_text())
+    del doc["images"][0]["width"]
+    broken.write_text(json.dumps(doc))
+    assert main(["detect", "merge", sh(1), sh(2), str(broken.parent), "--out", str(tmp_path / "m")]) == 2
+    assert "not a detections file written by `benthos detect predict`" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -102,6 +102,9 @@ def _predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None, t
                   "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1}, None
 
 
+SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta")  # what a share's detections depend on besides the model
+
+
 def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
                 tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
                 count_thresh: float = 0.5, tta: bool | None = None, progress=None,
@@ -117,7 +120,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     """
     from benthos.detect.tta import FlipTTA
     from benthos.runs.journal import SUFFIX, Journal, Progress
-    from benthos.runs.run import WEIGHTS, run_identity
+    from benthos.runs.run import WEIGHTS, run_identity, weights_digest
 
     run = Path(run)
     model, info = load_detector(run, tta=tta)
@@ -154,9 +157,10 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     skipped = [r["skipped"] for r in records if "skipped" in r]
     results = [_result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
                for r in records if "skipped" not in r]
+    made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
+            "weights_sha256": weights_digest(run), **{k: header[k] for k in SETTINGS}}
     files = write_predictions(results, info["categories"], out, count_thresh=count_thresh,
-                              info={"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
-                                    **({"shard": shard} if shard else {})})
+                              info={**made, **({"shard": shard} if shard else {})})
     journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0}
 
@@ -215,17 +219,18 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     Returns {"files", "shares", "images", "detections"}.
     """
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import check_all_shares
+    from benthos.runs.shards import SHARE_DIR, check_all_shares, check_complete, parse_shard
 
     folders = [Path(p) for p in shares]
     if len(folders) == 1:
-        inside = sorted(q for q in folders[0].glob("shard_*of*") if q.is_dir())
+        inside = sorted(q for q in folders[0].iterdir() if q.is_dir() and SHARE_DIR.match(q.name)) \
+            if folders[0].is_dir() else []
         if not inside:
             raise DataError(f"{folders[0]}: no shares (shard_IofN folders written by `benthos detect predict "
                             "--shard I/N`) in this folder")
         folders = inside
     check_all_shares([f / "detections.coco.json" for f in folders])
-    first, owner, results, thresholds = None, {}, [], set()
+    first, owner, results, thresholds, recorded, read = None, {}, [], set(), [], []
     for f in folders:
         if (f / ("predictions" + SUFFIX)).exists():
             raise DataError(f"{f}: this share is unfinished (its journal predictions{SUFFIX} is still there): "
@@ -240,28 +245,32 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
             boxes: dict[int, list] = {}
             for a in doc["annotations"]:
                 boxes.setdefault(a["image_id"], []).append(a)
-            shard = [(img, boxes.get(img["id"], [])) for img in doc["images"]]
-        except (ValueError, KeyError, TypeError) as exc:
+            shard = [(img["file_name"], _result(img["file_name"], img["width"], img["height"],
+                                                [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
+                                                [a["score"] for a in anns], [a["category_id"] - 1 for a in anns]))
+                     for img, anns in ((img, boxes.get(img["id"], [])) for img in doc["images"])]
+            if "shard" in info:
+                recorded.append(parse_shard(str(info["shard"])))
+        except (ValueError, KeyError, TypeError, BenthosError) as exc:
             raise DataError(f"{path}: not a detections file written by `benthos detect predict` ({exc!r})") from None
         if first is None:
             first = (f, categories, info)
         elif categories != first[1]:
             raise DataError(f"{f}: its classes ({', '.join(categories)}) differ from {first[0]}'s "
                             f"({', '.join(first[1])}): merge the shares of one run")
-        elif None not in (info.get("weights_bytes"), first[2].get("weights_bytes")) \
-                and info["weights_bytes"] != first[2]["weights_bytes"]:
-            raise DataError(f"{f}: predicted by another model than {first[0]} (run {info.get('run')} vs "
-                            f"{first[2].get('run')}, weights of another size): merge the shares of one run")
+        else:
+            _same_model(f, info, first[0], first[2])
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
-        for img, anns in shard:
-            name = img["file_name"]
+        read.append((f, shard))
+    if len(recorded) == len(folders):
+        check_complete(recorded)  # what each share says it is, whatever its folder is called now
+    for f, shard in read:
+        for name, result in shard:
             if name in owner:
                 raise DataError(f"{f}: image {name} is also in {owner[name]}: the shares overlap")
             owner[name] = f
-            results.append(_result(name, img["width"], img["height"],
-                                   [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
-                                   [a["score"] for a in anns], [a["category_id"] - 1 for a in anns]))
+            results.append(result)
     if count_thresh is None:
         if len(thresholds) > 1:
             raise DataError(f"the shares were counted at different scores ({', '.join(map(str, sorted(thresholds)))}): "
@@ -271,10 +280,25 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     if out.resolve() in {f.resolve() for f in folders}:
         raise DataError(f"{out} is one of the shares; write the merged files elsewhere (e.g. the folder above them)")
     results.sort(key=lambda r: r["path"])  # the order of an unsharded run (list_images sorts)
-    info = {k: first[2][k] for k in ("run", "weights_bytes") if k in first[2]}
+    info = {k: v for k, v in first[2].items() if k not in ("shard", "count_thresh")}
     files = write_predictions(results, first[1], out, count_thresh=count_thresh, info=info)
     return {"files": files, "shares": len(folders), "images": len(results),
             "detections": sum(len(r["scores"]) for r in results)}
+
+
+def _same_model(share: Path, info: dict, ref: Path, ref_info: dict) -> None:
+    """Refuse to merge shares predicted by other weights or with other settings than the first."""
+    for key, what in (("weights_sha256", "weights with other contents"), ("weights_bytes", "weights of another size")):
+        if None not in (info.get(key), ref_info.get(key)):
+            if info[key] != ref_info[key]:
+                raise DataError(f"{share}: predicted by another model than {ref} (run {info.get('run')} vs "
+                                f"{ref_info.get('run')}, {what}): merge the shares of one run")
+            break
+    differ = [f"{k} {info.get(k)} vs {ref_info.get(k)}" for k in SETTINGS
+              if k in info and k in ref_info and info[k] != ref_info[k]]
+    if differ:
+        raise DataError(f"{share}: predicted with other settings than {ref} ({'; '.join(differ)}): "
+                        "predict every share with the same options, then merge")
 
 
 def _split_members(records, paths: list[str]) -> list[int]:

@@ -28,6 +28,21 @@ def run_identity(run_dir: str | os.PathLike) -> dict[str, Any]:
     return {"run": str(run_dir.resolve()), "files": files}
 
 
+def weights_digest(run_dir: str | os.PathLike) -> str | None:
+    """SHA-256 of the run's weights file (None when it has none): the same model on every machine,
+    whatever the file's modification time there."""
+    import hashlib
+
+    path = Path(run_dir) / WEIGHTS
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def unreadable_log(run_dir: str | os.PathLike) -> Path:
     """Where training's data loaders (every worker process) append images they could not read."""
     path = Path(run_dir) / UNREADABLE

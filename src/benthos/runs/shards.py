@@ -35,16 +35,23 @@ def in_share(path: str | os.PathLike, share: tuple[int, int]) -> bool:
     return int.from_bytes(digest[:8], "big") % share[1] == share[0] - 1
 
 
+SHARE_DIR = re.compile(r"^shard_(\d+)of(\d+)$")  # the folder `detect predict --shard I/N` writes into
+
+
 def check_all_shares(paths: list[str | os.PathLike]) -> None:
     """Files named as `--shard I/N` names them (``*_IofN.csv`` or ``shard_IofN/...``): all N shares, once each."""
     found = [re.search(r"(?:_|shard_)(\d+)of(\d+)(?:\.csv$|/)", Path(p).as_posix()) for p in paths]
-    if not all(found):
-        return  # not (all) shares: nothing to check
-    totals = {int(m.group(2)) for m in found}
+    if all(found):
+        check_complete([(int(m.group(1)), int(m.group(2))) for m in found])
+
+
+def check_complete(shares: list[tuple[int, int]]) -> None:
+    """Shares (I, N), e.g. as recorded in the files: all N shares of one split, once each."""
+    totals = {n for _, n in shares}
     if len(totals) > 1:
         raise DataError(f"these files are shares of different splits ({', '.join(f'of {n}' for n in sorted(totals))}): "
                         "merge the N shares of one job")
-    n, have = totals.pop(), [int(m.group(1)) for m in found]
+    n, have = totals.pop(), [i for i, _ in shares]
     twice = sorted({i for i in have if have.count(i) > 1})
     if twice:
         raise DataError(f"share(s) {', '.join(map(str, twice))} of {n} given more than once")
