@@ -230,7 +230,7 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
     base = tiny_config(colour_folder, tmp_path / "unused")
     samples = load_data(base).samples
     split = make_split(base, load_data(base))
-    held = samples[split["test"][0]]
+    held, known = samples[split["test"][0]], samples[split["train"][0]]
     for k in range(2):
         arr = np.clip(np.random.default_rng(k).normal((120, 20, 160), 30, (40, 40, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(arr).save(tmp_path / f"new{k}.jpg")
@@ -239,15 +239,46 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
                        f"{tmp_path / 'new0.jpg'},crinoidea,,porifera,0.41,corrected\n"
                        f"{tmp_path / 'new1.jpg'},crinoidea,,asteroidea,0.38,corrected\n"
                        f"{held.path},{held.label},,{held.label},0.52,right\n"
-                       f"{held.path},feather star,,{held.label},0.33,corrected\n")  # only on a held-out photo
+                       f"{held.path},feather star,,{held.label},0.33,corrected\n"  # only on a held-out photo
+                       f"{known.path},porifera,,{known.label},0.6,right\n"  # a training item, answered twice:
+                       f"{known.path},crinoidea,,{known.label},0.6,corrected\n")  # the later answer counts
     caplog.set_level("INFO")
     meta = train(tiny_config(colour_folder, tmp_path / "run", add=[str(answers)], epochs=1))
     assert meta["classes"] == ["asteroidea", "crinoidea", "holothuroidea", "porifera"]
     saved = load_split(tmp_path / "run" / "split.json")
-    assert sorted(s.path.name for s in saved["added"]) == ["new0.jpg", "new1.jpg"]
+    assert sorted(s.path.name for s in saved["added"]) == sorted(["new0.jpg", "new1.jpg", known.path.name])
     assert {"new0.jpg", "new1.jpg"} <= {s.path.name for s in saved["train"]}
+    assert [s.label for s in saved["train"] if s.path == known.path] == ["crinoidea"]  # replaced, not duplicated
+    assert "1 added items answer for items already in DATA's training split" in caplog.text
     assert [s.path for s in saved["test"]] == [samples[i].path for i in split["test"]]  # the same held-out photos
     assert held.path not in [s.path for s in saved["train"]]
-    assert "2 of the 4 added items are from photos held out" in caplog.text
+    assert "2 of the 6 added items are from photos held out" in caplog.text
     assert "taxon 'feather star' is named only in added items that were left out" in caplog.text
-    assert meta["data"]["split"]["added"] == 2
+    assert meta["data"]["split"]["added"] == 3
+    assert meta["data"]["n_images"] == len(samples) + 2  # the left-out and replaced items are not counted
+    assert sum(meta["data"]["counts"].values()) == meta["data"]["n_images"]
+
+
+def test_resume_refuses_other_settings_and_changed_data(colour_folder, tmp_path, tiny_config):
+    """--resume continues a run as it was started: other options, or data that changed under it
+    (which would put other items at the split's indices), are refused before any training."""
+    import csv
+
+    from benthos.errors import ConfigError, DataError
+
+    manifest = tmp_path / "data.csv"
+    rows = [(str(p), p.parent.name) for p in sorted(colour_folder.rglob("*.jpg"))]
+    manifest.write_text("path,label\n" + "".join(f"{p},{lab}\n" for p, lab in rows))
+    run = tmp_path / "run"
+    train(tiny_config(manifest, run, epochs=1))
+    (run / "run.json").unlink()  # as if stopped before the end
+    with pytest.raises(ConfigError, match=r"cannot resume .* with other settings \(lr, add differ"):
+        train(TrainConfig(resume=str(run), lr=0.5, add=[str(manifest)]))
+    with pytest.raises(ConfigError, match=r"\(data differ"):
+        train(TrainConfig(data=str(colour_folder), resume=str(run)))
+    with open(manifest, "w", newline="") as fh:  # one photo relabelled, one gone
+        w = csv.writer(fh)
+        w.writerow(["path", "label"])
+        w.writerows([(rows[0][0], "porifera" if rows[0][1] != "porifera" else "asteroidea"), *rows[2:]])
+    with pytest.raises(DataError, match="the data changed since this run started: item"):
+        train(TrainConfig(resume=str(run)))

@@ -13,7 +13,7 @@ from benthos.data.issues import DataIssue, summarise_issues
 from benthos.data.readers import FORMATS, detect_format, load_classification
 from benthos.data.sample import sample_path
 from benthos.data.samples import ClassificationData, Sample
-from benthos.data.splits import load_split, load_split_indices, save_split, split_samples
+from benthos.data.splits import check_split, load_split, load_split_indices, save_split, split_samples
 
 if TYPE_CHECKING:
     from benthos.data.dataset import ImageDataset
@@ -25,7 +25,7 @@ _LAZY = {"ImageDataset": "benthos.data.dataset", "build_transforms": "benthos.da
 __all__ = [
     "Sample", "ClassificationData", "DataIssue", "load_classification", "detect_format", "FORMATS",
     "ImageDataset", "build_transforms", "eval_transforms", "load_image", "check_image", "image_size", "crop_padded",
-    "split_samples", "save_split", "load_split", "load_split_indices", "inspect_dataset",
+    "split_samples", "save_split", "load_split", "load_split_indices", "check_split", "inspect_dataset",
     "format_report", "sample_path", "summarise_issues",
 ]
 

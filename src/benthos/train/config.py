@@ -36,7 +36,7 @@ class TrainConfig:
     mixup: float = 0.0  # mixup's Beta(a, a) parameter (0: off): each batch blended with a shuffled copy of itself;
     # 0.2 on CCR patches, three splits: mean test accuracy 0.899 vs 0.904 without (BENCHMARKS.md)
     ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
-    augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | standard | none
+    augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | seafloor-strong (+ TrivialAugment, erasing) | standard | none
     # Survey patches are cut at a fixed scale around a point or box, so their scale and border carry
     # information: training sees whole patches (no zoom) and evaluation all of the patch. On CCR
     # patches, three splits, two runs each: 0.931 / 0.934 / 0.900 and 0.915 / 0.918 / 0.909 (mean
@@ -86,7 +86,7 @@ class TrainConfig:
         return loader_workers(self.num_workers, "cuda" if self.on_gpu() else "cpu", cpu_default=1)
 
     def validate(self) -> TrainConfig:
-        if not self.data:
+        if not self.data and not self.resume:  # a resumed run reads its data from its config.yaml
             raise ConfigError("no training data given: pass DATA (a folder, CSV manifest, COCO JSON or CoralNet CSV)")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'.{closest(self.strategy, STRATEGIES)} Choose one of {', '.join(STRATEGIES)}")

@@ -11,14 +11,15 @@ import os
 import random
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benthos.data import ImageDataset, build_transforms, eval_transforms, load_classification, load_split_indices, save_split, split_samples
-from benthos.errors import BenthosError
+from benthos.data import ImageDataset, build_transforms, eval_transforms, check_split, load_classification, load_split_indices, save_split, split_samples
+from benthos.errors import BenthosError, ConfigError
 from benthos.models import check_input_size, create_model, model_card, preprocessing
 from benthos.runs import save_weights, write_meta
 from benthos.runs.atomic import atomic_write, atomic_write_text
@@ -145,9 +146,28 @@ def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
         if len(keep) < data.added:
             log.warning("%d of the %d added items are from photos held out for validation or test; left out so "
                         "that those stay unseen", data.added - len(keep), data.added)
-        split["train"] = list(split.get("train", [])) + keep
+        # an answer about an item already in training replaces it (its label is the expert's); of two
+        # answers about one item, the later one counts
+        latest = {_item_key(data.samples[i]): i for i in keep}
+        keep = [i for i in keep if latest[_item_key(data.samples[i])] == i]
+        train = [i for i in split.get("train", []) if _item_key(data.samples[i]) not in latest]
+        if len(train) < len(split.get("train", [])):
+            log.info("%d added items answer for items already in DATA's training split: the answers' labels "
+                     "replace DATA's", len(split.get("train", [])) - len(train))
+        split["train"] = train + keep
         split["added"] = keep
     return split
+
+
+def _counts(samples, classes: list[str]) -> dict[str, int]:
+    """Samples per class, in class order."""
+    c = Counter(s.label for s in samples)
+    return {name: c.get(name, 0) for name in classes}
+
+
+def _item_key(s) -> tuple:
+    """What makes two samples the same item: the photo, and the region cut from it."""
+    return (str(s.path.resolve()), None if s.box is None else tuple(round(float(v), 1) for v in s.box))
 
 
 def _class_weights(labels: list[int], n: int) -> torch.Tensor:
@@ -165,6 +185,16 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
         if not (run_dir / "config.yaml").is_file():
             raise BenthosError(f"cannot resume {run_dir}: no config.yaml there (was it made by `benthos train`?)")
         saved = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
+        defaults, given = TrainConfig().to_dict(), cfg.to_dict()
+        differ = [k for k, v in given.items() if k not in ("resume", "out", "data") and v != defaults.get(k)
+                  and v != saved.get(k)]
+        if cfg.data and cfg.data != "(from resumed run)" and saved.get("data") \
+                and Path(cfg.data).resolve() != Path(saved["data"]).resolve():
+            differ.insert(0, "data")
+        if differ:
+            raise ConfigError(f"cannot resume {run_dir} with other settings ({', '.join(differ)} differ from its "
+                              f"config.yaml): --resume continues a run as it was started. Start a new run "
+                              "(--out) to train with these settings")
         cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
@@ -186,7 +216,11 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
     data = load_data(cfg)
     split_file = run_dir / "split.json"
-    split = load_split_indices(split_file) if cfg.resume and split_file.is_file() else make_split(cfg, data)
+    if cfg.resume and split_file.is_file():
+        split = load_split_indices(split_file)
+        check_split(split_file, data.samples)  # the same items in the same places, or a clear refusal
+    else:
+        split = make_split(cfg, data)
     if data.added:  # a taxon named only in answers that were all left out is not a class of this run
         used = {data.samples[i].label for idx in split.values() for i in idx}
         for name in sorted(set(data.classes) - used):
@@ -194,6 +228,7 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         data.classes = [c for c in data.classes if c in used]
     classes = data.classes
     class_to_idx = {c: i for i, c in enumerate(classes)}
+    used = sorted({i for k in ("train", "val", "test") for i in split.get(k, [])})  # without left-out answers
     if not split.get("val") and cfg.strategy == "linear-probe":
         raise BenthosError("no validation images: the linear probe stops on validation loss; set val_fraction > 0")
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
@@ -241,10 +276,10 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
                     len(unreadable), "; ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else ""))
     meta = {
         "architecture": cfg.model, "classes": classes, "preprocessing": pre,
-        "tta": ("dihedral" if cfg.augment == "seafloor" else "flip") if cfg.tta else "none",
+        "tta": ("dihedral" if cfg.augment.startswith("seafloor") else "flip") if cfg.tta else "none",
         "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
-        "data": {"source": data.source, "path": str(cfg.data), "n_images": len(data.samples), "unit": data.unit(),
-                 "counts": data.counts(), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
+        "data": {"source": data.source, "path": str(cfg.data), "n_images": len(used), "unit": data.unit(),
+                 "counts": _counts([data.samples[i] for i in used], classes), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
                  "split": {k: len(v) for k, v in split.items()},
                  "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},
         "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
