@@ -103,3 +103,51 @@ def test_linear_probe_features_decode_each_photo_once_and_keep_the_order(photos,
     assert len(reads) == 2
     assert labels.tolist() == [idx[s.label] for s in samples]
     assert torch.allclose(feats, one_by_one, atol=1e-5)
+
+
+def test_ranks_of_one_machine_cut_once_and_share(photos, tmp_path, monkeypatch):
+    """Under DDP, local rank 0 cuts; another rank waits for its marker and gets the same samples
+    without decoding a photo; a rank whose rank 0 never cuts stops with a message, not a hang."""
+    import threading
+
+    import benthos.data.patchcache as pc
+    from benthos.data.patchcache import cut_patches_once, remove_patches, shared_folder
+    from benthos.errors import BenthosError
+
+    samples = [Sample(p, "c0", p.stem, (5 * i, 5 * i, 5 * i + 30, 5 * i + 30)) for p in photos for i in range(3)]
+    samples.append(Sample(tmp_path / "gone.jpg", "c1", "gone", (0, 0, 32, 32)))
+    samples.append(Sample(photos[1], "c1"))
+    root = tmp_path / "run" / "patches"
+    got = {}
+    other = threading.Thread(target=lambda: got.update(r1=cut_patches_once(samples, root, max_side=64, rank=1, stall_s=60)))
+    other.start()  # waits: nothing is cut yet
+    calls = []
+    real = pc.load_image
+    monkeypatch.setattr(pc, "load_image", lambda path, *a: calls.append(path) or real(path, *a))
+    first = cut_patches_once(samples, root, max_side=64, rank=0)
+    other.join(60)
+    assert not other.is_alive() and len(calls) == 3  # decoded by rank 0 only
+    assert got["r1"] == first and first[-2] is samples[-2] and first[-1] is samples[-1]
+    assert all(s.path.parent == shared_folder(root) and s.path.is_file() for s in first[:6])
+
+    remove_patches(root, rank=1)  # another rank may still read: only rank 0 removes
+    assert shared_folder(root).is_dir()
+    remove_patches(root, rank=0)
+    assert not root.exists()
+
+    with pytest.raises(BenthosError, match="waited 1 s for rank 0 to cut the training patches"):
+        cut_patches_once(samples, tmp_path / "never", rank=1, stall_s=1)
+
+
+def test_a_full_disk_while_cutting_is_a_message(photos, tmp_path, monkeypatch):
+    from benthos.errors import BenthosError
+
+    def full(self, fp, *a, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    samples = [Sample(photos[0], "c0", None, (0, 0, 32, 32))]
+    with pytest.raises(BenthosError, match=r"could not store the training patch of .*survey_0.jpg \(No space left on "
+                                           r"device\).* need up to about 1 MB of disk"):
+        cut_patches(samples, tmp_path / "cache")
+    assert not list((tmp_path / "cache").iterdir())  # no half-written file left

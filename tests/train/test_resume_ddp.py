@@ -52,3 +52,29 @@ def test_ddp_two_processes_on_cpu(colour_folder, tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "MEMBER: 2/2" in res.stdout + res.stderr  # the second process joined the gloo group
     assert (run / "run.json").is_file() and (run / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ddp_on_points_cuts_the_patches_once(tmp_path):
+    """Two processes training on CoralNet points: one cuts the patches, both read them, none is
+    removed before both are done, and none is left afterwards."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 255, (160, 200, 3), dtype=np.uint8)).save(tmp_path / f"p{k}.png")
+        rows += [[f"p{k}.png", int(rng.integers(10, 150)), int(rng.integers(10, 190)), ("red", "blue")[i % 2]] for i in range(8)]
+    with open(tmp_path / "points.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows([["Name", "Row", "Column", "Label"], *rows])
+    run = tmp_path / "ddp"
+    res = subprocess.run([sys.executable, "-m", "benthos", "train", str(tmp_path / "points.csv"), "--images", str(tmp_path),
+                          "--out", str(run), "--epochs", "2", "--patch-size", "24", "--accelerator", "cpu", "--devices", "2",
+                          "--ddp-strategy", "ddp", *ARGS], capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "MEMBER: 2/2" in out and out.count("patches from 2 photos once") == 1
+    assert (run / "run.json").is_file() and not (run / "patches").exists()

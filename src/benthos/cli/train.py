@@ -12,7 +12,7 @@ HELP = {
     "strategy": "linear-probe | freeze-bottom | fine-tune | gradual | scratch",
     "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder",
     "max_minutes": "stop training after this many minutes (the best weights are kept)",
-    "balance": "weighted-loss | sampler | none", "augment": "seafloor | standard | none",
+    "balance": "weighted-loss | sampler | none", "augment": "seafloor | seafloor-strong | standard | none",
     "mixup": "mixup's Beta parameter: 0 off, 0.2 mild, 1 strong; each batch blended with a shuffled copy",
     "patience": "stop after this many epochs in a row with validation loss clearly above its best",
     "members": "train this many models, each validated on its own fold, and average them (cross-fitted ensemble)",

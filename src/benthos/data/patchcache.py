@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,9 +21,11 @@ from PIL import Image
 
 from benthos.data.images import crop_padded, load_image
 from benthos.data.samples import Sample
-from benthos.errors import DataError
+from benthos.errors import BenthosError, DataError
 
 log = logging.getLogger(__name__)
+
+DONE = "DONE.json"  # written by local rank 0 when every patch is cut (cut_patches_once)
 
 
 def cut_patches(samples: Sequence[Sample], folder: str | os.PathLike, max_side: int | None = None,
@@ -35,9 +39,15 @@ def cut_patches(samples: Sequence[Sample], folder: str | os.PathLike, max_side: 
     name, then rename), so processes cutting the same patches at once (DDP ranks) never read half
     a file. The original photo and box go into each sample's ``meta`` (``photo``, ``box``).
     """
+    return _cut(samples, folder, max_side, pad)[0]
+
+
+def _cut(samples: Sequence[Sample], folder: str | os.PathLike, max_side: int | None,
+         pad: str) -> tuple[list[Sample], list[int]]:
+    """:func:`cut_patches`, and the indices of the boxed samples whose photo could not be read."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = list(samples)
+    out, unread = list(samples), []
     todo = sorted((i for i, s in enumerate(samples) if s.box is not None), key=lambda i: str(samples[i].path))
     t0, photo, im, n_photos = time.time(), None, None, 0
     for i in todo:
@@ -49,18 +59,111 @@ def cut_patches(samples: Sequence[Sample], folder: str | os.PathLike, max_side: 
             except DataError:
                 im = None
         if im is None:
+            unread.append(i)
             continue
         patch = crop_padded(im, s.box, pad)
         if max_side and min(patch.size) > max_side:
             scale = max_side / min(patch.size)
             patch = patch.resize((max(1, round(patch.width * scale)), max(1, round(patch.height * scale))),
                                  Image.Resampling.BILINEAR)
-        dest = folder / f"{i:07d}.png"
-        tmp = folder / f".{i:07d}.{os.getpid()}.png"
-        patch.save(tmp, compress_level=1)
-        os.replace(tmp, dest)
-        out[i] = Sample(dest, s.label, s.group, None, {**s.meta, "photo": str(s.path), "box": list(s.box)})
+        dest = _patch_file(folder, i)
+        tmp = folder / f".{i:07d}.{socket.gethostname()}.{os.getpid()}.png"
+        try:
+            patch.save(tmp, compress_level=1)
+            os.replace(tmp, dest)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise BenthosError(f"{folder}: could not store the training patch of {s.path} ({exc.strerror or exc}). "
+                               f"Patches are cut once before training and need up to about {_size_hint(len(todo))} of disk "
+                               "beside the run; free some space (or --out elsewhere) and train again") from None
+        out[i] = _cut_sample(s, dest)
     if todo:
         log.info("cut %d patches from %d photos once, in %.1f s (each epoch reads them, not the photos)",
                  len(todo), n_photos, time.time() - t0)
-    return out
+    return out, unread
+
+
+def _size_hint(n: int) -> str:
+    """Disk the patches take at most, roughly: 150 KB per 224 px patch as fast-compressed PNG (less for real photos)."""
+    mb = n * 0.15
+    return f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{max(1, round(mb))} MB"
+
+
+def _patch_file(folder: Path, i: int) -> Path:
+    return folder / f"{i:07d}.png"
+
+
+def _cut_sample(s: Sample, dest: Path) -> Sample:
+    return Sample(dest, s.label, s.group, None, {**s.meta, "photo": str(s.path), "box": list(s.box)})
+
+
+def _digest(samples: Sequence[Sample], max_side: int | None, pad: str) -> str:
+    import hashlib
+
+    h = hashlib.sha1(f"{max_side}|{pad}".encode())
+    for s in samples:
+        h.update(f"|{s.path}|{s.box}".encode())
+    return h.hexdigest()
+
+
+def local_rank() -> int:
+    """This process's rank on its machine under DDP (Lightning, torchrun or SLURM set it); 0 alone."""
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) or 0)
+
+
+def shared_folder(root: str | os.PathLike) -> Path:
+    """Where this machine's processes keep their patches under ``root``: one folder per machine,
+    so that machines sharing a file system never write or remove each other's files."""
+    return Path(root) / socket.gethostname()
+
+
+def cut_patches_once(samples: Sequence[Sample], root: str | os.PathLike, max_side: int | None = None,
+                     pad: str = "mean", rank: int | None = None, stall_s: float = 600.0) -> list[Sample]:
+    """:func:`cut_patches` for the processes of one training on one machine (DDP ranks): local rank
+    0 cuts into :func:`shared_folder` and then writes a marker naming what it cut; the other ranks
+    wait for that marker and use the same files (cutting N times in parallel would cost N times
+    the time and disk). A rank that sees no new patch file for ``stall_s`` seconds stops with a
+    clear error instead of waiting for ever. ``rank``: default :func:`local_rank`.
+    """
+    import json
+
+    from benthos.runs.atomic import atomic_write_json
+
+    folder = shared_folder(root)
+    marker, digest = folder / DONE, _digest(samples, max_side, pad)
+    rank = local_rank() if rank is None else rank
+    if rank == 0:
+        marker.unlink(missing_ok=True)  # left by an earlier run that was killed
+        out, unread = _cut(samples, folder, max_side, pad)
+        atomic_write_json(marker, {"digest": digest, "unread": unread})
+        return out
+    last, seen = time.time(), -1
+    while True:
+        try:
+            done = json.loads(marker.read_text(encoding="utf-8"))
+            if done.get("digest") == digest:
+                break
+        except (OSError, ValueError):
+            pass
+        n = sum(1 for _ in folder.glob("*.png")) if folder.is_dir() else 0
+        if n != seen:
+            last, seen = time.time(), n
+        elif time.time() - last > stall_s:
+            raise BenthosError(f"{folder}: local rank {rank} waited {stall_s:.0f} s for rank 0 to cut the training "
+                               "patches, and none came; did rank 0 stop? See its log")
+        time.sleep(0.5)
+    unread = set(done.get("unread", []))
+    return [_cut_sample(s, _patch_file(folder, i)) if s.box is not None and i not in unread else s
+            for i, s in enumerate(samples)]
+
+
+def remove_patches(root: str | os.PathLike, rank: int | None = None) -> None:
+    """Remove this machine's patches (local rank 0 only: the others may still be reading), and
+    ``root`` when no other machine's are left in it."""
+    if (local_rank() if rank is None else rank) != 0:
+        return
+    shutil.rmtree(shared_folder(root), ignore_errors=True)
+    try:
+        Path(root).rmdir()
+    except OSError:
+        pass  # another machine's patches are still there, or root never existed

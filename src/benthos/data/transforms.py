@@ -13,7 +13,7 @@ from torchvision.transforms import v2 as T
 
 from benthos.errors import ConfigError
 
-AUGMENTS = ("seafloor", "standard", "none")
+AUGMENTS = ("seafloor", "seafloor-strong", "standard", "none")
 
 # ImageNet statistics, the default for ImageNet-pretrained backbones
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,7 +30,9 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
     Train, ``augment="seafloor"``: random resized crop (``crop_scale``: its smallest area
     fraction; 1.0: no zoom, the short side resized as at evaluation and a random window of
     ``input_size`` taken: the whole image when it is square), flips on both axes, 90-degree
-    rotations, colour jitter. ``"standard"``: crop + horizontal flip only (camera
+    rotations, colour jitter. ``"seafloor-strong"``: the same plus one random photometric or
+    geometric operation per image at a random strength (TrivialAugmentWide) and random erasing of a
+    patch (p = 0.25), timm's regularisers for small data sets. ``"standard"``: crop + horizontal flip only (camera
     imagery with a horizon). ``"none"``: the eval pipeline.
     """
     if not 0 < crop_fraction <= 1 or not 0 < crop_scale <= 1:
@@ -48,13 +50,15 @@ def build_transforms(input_size: int | Sequence[int], mean: Sequence[float] = IM
     else:
         steps = [T.RandomResizedCrop(size, scale=(crop_scale, 1.0), antialias=True)]
     steps.append(T.RandomHorizontalFlip())
-    if augment == "seafloor":
+    if augment in ("seafloor", "seafloor-strong"):
         steps += [T.RandomVerticalFlip(),
                   # exact multiples of 90 degrees: Pillow does these as lossless transposes
                   T.RandomChoice([T.RandomRotation((a, a), expand=True) for a in (0, 90, 180, 270)])]
         if size[0] != size[1]:
             steps.append(T.Resize(size, antialias=True))  # rotation swaps the sides of non-square crops
     steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2, hue=0.02))
+    if augment == "seafloor-strong":
+        return T.Compose([*steps, T.TrivialAugmentWide(), *tail, T.RandomErasing(p=0.25, value=0)])
     return T.Compose([*steps, *tail])
 
 

@@ -9,7 +9,6 @@ import logging
 import math
 import os
 import random
-import shutil
 import time
 from collections import Counter
 from pathlib import Path
@@ -331,17 +330,22 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes
     warnings.filterwarnings("ignore", message=".*(LeafSpec|number of training batches|does not have many workers|no `val_dataloader`).*")
 
-    cache = run_dir / PATCHES
-    if any(x.box is not None for x in (*train_s, *val_s)):  # boxes/points: cut once, not every epoch
-        from benthos.data.patchcache import cut_patches
-
-        side = pre["input_size"] if isinstance(pre["input_size"], int) else max(pre["input_size"])
-        cut = cut_patches([*train_s, *val_s], cache, max_side=math.ceil(2 * side / math.sqrt(cfg.crop_scale)))
-        train_s, val_s = cut[:len(train_s)], cut[len(train_s):]
-    try:
+    if not any(x.box is not None for x in (*train_s, *val_s)):
         return _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
+    from benthos.data.patchcache import cut_patches_once, remove_patches
+
+    # boxes/points: cut once (by one process per machine under DDP), not every epoch
+    side = pre["input_size"] if isinstance(pre["input_size"], int) else max(pre["input_size"])
+    cut = cut_patches_once([*train_s, *val_s], run_dir / PATCHES, max_side=math.ceil(2 * side / math.sqrt(cfg.crop_scale)))
+    try:
+        out = _fit_loop(model, cfg, cut[:len(train_s)], cut[len(train_s):], class_to_idx, pre, run_dir)
+    except BaseException:
+        remove_patches(run_dir / PATCHES)
+        raise
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()  # every rank is done reading before the files go
+    remove_patches(run_dir / PATCHES)
+    return out
 
 
 def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
