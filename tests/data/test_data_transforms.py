@@ -28,6 +28,13 @@ def test_seafloor_augment_has_vertical_flips_and_rotations():
     assert v2.CenterCrop in {type(t) for t in build_transforms(32, train=True, augment="none").transforms}
     with pytest.raises(ConfigError, match="augment='upside'"):
         build_transforms(32, train=True, augment="upside")
+    strong = build_transforms(32, train=True, augment="seafloor-strong")
+    assert kinds | {v2.TrivialAugmentWide, v2.RandomErasing} <= {type(t) for t in strong.transforms}
+    im = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8))
+    torch.manual_seed(0)
+    views = [strong(im) for _ in range(4)]
+    assert all(v.shape == (3, 32, 32) and v.dtype == torch.float32 for v in views)
+    assert not torch.equal(views[0], views[1])
 
 
 def test_rotations_are_exact_quarter_turns():
