@@ -1,5 +1,6 @@
 """Box and point patches are cut from their photos once before training, not every epoch."""
 import csv
+import time
 
 import numpy as np
 import pytest
@@ -50,13 +51,8 @@ def test_patches_cut_once_are_the_patches_the_dataset_cuts(photos, tmp_path, mon
     assert Image.open(small[0].path).size == (16, 16)
 
 
-def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplog):
-    """Two epochs over 24 points of 3 photos: 3 photo decodes for training, the cut patches are read
-    from files, and the temporary folder is gone from the run afterwards."""
-    import benthos.data.dataset as dataset
-    import benthos.data.patchcache as pc
-    from benthos.train import TrainConfig, train
-
+def _points(tmp_path):
+    """A CoralNet CSV of 24 points on 3 photos (red left half, blue right half)."""
     rng = np.random.default_rng(1)
     rows = []
     for k in range(3):
@@ -69,6 +65,25 @@ def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplo
             rows.append([f"p{k}.png", int(rng.integers(10, 190)), col, "red" if col < 150 else "blue"])
     with open(tmp_path / "points.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([["Name", "Row", "Column", "Label"], *rows])
+    return tmp_path / "points.csv"
+
+
+def _points_config(tmp_path, run):
+    from benthos.train import TrainConfig
+
+    return TrainConfig(data=str(_points(tmp_path)), images=str(tmp_path), out=str(run), model="lenet5",
+                       weights=None, input_size=32, patch_size=24, epochs=2, batch_size=8, num_workers=0,
+                       lr=1e-2, val_fraction=0.25, test_fraction=0, calibrate=False, report=False)
+
+
+def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplog):
+    """Two epochs over 24 points of 3 photos: 3 photo decodes for training, the cut patches are read
+    from files, and the temporary folder is gone from the run afterwards."""
+    import benthos.data.dataset as dataset
+    import benthos.data.patchcache as pc
+    from benthos.train import train
+
+    cfg = _points_config(tmp_path, tmp_path / "run")
     photo_reads = []
     for mod in (pc, dataset):
         real = mod.load_image
@@ -76,9 +91,7 @@ def test_training_on_points_decodes_each_photo_once(tmp_path, monkeypatch, caplo
             photo_reads.append(path) if str(path).endswith(tuple(f"p{k}.png" for k in range(3))) else None) or real(path, *a))
     run = tmp_path / "run"
     caplog.set_level("INFO")
-    meta = train(TrainConfig(data=str(tmp_path / "points.csv"), images=str(tmp_path), out=str(run), model="lenet5",
-                             weights=None, input_size=32, patch_size=24, epochs=2, batch_size=8, num_workers=0,
-                             lr=1e-2, val_fraction=0.25, test_fraction=0, calibrate=False, report=False))
+    meta = train(cfg)
     assert meta["timings"]["epochs"] == 2
     assert len(photo_reads) == 3
     assert "cut 24 patches from 3 photos once" in caplog.text
@@ -138,6 +151,47 @@ def test_ranks_of_one_machine_cut_once_and_share(photos, tmp_path, monkeypatch):
     with pytest.raises(BenthosError, match="waited 1 s for rank 0 to cut the training patches"):
         cut_patches_once(samples, tmp_path / "never", rank=1, stall_s=1)
 
+    # rank 0 failed and removed its folder: the waiting rank stops at once, not after stall_s
+    gone = tmp_path / "failed"
+    shared_folder(gone).mkdir(parents=True)
+    errors = []
+
+    def wait():
+        try:
+            cut_patches_once(samples, gone, rank=1, stall_s=600)
+        except BenthosError as exc:
+            errors.append(str(exc))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(1.2)
+    remove_patches(gone, rank=0)
+    waiter.join(10)
+    assert not waiter.is_alive() and "rank 0 stopped while cutting the training patches" in errors[0]
+
+    # a marker written now for other patches: the ranks read different data
+    other = tmp_path / "other"
+    rank0 = threading.Timer(1.0, lambda: cut_patches_once(samples[:2], other, rank=0))
+    rank0.start()
+    with pytest.raises(BenthosError, match="rank 0 cut patches for other data than local rank 1 reads"):
+        cut_patches_once(samples, other, rank=1, stall_s=5)
+    rank0.join()
+
+
+@pytest.mark.parametrize("env, rank", [({}, 0), ({"LOCAL_RANK": "1", "WORLD_SIZE": "2"}, 1),
+                                       ({"LOCAL_RANK": "1", "WORLD_SIZE": "1"}, 0),  # a leftover variable
+                                       ({"SLURM_LOCALID": "3", "SLURM_NTASKS": "4"}, 3),
+                                       ({"SLURM_LOCALID": "2", "SLURM_NTASKS": "1"}, 0),  # one task per job step
+                                       ({"LOCAL_RANK": "", "WORLD_SIZE": "2"}, 0), ({"WORLD_SIZE": "x"}, 0)])
+def test_local_rank_reads_the_launchers_variables(env, rank, monkeypatch):
+    from benthos.data.patchcache import local_rank
+
+    for name in ("LOCAL_RANK", "WORLD_SIZE", "SLURM_LOCALID", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert local_rank() == rank
+
 
 def test_a_full_disk_while_cutting_is_a_message(photos, tmp_path, monkeypatch):
     from benthos.errors import BenthosError
@@ -151,3 +205,34 @@ def test_a_full_disk_while_cutting_is_a_message(photos, tmp_path, monkeypatch):
                                            r"device\).* need up to about 1 MB of disk"):
         cut_patches(samples, tmp_path / "cache")
     assert not list((tmp_path / "cache").iterdir())  # no half-written file left
+
+
+def test_a_failed_cut_leaves_no_patches_and_says_what_to_do(tmp_path, monkeypatch):
+    """The disk fills after a few patches: training stops before its first epoch with the message,
+    and the patches already written are removed with the folder. Not a full disk (no permission):
+    the message asks for another --out, not for space."""
+    from benthos.errors import BenthosError
+    from benthos.train import train
+
+    run = tmp_path / "run"
+    cfg, cfg2 = _points_config(tmp_path, run), _points_config(tmp_path, tmp_path / "run2")  # photos written now
+    real, saved = Image.Image.save, []
+
+    def fills_up(self, fp, *a, **kw):
+        if len(saved) == 5:
+            raise OSError(28, "No space left on device")
+        saved.append(fp)
+        return real(self, fp, *a, **kw)
+
+    monkeypatch.setattr(Image.Image, "save", fills_up)
+    with pytest.raises(BenthosError, match=r"No space left on device\).* need up to about 4 MB of disk"):
+        train(cfg)
+    assert len(saved) == 5 and not (run / "patches").exists() and not (run / "run.json").exists()
+
+    def denied(self, fp, *a, **kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(Image.Image, "save", denied)
+    with pytest.raises(BenthosError, match=r"Permission denied\)\. Training writes its patches inside the run "
+                                           r"folder: choose an --out you can write to"):
+        train(cfg2)

@@ -115,6 +115,10 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "other" / "shard_3of3"), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "shard_3of3: predicted with other settings" in err and "score_thresh 0.5 vs 0.0" in err
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "overlap"), "--shard", "3/3",
+                 "--overlap", "0.5", *common]) == 0  # the overlap of no tiles: the same predictions
+    assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "overlap" / "shard_3of3"), "--out", str(tmp_path / "ok")]) == 0
+    assert (tmp_path / "ok" / "detections.csv").read_text() == (tmp_path / "whole" / "detections.csv").read_text()
     broken = tmp_path / "other" / "shard_3of3" / "detections.coco.json"
     doc = json.loads(broken.read_text())
     del doc["images"][0]["width"]

@@ -67,6 +67,9 @@ def test_temperature_is_fitted_out_of_fold_and_used(ensemble_run):
 
 
 def test_resume_skips_finished_members(colour_folder, tmp_path, tiny_config):
+    import shutil
+
+    colour_folder = shutil.copytree(colour_folder, tmp_path / "data")  # changed below; the fixture is shared
     run = tmp_path / "run"
     train(tiny_config(colour_folder, run, members=2, epochs=1, val_fraction=0.2, test_fraction=0.2))
     first = run / "members" / "m0" / "model.safetensors"
@@ -78,6 +81,15 @@ def test_resume_skips_finished_members(colour_folder, tmp_path, tiny_config):
     assert first.stat().st_mtime_ns == stamp  # member 1 was not retrained
     assert (run / "members" / "m1" / "run.json").is_file() and (run / "run.json").is_file()
     assert meta["members"] == ["members/m0", "members/m1"] and "calibration" in meta
+
+    # the data changed under the run: refused before any member trains again
+    from benthos.errors import DataError
+
+    os.remove(run / "run.json")
+    victim = sorted(colour_folder.rglob("*.jpg"))[0]
+    victim.rename(victim.with_name("renamed.jpg"))
+    with pytest.raises(DataError, match="the data changed since this run started"):
+        train(TrainConfig(data=str(colour_folder), resume=str(run)))
 
 
 @pytest.mark.parametrize("kw, words", [

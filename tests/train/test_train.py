@@ -259,7 +259,7 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
     assert sum(meta["data"]["counts"].values()) == meta["data"]["n_images"]
 
 
-def test_resume_refuses_other_settings_and_changed_data(colour_folder, tmp_path, tiny_config):
+def test_resume_refuses_other_settings_and_changed_data(colour_folder, tmp_path, tiny_config, monkeypatch):
     """--resume continues a run as it was started: other options, or data that changed under it
     (which would put other items at the split's indices), are refused before any training."""
     import csv
@@ -276,6 +276,21 @@ def test_resume_refuses_other_settings_and_changed_data(colour_folder, tmp_path,
         train(TrainConfig(resume=str(run), lr=0.5, add=[str(manifest)]))
     with pytest.raises(ConfigError, match=r"\(data differ"):
         train(TrainConfig(data=str(colour_folder), resume=str(run)))
+    # The same data named another way, and options about this machine and this time, are not "other settings"
+    import yaml
+
+    from benthos.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    first_log = (run / "logs" / "metrics.csv").read_text()
+    assert main(["train", "data.csv", "--resume", "run", "--no-report", "--num-workers", "0", "--max-minutes", "5",
+                 "--devices", "1", "--no-channels-last"]) == 0
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["max_minutes"] == 5 and saved["devices"] == "1" and saved["channels_last"] is False
+    assert saved["lr"] == 1e-2 and saved["data"] == str(manifest)  # what it learns from is unchanged
+    assert (run / "run.json").is_file() and not (run / "report.html").exists()
+    assert (run / "logs" / "metrics.csv").read_text() == first_log  # the first start's log is kept
+    (run / "run.json").unlink()
     with open(manifest, "w", newline="") as fh:  # one photo relabelled, one gone
         w = csv.writer(fh)
         w.writerow(["path", "label"])

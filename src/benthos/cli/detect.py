@@ -74,7 +74,7 @@ def register(sub) -> None:
     pr.add_argument("images", help="an image or a folder (searched recursively)")
     pr.add_argument("--out", required=True, help="folder for the output files")
     pr.add_argument("--tile", type=int, help="tile images larger than this many px, with overlap, and merge")
-    pr.add_argument("--overlap", type=float, default=0.2)
+    pr.add_argument("--overlap", type=float, default=0.2, help="overlap between neighbouring tiles, as a fraction of a tile (with --tile; default 0.2)")
     pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written")
     pr.add_argument("--count-thresh", type=float, default=0.5, help="lowest score counted in counts.csv")
     pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images, into "

@@ -46,9 +46,12 @@ def _cut(samples: Sequence[Sample], folder: str | os.PathLike, max_side: int | N
          pad: str) -> tuple[list[Sample], list[int]]:
     """:func:`cut_patches`, and the indices of the boxed samples whose photo could not be read."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     out, unread = list(samples), []
     todo = sorted((i for i, s in enumerate(samples) if s.box is not None), key=lambda i: str(samples[i].path))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _store_error(folder, exc, len(todo)) from None
     t0, photo, im, n_photos = time.time(), None, None, 0
     for i in todo:
         s = samples[i]
@@ -73,14 +76,25 @@ def _cut(samples: Sequence[Sample], folder: str | os.PathLike, max_side: int | N
             os.replace(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise BenthosError(f"{folder}: could not store the training patch of {s.path} ({exc.strerror or exc}). "
-                               f"Patches are cut once before training and need up to about {_size_hint(len(todo))} of disk "
-                               "beside the run; free some space (or --out elsewhere) and train again") from None
+            raise _store_error(folder, exc, len(todo), s.path) from None
         out[i] = _cut_sample(s, dest)
     if todo:
         log.info("cut %d patches from %d photos once, in %.1f s (each epoch reads them, not the photos)",
                  len(todo), n_photos, time.time() - t0)
     return out, unread
+
+
+def _store_error(folder: Path, exc: OSError, n: int, photo: Path | None = None) -> BenthosError:
+    """What to do when a patch cannot be written: a full disk needs space, anything else a writable --out."""
+    import errno
+
+    what = f"could not store the training patch of {photo}" if photo else "could not create the patch folder"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        todo = (f"Patches are cut once before training and need up to about {_size_hint(n)} of disk beside "
+                "the run; free some space (or --out elsewhere) and train again")
+    else:
+        todo = "Training writes its patches inside the run folder: choose an --out you can write to and train again"
+    return BenthosError(f"{folder}: {what} ({exc.strerror or exc}). {todo}")
 
 
 def _size_hint(n: int) -> str:
@@ -107,8 +121,19 @@ def _digest(samples: Sequence[Sample], max_side: int | None, pad: str) -> str:
 
 
 def local_rank() -> int:
-    """This process's rank on its machine under DDP (Lightning, torchrun or SLURM set it); 0 alone."""
-    return int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) or 0)
+    """This process's rank on its machine under DDP (Lightning, torchrun or SLURM set it); 0 alone,
+    including inside a SLURM job step that runs a single task."""
+    def env_int(*names: str) -> int:
+        for name in names:
+            try:
+                return int(os.environ.get(name, "").strip())
+            except ValueError:
+                continue
+        return 0
+
+    if env_int("WORLD_SIZE", "SLURM_NTASKS") <= 1:
+        return 0
+    return env_int("LOCAL_RANK", "SLURM_LOCALID")
 
 
 def shared_folder(root: str | os.PathLike) -> Path:
@@ -122,8 +147,9 @@ def cut_patches_once(samples: Sequence[Sample], root: str | os.PathLike, max_sid
     """:func:`cut_patches` for the processes of one training on one machine (DDP ranks): local rank
     0 cuts into :func:`shared_folder` and then writes a marker naming what it cut; the other ranks
     wait for that marker and use the same files (cutting N times in parallel would cost N times
-    the time and disk). A rank that sees no new patch file for ``stall_s`` seconds stops with a
-    clear error instead of waiting for ever. ``rank``: default :func:`local_rank`.
+    the time and disk). A rank that sees no new patch file for ``stall_s`` seconds, or sees rank
+    0's folder removed (rank 0 failed and cleaned up), stops with a clear error instead of waiting
+    for ever. ``rank``: default :func:`local_rank`.
     """
     import json
 
@@ -135,19 +161,33 @@ def cut_patches_once(samples: Sequence[Sample], root: str | os.PathLike, max_sid
     if rank == 0:
         marker.unlink(missing_ok=True)  # left by an earlier run that was killed
         out, unread = _cut(samples, folder, max_side, pad)
-        atomic_write_json(marker, {"digest": digest, "unread": unread})
+        try:
+            atomic_write_json(marker, {"digest": digest, "unread": unread})
+        except OSError as exc:
+            raise _store_error(folder, exc, len(out)) from None
         return out
-    last, seen = time.time(), -1
+    started = time.time()
+    last, seen, existed = started, None, False
     while True:
         try:
             done = json.loads(marker.read_text(encoding="utf-8"))
             if done.get("digest") == digest:
                 break
+            if marker.stat().st_mtime >= started:  # written for this training, about other patches
+                raise BenthosError(f"{folder}: rank 0 cut patches for other data than local rank {rank} reads; "
+                                   "every rank must read the same DATA, --add and split. Check the launch command")
         except (OSError, ValueError):
             pass
-        n = sum(1 for _ in folder.glob("*.png")) if folder.is_dir() else 0
-        if n != seen:
-            last, seen = time.time(), n
+        try:  # a file renamed into the folder changes its time: no need to list 100,000 patches
+            state = folder.stat().st_mtime_ns
+            existed = True
+        except OSError:
+            state = None
+            if existed:
+                raise BenthosError(f"{folder}: rank 0 stopped while cutting the training patches and removed "
+                                   f"them (local rank {rank} was waiting); its log says why") from None
+        if state != seen:
+            last, seen = time.time(), state
         elif time.time() - last > stall_s:
             raise BenthosError(f"{folder}: local rank {rank} waited {stall_s:.0f} s for rank 0 to cut the training "
                                "patches, and none came; did rank 0 stop? See its log")

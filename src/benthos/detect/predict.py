@@ -124,6 +124,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
 
     run = Path(run)
     model, info = load_detector(run, tta=tta)
+    digest = weights_digest(run)  # of the weights loaded now, whatever the file holds by the end
     paths = list_images(images)
     if shard:
         from benthos.runs.shards import in_share, parse_shard
@@ -158,7 +159,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     results = [_result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
                for r in records if "skipped" not in r]
     made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
-            "weights_sha256": weights_digest(run), **{k: header[k] for k in SETTINGS}}
+            "weights_sha256": digest, **{k: header[k] for k in SETTINGS}}
     files = write_predictions(results, info["categories"], out, count_thresh=count_thresh,
                               info={**made, **({"shard": shard} if shard else {})})
     journal.close(remove=True)
@@ -219,7 +220,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     Returns {"files", "shares", "images", "detections"}.
     """
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import SHARE_DIR, check_all_shares, check_complete, parse_shard
+    from benthos.runs.shards import SHARE_DIR, check_complete, parse_shard
 
     folders = [Path(p) for p in shares]
     if len(folders) == 1:
@@ -229,7 +230,6 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
             raise DataError(f"{folders[0]}: no shares (shard_IofN folders written by `benthos detect predict "
                             "--shard I/N`) in this folder")
         folders = inside
-    check_all_shares([f / "detections.coco.json" for f in folders])
     first, owner, results, thresholds, recorded, read = None, {}, [], set(), [], []
     for f in folders:
         if (f / ("predictions" + SUFFIX)).exists():
@@ -263,8 +263,11 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
         read.append((f, shard))
+    named = [SHARE_DIR.match(f.name) for f in folders]
     if len(recorded) == len(folders):
         check_complete(recorded)  # what each share says it is, whatever its folder is called now
+    elif all(named):  # older shares: their folders' own names (not a share-like name higher up the path)
+        check_complete([(int(m.group(1)), int(m.group(2))) for m in named])
     for f, shard in read:
         for name, result in shard:
             if name in owner:
@@ -294,8 +297,9 @@ def _same_model(share: Path, info: dict, ref: Path, ref_info: dict) -> None:
                 raise DataError(f"{share}: predicted by another model than {ref} (run {info.get('run')} vs "
                                 f"{ref_info.get('run')}, {what}): merge the shares of one run")
             break
+    untiled = info.get("tile") is None and ref_info.get("tile") is None  # the overlap of no tiles is no setting
     differ = [f"{k} {info.get(k)} vs {ref_info.get(k)}" for k in SETTINGS
-              if k in info and k in ref_info and info[k] != ref_info[k]]
+              if k in info and k in ref_info and info[k] != ref_info[k] and not (k == "tile_overlap" and untiled)]
     if differ:
         raise DataError(f"{share}: predicted with other settings than {ref} ({'; '.join(differ)}): "
                         "predict every share with the same options, then merge")

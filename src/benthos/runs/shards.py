@@ -3,7 +3,7 @@
 Shares are chosen per photo by a hash of its folder and file name, so every machine given the
 same inputs puts a photo in the same share whatever else it can list or read, and wherever the
 survey is mounted. ``benthos ecology merge`` joins the shares' CSVs, ``benthos detect merge``
-a detector's share folders; both check with :func:`check_all_shares`.
+a detector's share folders; both check that every share is there once (:func:`check_complete`).
 """
 from __future__ import annotations
 
@@ -39,8 +39,10 @@ SHARE_DIR = re.compile(r"^shard_(\d+)of(\d+)$")  # the folder `detect predict --
 
 
 def check_all_shares(paths: list[str | os.PathLike]) -> None:
-    """Files named as `--shard I/N` names them (``*_IofN.csv`` or ``shard_IofN/...``): all N shares, once each."""
-    found = [re.search(r"(?:_|shard_)(\d+)of(\d+)(?:\.csv$|/)", Path(p).as_posix()) for p in paths]
+    """Files named as `--shard I/N` names them (``*_IofN.csv``, or any file in a ``shard_IofN`` folder):
+    all N shares, once each. Only the file's own name and its folder's count, not the path above
+    (a survey leg called ``leg_2of5`` is no share)."""
+    found = [re.search(r"_(\d+)of(\d+)\.csv$", Path(p).name) or SHARE_DIR.match(Path(p).parent.name) for p in paths]
     if all(found):
         check_complete([(int(m.group(1)), int(m.group(2))) for m in found])
 

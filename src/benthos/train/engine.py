@@ -175,6 +175,28 @@ def _class_weights(labels: list[int], n: int) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+# Options about where and how a run is computed, not what it learns: a resumed run may take new values
+# (another machine, fewer workers, a time budget, no report), which replace the saved ones.
+RUNTIME_OPTIONS = ("accelerator", "devices", "num_nodes", "ddp_strategy", "num_workers", "max_minutes",
+                   "precision", "channels_last", "report")
+_PATH_OPTIONS = ("data", "images", "split", "weights", "add")
+
+
+def _same_setting(key: str, given: Any, saved: Any) -> bool:
+    """Whether a flag given to --resume says the same as the run's config.yaml: paths compared as the
+    files they name (relative or absolute, ./ or not), numbers and strings by value."""
+    if given == saved:
+        return True
+    if key in _PATH_OPTIONS:
+        if key == "add":
+            return isinstance(given, list) and isinstance(saved, list) and len(given) == len(saved) \
+                and all(_same_setting("data", a, b) for a, b in zip(given, saved))
+        if isinstance(given, str) and isinstance(saved, str):
+            return Path(given).expanduser().resolve() == Path(saved).expanduser().resolve()
+        return False
+    return str(given) == str(saved)
+
+
 def resolve(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
     """The config to train with and its run folder: checked, or read back from the run being resumed."""
     cfg.validate()
@@ -185,16 +207,18 @@ def resolve(cfg: TrainConfig) -> tuple[TrainConfig, Path]:
             raise BenthosError(f"cannot resume {run_dir}: no config.yaml there (was it made by `benthos train`?)")
         saved = TrainConfig.from_yaml(run_dir / "config.yaml").to_dict()
         defaults, given = TrainConfig().to_dict(), cfg.to_dict()
-        differ = [k for k, v in given.items() if k not in ("resume", "out", "data") and v != defaults.get(k)
-                  and v != saved.get(k)]
+        differ = [k for k, v in given.items() if k not in ("resume", "out", "data", *RUNTIME_OPTIONS)
+                  and v != defaults.get(k) and not _same_setting(k, v, saved.get(k))]
         if cfg.data and cfg.data != "(from resumed run)" and saved.get("data") \
-                and Path(cfg.data).resolve() != Path(saved["data"]).resolve():
+                and not _same_setting("data", cfg.data, saved["data"]):
             differ.insert(0, "data")
         if differ:
             raise ConfigError(f"cannot resume {run_dir} with other settings ({', '.join(differ)} differ from its "
-                              f"config.yaml): --resume continues a run as it was started. Start a new run "
-                              "(--out) to train with these settings")
-        cfg = TrainConfig.from_dict({**saved, "resume": str(run_dir), "out": str(run_dir)})
+                              f"config.yaml): --resume continues a run as it was started; only "
+                              f"{', '.join(RUNTIME_OPTIONS)} may change. Start a new run (--out) to train "
+                              "with these settings")
+        runtime = {k: given[k] for k in RUNTIME_OPTIONS if given[k] != defaults.get(k)}  # this machine, this time
+        cfg = TrainConfig.from_dict({**saved, **runtime, "resume": str(run_dir), "out": str(run_dir)})
     elif (run_dir / "run.json").exists():
         raise BenthosError(f"{run_dir} already holds a finished run; choose another --out or delete it")
     return cfg, run_dir
@@ -336,8 +360,9 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
 
     # boxes/points: cut once (by one process per machine under DDP), not every epoch
     side = pre["input_size"] if isinstance(pre["input_size"], int) else max(pre["input_size"])
-    cut = cut_patches_once([*train_s, *val_s], run_dir / PATCHES, max_side=math.ceil(2 * side / math.sqrt(cfg.crop_scale)))
-    try:
+    try:  # a cut stopped half-way (full disk, Ctrl-C) leaves no patches behind either
+        cut = cut_patches_once([*train_s, *val_s], run_dir / PATCHES,
+                               max_side=math.ceil(2 * side / math.sqrt(cfg.crop_scale)))
         out = _fit_loop(model, cfg, cut[:len(train_s)], cut[len(train_s):], class_to_idx, pre, run_dir)
     except BaseException:
         remove_patches(run_dir / PATCHES)
@@ -359,20 +384,22 @@ def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     module = ClassifierModule(model, cfg, weights, len(train_dl))
-    gpu = cfg.on_gpu()
-    trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
-        logger=CSVLogger(str(run_dir), name="logs", version=""), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
-        plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
-        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed_from = None
     if cfg.resume and last.is_file():
         resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
         log.info("resuming %s at epoch %d", run_dir, resumed_from)
+    # A resumed run logs beside the first log, which Lightning would otherwise overwrite
+    log_version = "" if resumed_from is None else f"resumed_at_epoch_{resumed_from}"
+    gpu = cfg.on_gpu()
+    trainer = pl.Trainer(
+        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+        strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
+        logger=CSVLogger(str(run_dir), name="logs", version=log_version), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
+        plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
+        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
     t = time.time()
     trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resumed_from is not None else None)
     seen = len(train_s) * max(1, trainer.current_epoch)
