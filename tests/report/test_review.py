@@ -34,6 +34,19 @@ def _predictions(tmp_path, points: bool):
     return path
 
 
+AWAIT = "window.benthosReview.{}.then(() => arguments[arguments.length - 1]())"
+
+
+def _stored(driver):
+    """Wait until every answer given on the page is in the browser's store (IndexedDB writes are asynchronous)."""
+    driver.execute_async_script(AWAIT.format("settled()"))
+
+
+def _loaded(driver):
+    """Wait until the page has read the answers stored for its predictions file."""
+    driver.execute_async_script(AWAIT.format("ready"))
+
+
 def _meta(page):
     return json.loads(re.search(r'<script type="application/json" id="review-meta">(.*?)</script>', page.read_text()).group(1))
 
@@ -78,6 +91,7 @@ def test_answers_survive_a_reload_and_train_the_next_model(tmp_path, driver, poi
     preds = _predictions(tmp_path, points)
     assert main(["review", str(preds)]) == 0
     driver.get((tmp_path / "preds_review.html").resolve().as_uri())
+    _loaded(driver)
     assert not [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     cards = driver.find_elements(By.CSS_SELECTOR, ".card")
     assert len(cards) == 3
@@ -89,7 +103,9 @@ def test_answers_survive_a_reload_and_train_the_next_model(tmp_path, driver, poi
     assert driver.find_element(By.ID, "progress").text == "2 of 3 answered (1 right, 1 corrected)"
     assert "right" in cards[0].get_attribute("class") and "corrected" in cards[2].get_attribute("class")
 
+    _stored(driver)
     driver.refresh()  # nothing is lost with a reload (or a closed tab)
+    _loaded(driver)
     assert driver.find_element(By.ID, "progress").text == "2 of 3 answered (1 right, 1 corrected)"
     assert driver.find_elements(By.CSS_SELECTOR, ".card input")[2].get_attribute("value") == "sea cucumber"
 
@@ -116,12 +132,15 @@ def test_answers_follow_their_items_when_the_page_is_written_again(tmp_path, dri
     preds = _predictions(tmp_path, points=True)
     assert main(["review", str(preds)]) == 0  # least sure first: p1 (0.55), p2 (0.7), p0 (0.9)
     driver.get((tmp_path / "preds_review.html").resolve().as_uri())
+    _loaded(driver)
     driver.execute_script("window.benthosReview.answer(0, 'starfish'); window.benthosReview.answer(2, 'sea cucumber')")
+    _stored(driver)
 
     def page(*args):
         out = tmp_path / f"page{len(list(tmp_path.glob('page*')))}.html"
         assert main(["review", str(preds), "--out", str(out), *args]) == 0
         driver.get(out.resolve().as_uri())
+        _loaded(driver)
         rows = list(csv.DictReader(driver.execute_script("return window.benthosReview.csv()").splitlines()))
         return driver.find_element(By.ID, "progress").text, [(r["Name"][-6:], r["Label"], r["status"]) for r in rows]
 
@@ -136,3 +155,21 @@ def test_answers_follow_their_items_when_the_page_is_written_again(tmp_path, dri
     preds.write_text("\n".join(lines) + "\n")
     assert page("--order", "file") == ("2 of 3 answered (0 right, 2 corrected)",
                                       [("p0.jpg", "sea cucumber", "corrected"), ("p1.jpg", "starfish", "corrected")])
+
+    # answers a page kept in localStorage (pages written before answers moved to IndexedDB) are moved over once
+    page_id = _meta(tmp_path / "page2.html")["id"]
+    p2 = json.loads(driver.execute_script("return JSON.stringify(window.benthosReview.answers())"))
+    key = f"{(tmp_path / 'photos' / 'p2.jpg').resolve()}|110|390"  # p2's point, not answered yet
+    assert key not in p2
+    driver.execute_script("localStorage.setItem(arguments[0], arguments[1])", f"benthos-review:{page_id}",
+                          json.dumps({key: {"label": "fish"}, next(iter(p2)): {"label": "an older answer"}}))
+    driver.execute_async_script(AWAIT.format("refresh()"))  # as on loading the page (a reload would race localStorage)
+    assert driver.find_element(By.ID, "progress").text == "3 of 3 answered (1 right, 2 corrected)"  # the newer p0 answer kept
+    assert driver.execute_script("return localStorage.getItem(arguments[0])", f"benthos-review:{page_id}") is None
+
+    # "Clear answers" forgets every answer for this predictions file, stored ones included
+    driver.execute_script("window.confirm = () => true; document.getElementById('clear').click()")
+    _stored(driver)
+    driver.refresh()
+    _loaded(driver)
+    assert driver.find_element(By.ID, "progress").text == "0 of 3 answered (0 right, 0 corrected)"

@@ -2,8 +2,9 @@
 
 One self-contained HTML file (thumbnails embedded, no server, readable offline). For each image
 or point the expert clicks "right" or types the right taxon (known taxa are offered; a new name
-is allowed: a taxon the model does not know yet). Answers are kept in the browser's local
-storage as they are given, so a reload or a closed tab loses nothing, and the page's Download
+is allowed: a taxon the model does not know yet). Answers are stored in the browser's IndexedDB
+as they are given, one record per item, so a reload, a second tab or a closed window loses
+nothing (a page reloaded within milliseconds of an answer asks first), and the page's Download
 button saves them as a CSV that ``benthos train`` reads as it is:
 - image predictions: a manifest ``path,label,group`` (absolute paths);
 - point predictions: a CoralNet CSV ``Name,Row,Column,Label`` (``Name`` an absolute path);
@@ -44,16 +45,59 @@ gap:16px;align-items:center;flex-wrap:wrap;font-size:14px}
 SCRIPT = r"""
 (function () {
   // Answers are kept per item (its path, and row and column for a point), not per card position,
-  // under one key per predictions file: a page written again (new predictions, another --limit or
+  // under the id of the predictions file: a page written again (new predictions, another --limit or
   // order) shows the answers already given to the items it holds; others stay stored, unshown.
+  // They live in the browser's IndexedDB, one record per item, each written in its own transaction:
+  // a reload, a second tab or a page opened before another's last answer was stored never writes an
+  // older set of answers over newer ones (localStorage, used before, could lose the last answer on a
+  // quick reload; what it holds for this file is moved over once).
   const meta = JSON.parse(document.getElementById("review-meta").textContent);
-  const KEY = "benthos-review:" + meta.id;
-  let answers = {};
-  try { answers = JSON.parse(localStorage.getItem(KEY) || "{}"); } catch (e) { answers = {}; }
+  const LEGACY = "benthos-review:" + meta.id;
   const cards = Array.from(document.querySelectorAll(".card"));
-  const keys = Array.from(new Set(cards.map(c => c.dataset.key)));  // an item listed twice is one answer
+  const byKey = new Map();  // an item listed twice is one answer
+  cards.forEach(c => { if (!byKey.has(c.dataset.key)) byKey.set(c.dataset.key, c); });
+  const keys = Array.from(byKey.keys());
+  let answers = {}, pending = [], failed = "";
   function status(card, a) { return a.label === card.dataset.pred ? "right" : "corrected"; }
-  function save() { try { localStorage.setItem(KEY, JSON.stringify(answers)); } catch (e) {} }
+
+  function request(r) { return new Promise((ok, no) => { r.onsuccess = () => ok(r.result); r.onerror = () => no(r.error); }); }
+  const db = new Promise((ok, no) => {
+    if (!window.indexedDB) { no(new Error("this browser keeps no IndexedDB")); return; }
+    const r = indexedDB.open("benthos-review", 1);
+    r.onupgradeneeded = () => r.result.createObjectStore("answers", {keyPath: ["page", "key"]}).createIndex("page", "page");
+    r.onsuccess = () => ok(r.result);
+    r.onerror = () => no(r.error);
+    r.onblocked = () => no(new Error("the answer store is blocked by another tab"));
+  });
+  function tx(mode, work) {  // resolves when the transaction is committed
+    return db.then(d => new Promise((ok, no) => {
+      const t = d.transaction("answers", mode), out = work(t.objectStore("answers"));
+      t.oncomplete = () => ok(out); t.onerror = () => no(t.error); t.onabort = () => no(t.error);
+    }));
+  }
+  function load() {
+    return tx("readonly", s => { const got = []; request(s.index("page").getAll(meta.id)).then(v => got.push(...v)); return got; })
+      .then(rows => { const out = {}; rows.forEach(r => { out[r.key] = {label: r.label}; }); return out; });
+  }
+  function migrate() {  // answers a page kept in localStorage, once
+    let old = null;
+    try { old = JSON.parse(localStorage.getItem(LEGACY) || "null"); } catch (e) { old = null; }
+    if (!old || typeof old !== "object") return Promise.resolve();
+    return tx("readwrite", s => Object.keys(old).forEach(k => {
+      if (old[k] && old[k].label) request(s.get([meta.id, k])).then(v => { if (!v) s.put({page: meta.id, key: k, label: old[k].label}); });
+    })).then(() => { try { localStorage.removeItem(LEGACY); } catch (e) {} });
+  }
+  let inflight = 0;  // answers not yet stored
+  function track(p, write) {
+    if (write) inflight += 1;
+    const q = p.catch(e => { failed = "answers could not be stored in this browser (" + e + "): download them now"; count(); })
+      .then(() => { if (write) inflight -= 1; });
+    pending.push(q);
+    return q;
+  }
+  // closing or reloading in the few milliseconds before an answer is stored asks first
+  window.addEventListener("beforeunload", e => { if (inflight) { e.preventDefault(); e.returnValue = ""; } });
+
   function paint(card) {
     const a = answers[card.dataset.key];
     card.classList.toggle("right", !!a && status(card, a) === "right");
@@ -67,24 +111,28 @@ SCRIPT = r"""
       const a = answers[k];
       if (!a) return;
       n += 1;
-      if (status(cards.find(c => c.dataset.key === k), a) === "right") right += 1;
+      if (status(byKey.get(k), a) === "right") right += 1;
     });
     const other = Object.keys(answers).length - n;
-    document.getElementById("progress").textContent =
+    document.getElementById("progress").textContent = failed ||
       n + " of " + keys.length + " answered (" + right + " right, " + (n - right) + " corrected)"
       + (other ? "; " + other + " earlier answers are about items not on this page (kept, not downloaded)" : "");
   }
   function answer(card, label) {
     label = (label || "").trim();
-    if (!label) delete answers[card.dataset.key];
-    else answers[card.dataset.key] = {label: label};
-    save(); cards.filter(c => c.dataset.key === card.dataset.key).forEach(paint); count();
+    const k = card.dataset.key;
+    if (!label) delete answers[k];
+    else answers[k] = {label: label};
+    cards.filter(c => c.dataset.key === k).forEach(paint); count();
+    return track(tx("readwrite", s => label ? s.put({page: meta.id, key: k, label: label}) : s.delete([meta.id, k])), true);
+  }
+  function refresh() {  // what other tabs stored meanwhile; this page's own answers are stored already
+    return track(Promise.all(pending).then(migrate).then(load).then(a => { answers = a; cards.forEach(paint); count(); }));
   }
   cards.forEach(card => {
     card.querySelector("button.ok").addEventListener("click", () => answer(card, card.dataset.pred));
     const input = card.querySelector("input");
     input.addEventListener("change", () => answer(card, input.value));
-    paint(card);
   });
   function field(v) { v = String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
   function csv() {
@@ -110,10 +158,20 @@ SCRIPT = r"""
   });
   document.getElementById("clear").addEventListener("click", () => {
     if (!confirm("Forget every answer given for this predictions file (on this page or not)?")) return;
-    answers = {}; save(); cards.forEach(paint); count();
+    answers = {}; cards.forEach(paint); count();
+    track(tx("readwrite", s => request(s.index("page").getAllKeys(meta.id)).then(ks => ks.forEach(k => s.delete(k)))), true);
   });
   count();
-  window.benthosReview = {csv: csv, answers: () => answers, answer: (i, label) => answer(cards[i], label)};
+  const ready = track(migrate().then(load).then(a => {
+    Object.keys(answers).forEach(k => { a[k] = answers[k]; });  // anything answered while it loaded
+    answers = a; cards.forEach(paint); count();
+  }));
+  window.addEventListener("focus", refresh);
+  window.addEventListener("pageshow", e => { if (e.persisted) refresh(); });
+  window.benthosReview = {
+    csv: csv, answers: () => answers, answer: (i, label) => answer(cards[i], label), ready: ready, refresh: refresh,
+    settled: () => Promise.all(pending),  // every answer given so far is stored
+  };
 })();
 """
 
@@ -196,7 +254,7 @@ def write_review(predictions: str | os.PathLike, out: str | os.PathLike, limit: 
         if pt is not None:
             item.update(row=pt[0], column=pt[1])
             where += f" (row {pt[0]:g}, column {pt[1]:g})"
-            key += f"|{pt[0]:g}|{pt[1]:g}"
+            key += f"|{pt[0]:.10g}|{pt[1]:.10g}"  # :g alone rounds to 6 digits: two points could share a key
         else:
             item["group"] = ""
         items.append(item)
