@@ -249,7 +249,7 @@ def test_added_answers_train_only_and_never_touch_held_out_photos(colour_folder,
     assert sorted(s.path.name for s in saved["added"]) == sorted(["new0.jpg", "new1.jpg", known.path.name])
     assert {"new0.jpg", "new1.jpg"} <= {s.path.name for s in saved["train"]}
     assert [s.label for s in saved["train"] if s.path == known.path] == ["crinoidea"]  # replaced, not duplicated
-    assert "1 added items answer for items already in DATA's training split" in caplog.text
+    assert "1 of DATA's training items were answered again in --add" in caplog.text
     assert [s.path for s in saved["test"]] == [samples[i].path for i in split["test"]]  # the same held-out photos
     assert held.path not in [s.path for s in saved["train"]]
     assert "2 of the 6 added items are from photos held out" in caplog.text

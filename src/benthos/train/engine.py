@@ -151,8 +151,8 @@ def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
         keep = [i for i in keep if latest[_item_key(data.samples[i])] == i]
         train = [i for i in split.get("train", []) if _item_key(data.samples[i]) not in latest]
         if len(train) < len(split.get("train", [])):
-            log.info("%d added items answer for items already in DATA's training split: the answers' labels "
-                     "replace DATA's", len(split.get("train", [])) - len(train))
+            log.info("%d of DATA's training items were answered again in --add: the answers' labels replace "
+                     "theirs", len(split.get("train", [])) - len(train))
         split["train"] = train + keep
         split["added"] = keep
     return split
