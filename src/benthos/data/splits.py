@@ -101,12 +101,13 @@ def load_split(path: str | os.PathLike) -> dict[str, list[Sample]]:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
 
 
-def check_split(path: str | os.PathLike, samples: list[Sample]) -> None:
-    """Refuse a split file written for other data: every recorded index must hold the same photo,
-    region and label in ``samples`` (e.g. the data read again when a run is resumed)."""
+def check_split(path: str | os.PathLike, samples: list[Sample]) -> dict[str, list[int]]:
+    """The indices per split recorded in ``path`` (as :func:`load_split_indices`), refusing a split
+    file written for other data: every recorded index must hold the same photo, region and label
+    in ``samples`` (e.g. the data read again when a run is resumed)."""
     path = Path(path)
-    recorded = load_split(path)
-    for name, idx in load_split_indices(path).items():
+    recorded, indices = load_split(path), load_split_indices(path)
+    for name, idx in indices.items():
         for i, want in zip(idx, recorded[name]):
             have = samples[i] if 0 <= i < len(samples) else None
             if have is None or have.label != want.label or have.box != want.box \
@@ -115,6 +116,7 @@ def check_split(path: str | os.PathLike, samples: list[Sample]) -> None:
                 raise DataError(f"{path}: the data changed since this run started: item {i} of its {name} split was "
                                 f"{want.path} '{want.label}', it is now {now}. Resuming needs the same data (and --add "
                                 "files) as the run was started with; start a new run (--out) to train on the new data")
+    return indices
 
 
 def load_split_indices(path: str | os.PathLike) -> dict[str, list[int]]:

@@ -220,7 +220,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     Returns {"files", "shares", "images", "detections"}.
     """
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import SHARE_DIR, check_complete, parse_shard
+    from benthos.runs.shards import SHARE_DIR, check_all_shares, check_complete, parse_shard
 
     folders = [Path(p) for p in shares]
     if len(folders) == 1:
@@ -263,11 +263,10 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
         read.append((f, shard))
-    named = [SHARE_DIR.match(f.name) for f in folders]
     if len(recorded) == len(folders):
         check_complete(recorded)  # what each share says it is, whatever its folder is called now
-    elif all(named):  # older shares: their folders' own names (not a share-like name higher up the path)
-        check_complete([(int(m.group(1)), int(m.group(2))) for m in named])
+    else:  # older shares: by their folders' own names
+        check_all_shares([f / "detections.coco.json" for f in folders])
     for f, shard in read:
         for name, result in shard:
             if name in owner:

@@ -239,11 +239,8 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
     data = load_data(cfg)
     split_file = run_dir / "split.json"
-    if cfg.resume and split_file.is_file():
-        split = load_split_indices(split_file)
-        check_split(split_file, data.samples)  # the same items in the same places, or a clear refusal
-    else:
-        split = make_split(cfg, data)
+    # resumed: the same items in the same places, or a clear refusal
+    split = check_split(split_file, data.samples) if cfg.resume and split_file.is_file() else make_split(cfg, data)
     if data.added:  # a taxon named only in answers that were all left out is not a class of this run
         used = {data.samples[i].label for idx in split.values() for i in idx}
         for name in sorted(set(data.classes) - used):

@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from benthos.data import save_split, split_samples
-from benthos.data.splits import check_split, load_split_indices
+from benthos.data.splits import check_split
 from benthos.runs import read_meta, write_meta
 from benthos.runs.atomic import atomic_write_text
 from benthos.runs.run import versions
@@ -56,11 +56,8 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
     data = load_data(cfg)
     split_file = run_dir / "split.json"
-    if cfg.resume and split_file.is_file():
-        split = load_split_indices(split_file)
-        check_split(split_file, data.samples)  # the same items in the same places, or a clear refusal
-    else:
-        split = fold_split(cfg, data)
+    # resumed: the same items in the same places, or a clear refusal
+    split = check_split(split_file, data.samples) if cfg.resume and split_file.is_file() else fold_split(cfg, data)
     empty = [i for i in range(cfg.members) if not split.get(f"val{i}")]
     if empty:
         from benthos.errors import BenthosError
