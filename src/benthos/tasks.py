@@ -160,8 +160,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.infer import predict_samples
     from benthos.runs import load_run
     from benthos.runs.journal import SUFFIX, Journal, Progress
-    from benthos.runs.run import run_identity
-    from benthos.runs.shards import in_share, parse_shard
+    from benthos.runs.run import run_identity, weights_digest
+    from benthos.runs.shards import forget_record, in_share, parse_shard, record_path
 
     run_dir = Path(run_dir)
     share = parse_shard(shard) if shard else None
@@ -170,6 +170,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     if share:  # every share its own file and journal, even when the machines write to one folder
         out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
     model, meta = load_run(run_dir)
+    digest = weights_digest(run_dir)  # of the weights loaded, whatever happens to the file meanwhile
+    forget_record(out)  # an earlier file's record must not outlive it (rewritten at the end)
     classes = meta["classes"]
     tta = tta_of(meta, tta)
     points, laid_out = is_points_csv(inputs), points_per_image is not None or grid is not None
@@ -273,6 +275,11 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     w.writerow(header_row)
     w.writerows(good_rows)
     atomic_write_text(out, buf.getvalue())
+    # the CSV's record beside it: which model and settings wrote it, and which share it is (ecology merge checks them)
+    record = {k: v for k, v in header.items() if k != "shard"}
+    atomic_write_json(record_path(out), {**record, "weights_sha256": digest,
+                                         "shard": f"{share[0]}/{share[1]}" if share else None,
+                                         "rows": len(good_rows), "skipped": len(skipped)})
     journal.close(remove=True)
     return {"n": len(good_rows), "skipped": skipped, "out": str(out), "resumed": n0, "tta": tta,
             "unit": unit}

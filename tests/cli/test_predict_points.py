@@ -231,3 +231,64 @@ def test_a_share_of_a_points_csv_opens_only_its_own_photos(run_and_photos, tmp_p
         rows += list(csv.DictReader(open(tmp_path / f"s_{i}of2.csv")))
     assert sum("missing.png" in e for e in errs) == 1  # named by the share it belongs to, not by both
     assert sorted(r["image"].rsplit("/", 1)[-1] for r in rows) == ["q0.png", "q1.png"]
+
+
+def test_merge_reads_what_each_share_records(run_and_photos, tmp_path, capsys):
+    """Each predictions CSV has a record beside it (model, settings, share): merge checks the shares by
+    what they say they are, whatever the files are called now, and refuses mixed models or settings."""
+    import json
+    import shutil
+
+    from benthos.runs.run import weights_digest
+
+    run, photos = run_and_photos
+    out = tmp_path / "shares"
+    for i in (1, 2):
+        assert main(["predict", str(run), str(photos), "--out", f"{out}/", "--tta", "none", "--shard", f"{i}/2"]) == 0
+    rec = json.loads((out / "predictions_1of2.csv.json").read_text())
+    assert rec["shard"] == "1/2" and rec["tta"] == "none" and rec["weights_sha256"] == weights_digest(run)
+    assert rec["rows"] == len((out / "predictions_1of2.csv").read_text().splitlines()) - 1
+    # renamed on the way back from the machines: the records still say which share each is
+    for i, name in ((1, "leg_a"), (2, "leg_b")):
+        for ext in (".csv", ".csv.json"):
+            shutil.copy(out / f"predictions_{i}of2{ext}", tmp_path / f"{name}{ext}")
+    merged = tmp_path / "merged.csv"
+    capsys.readouterr()
+    assert main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "leg_b.csv"), "--out", str(merged)]) == 0
+    mrec = json.loads((tmp_path / "merged.csv.json").read_text())
+    assert "shard" not in mrec and [m["shard"] for m in mrec["merged_from"]] == ["1/2", "2/2"]
+    assert mrec["weights_sha256"] == rec["weights_sha256"] and mrec["rows"] == len(merged.read_text().splitlines()) - 1
+    # a renamed share 1 with a file named like share 2 of 2 that records itself as share 1: refused
+    shutil.copy(tmp_path / "leg_a.csv", tmp_path / "x_2of2.csv")
+    shutil.copy(tmp_path / "leg_a.csv.json", tmp_path / "x_2of2.csv.json")
+    assert main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "x_2of2.csv"),
+                 "--out", str(tmp_path / "y.csv")]) == 2
+    assert "share(s) 1 of 2 given more than once" in capsys.readouterr().err
+
+    def tampered(key, value):
+        doc = json.loads((tmp_path / "leg_b.csv.json").read_text())
+        (tmp_path / "leg_b.csv.json").write_text(json.dumps({**doc, key: value}))
+        code = main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "leg_b.csv"),
+                     "--out", str(tmp_path / "y.csv")])
+        (tmp_path / "leg_b.csv.json").write_text(json.dumps(doc))
+        return code, capsys.readouterr().err
+
+    code, err = tampered("weights_sha256", "0" * 64)
+    assert code == 2 and "leg_b.csv: predicted with another model than" in err and "000000000000 vs" in err
+    code, err = tampered("tta", "dihedral")
+    assert code == 2 and "other settings" in err and "tta dihedral vs none" in err
+    # an unreadable record, and an unfinished share (its journal beside it), are named
+    (tmp_path / "leg_b.csv.json").write_text("{oops")
+    assert main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "leg_b.csv"),
+                 "--out", str(tmp_path / "y.csv")]) == 2
+    assert "leg_b.csv.json: cannot read the record" in capsys.readouterr().err
+    (tmp_path / "leg_b.csv.json").unlink()  # without its record, leg_b is judged by its name (not a share name)
+    (tmp_path / "leg_a.csv.partial.jsonl").write_text("{}\n")
+    assert main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "leg_b.csv"),
+                 "--out", str(tmp_path / "y.csv")]) == 2
+    assert "leg_a.csv: this share is unfinished" in capsys.readouterr().err
+    (tmp_path / "leg_a.csv.partial.jsonl").unlink()
+    assert main(["ecology", "merge", str(tmp_path / "leg_a.csv"), str(tmp_path / "leg_b.csv"),
+                 "--out", str(merged)]) == 0
+    assert sorted(m["shard"] or "-" for m in json.loads((tmp_path / "merged.csv.json").read_text())["merged_from"]) \
+        == ["-", "1/2"]

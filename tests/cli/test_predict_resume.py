@@ -72,7 +72,8 @@ def test_out_may_be_a_folder_and_an_impossible_out_is_one_line(run_and_survey, t
     assert len(list(csv.DictReader(open(folder / "predictions.csv")))) == 20
     new = tmp_path / "new_folder"
     assert main(["predict", str(run), str(survey), "--out", f"{new}/", "--tta", "none"]) == 0
-    assert sorted(p.name for p in new.iterdir()) == ["predictions.csv"]
+    # the CSV and its record (model, settings, share); the journal is gone
+    assert sorted(p.name for p in new.iterdir()) == ["predictions.csv", "predictions.csv.json"]
     a_file = tmp_path / "a_file"
     a_file.write_text("")
     assert main(["predict", str(run), str(survey), "--out", str(a_file / "p.csv"), "--tta", "none"]) == 1

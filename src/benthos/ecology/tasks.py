@@ -182,9 +182,21 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
 
     if len(predictions) < 2:
         raise DataError("merge needs two or more prediction files")
-    from benthos.runs.shards import check_all_shares
+    from benthos.runs.atomic import atomic_write_json
+    from benthos.runs.journal import SUFFIX
+    from benthos.runs.shards import (check_all_shares, check_complete, check_same_job, forget_record, parse_shard,
+                                     read_record, record_path)
 
-    check_all_shares(predictions)
+    for path in predictions:
+        if Path(str(path) + SUFFIX).exists():
+            raise DataError(f"{path}: this share is unfinished (its journal {Path(path).name}{SUFFIX} is still "
+                            "beside it): run its `benthos predict ... --shard` command again to finish it, then merge")
+    records = [read_record(p) for p in predictions]
+    check_same_job(predictions, records)
+    if all(r and r.get("shard") for r in records):
+        check_complete([parse_shard(r["shard"]) for r in records])  # what each file says it is, whatever its name now
+    else:  # files without a record: by their names
+        check_all_shares(predictions)
     header, rows, owner = None, [], {}
     for k, path in enumerate(predictions):
         head, lines = read_csv(path, what="predictions CSV", check_header=prediction_header_check(path))
@@ -204,4 +216,11 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
     if Path(out).resolve() in {Path(p).resolve() for p in predictions}:
         raise DataError(f"{out} is one of the inputs; write the merged file elsewhere")
     write_csv(out, rows, header)
+    done = [r for r in records if r]
+    if done:  # the merged file's record: the job's model and settings, and what it was joined from
+        keep = {k: v for k, v in done[0].items() if k not in ("shard", "rows", "skipped", "merged_from")}
+        atomic_write_json(record_path(out), {**keep, "rows": len(rows), "merged_from": [
+            {"file": str(p), "shard": r.get("shard") if r else None} for p, r in zip(predictions, records)]})
+    else:
+        forget_record(out)  # no stale record of an earlier file of that name
     return {"files": len(predictions), "rows": len(rows), "images": len(owner), "out": str(out)}

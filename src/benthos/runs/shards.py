@@ -61,3 +61,61 @@ def check_complete(shares: list[tuple[int, int]]) -> None:
     if missing:
         raise DataError(f"share(s) {', '.join(map(str, missing))} of {n} are missing from the files given: "
                         "merge every share (or rename the files if this is intended)")
+
+
+# -- what a predictions CSV is: a JSON sidecar beside it ---------------------------------------
+RECORD_SUFFIX = ".json"  # predictions_2of8.csv -> predictions_2of8.csv.json
+SAME_MODEL = ("weights_sha256", "tta", "temperature", "points")  # settings every share of one job shares
+
+
+def record_path(csv_path: str | os.PathLike) -> Path:
+    return Path(str(csv_path) + RECORD_SUFFIX)
+
+
+def forget_record(csv_path: str | os.PathLike) -> None:
+    """Remove the record of an earlier file at ``csv_path`` (its new one is written with the file)."""
+    import contextlib
+
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        record_path(csv_path).unlink()
+
+
+def read_record(csv_path: str | os.PathLike) -> dict | None:
+    """The sidecar `benthos predict` wrote beside ``csv_path`` (None for files without one: older
+    files, detections, CSVs from elsewhere). A sidecar that cannot be read is an error naming it."""
+    import json
+
+    path = record_path(csv_path)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the record of {Path(csv_path).name} ({exc}); "
+                        "delete it to merge the file by its name only, or predict that share again") from None
+    return record
+
+
+def check_same_job(paths: list[str | os.PathLike], records: list[dict | None]) -> None:
+    """Refuse files whose records say another model or other settings than the first recorded one."""
+    def settings(r: dict | None) -> dict | None:  # where a points CSV lies differs between machines: not a setting
+        if r and isinstance(r.get("points"), dict):
+            r = {**r, "points": {k: v for k, v in r["points"].items() if k != "csv"}}
+        return r
+
+    records = [settings(r) for r in records]
+    ref = next(((p, r) for p, r in zip(paths, records) if r), None)
+    if ref is None:
+        return
+    for p, r in zip(paths, records):
+        if not r or r is ref[1]:
+            continue
+        short = lambda k, v: v[:12] if k == "weights_sha256" and isinstance(v, str) else v  # noqa: E731
+        differ = [f"{k} {short(k, r.get(k))} vs {short(k, ref[1].get(k))}" for k in SAME_MODEL
+                  if k in r and k in ref[1] and r[k] != ref[1][k]]
+        if differ:
+            what = "another model" if "weights_sha256" in differ[0] else "other settings"
+            raise DataError(f"{p}: predicted with {what} than {ref[0]} ({'; '.join(differ)}): "
+                            "merge the files of one run, predicted with the same options")
