@@ -29,7 +29,7 @@ class TrainConfig:
     epochs: int = 25
     batch_size: int = 32
     lr: float = 2e-3  # head learning rate; stages below get lr * lr_decay^depth
-    lr_decay: float = 0.7  # per-stage learning-rate decay toward the stem
+    lr_decay: float = 0.85  # per-stage learning-rate decay toward the stem (0.7 until 2026-12-05; BENCHMARKS.md)
     weight_decay: float = 0.02
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
