@@ -276,8 +276,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     w.writerows(good_rows)
     atomic_write_text(out, buf.getvalue())
     # the CSV's record beside it: which model and settings wrote it, and which share it is (ecology merge checks them)
-    record = {k: v for k, v in header.items() if k != "shard"}
-    atomic_write_json(record_path(out), {**record, "weights_sha256": digest,
+    atomic_write_json(record_path(out), {**header, "weights_sha256": digest,
                                          "shard": f"{share[0]}/{share[1]}" if share else None,
                                          "rows": len(good_rows), "skipped": len(skipped)})
     journal.close(remove=True)

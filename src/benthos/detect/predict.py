@@ -220,7 +220,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     Returns {"files", "shares", "images", "detections"}.
     """
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import SHARE_DIR, check_all_shares, check_complete, parse_shard
+    from benthos.runs.shards import SHARE_DIR, check_shares, parse_shard
 
     folders = [Path(p) for p in shares]
     if len(folders) == 1:
@@ -249,8 +249,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
                                                 [[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)],
                                                 [a["score"] for a in anns], [a["category_id"] - 1 for a in anns]))
                      for img, anns in ((img, boxes.get(img["id"], [])) for img in doc["images"])]
-            if "shard" in info:
-                recorded.append(parse_shard(str(info["shard"])))
+            recorded.append(parse_shard(str(info["shard"])) if "shard" in info else None)
         except (ValueError, KeyError, TypeError, BenthosError) as exc:
             raise DataError(f"{path}: not a detections file written by `benthos detect predict` ({exc!r})") from None
         if first is None:
@@ -263,10 +262,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
         read.append((f, shard))
-    if len(recorded) == len(folders):
-        check_complete(recorded)  # what each share says it is, whatever its folder is called now
-    else:  # older shares: by their folders' own names
-        check_all_shares([f / "detections.coco.json" for f in folders])
+    check_shares([f / "detections.coco.json" for f in folders], recorded)  # older shares: by their folders' names
     for f, shard in read:
         for name, result in shard:
             if name in owner:

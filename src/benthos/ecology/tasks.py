@@ -184,8 +184,7 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
         raise DataError("merge needs two or more prediction files")
     from benthos.runs.atomic import atomic_write_json
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import (check_all_shares, check_complete, check_same_job, forget_record, parse_shard,
-                                     read_record, record_path)
+    from benthos.runs.shards import check_same_job, check_shares, forget_record, parse_shard, read_record, record_path
 
     for path in predictions:
         if Path(str(path) + SUFFIX).exists():
@@ -193,10 +192,7 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
                             "beside it): run its `benthos predict ... --shard` command again to finish it, then merge")
     records = [read_record(p) for p in predictions]
     check_same_job(predictions, records)
-    if all(r and r.get("shard") for r in records):
-        check_complete([parse_shard(r["shard"]) for r in records])  # what each file says it is, whatever its name now
-    else:  # files without a record: by their names
-        check_all_shares(predictions)
+    check_shares(predictions, [parse_shard(r["shard"]) if r and r.get("shard") else None for r in records])
     header, rows, owner = None, [], {}
     for k, path in enumerate(predictions):
         head, lines = read_csv(path, what="predictions CSV", check_header=prediction_header_check(path))

@@ -3,7 +3,7 @@
 Shares are chosen per photo by a hash of its folder and file name, so every machine given the
 same inputs puts a photo in the same share whatever else it can list or read, and wherever the
 survey is mounted. ``benthos ecology merge`` joins the shares' CSVs, ``benthos detect merge``
-a detector's share folders; both check that every share is there once (:func:`check_complete`).
+a detector's share folders; both check that every share is there once (:func:`check_shares`).
 """
 from __future__ import annotations
 
@@ -45,6 +45,15 @@ def check_all_shares(paths: list[str | os.PathLike]) -> None:
     found = [re.search(r"_(\d+)of(\d+)\.csv$", Path(p).name) or SHARE_DIR.match(Path(p).parent.name) for p in paths]
     if all(found):
         check_complete([(int(m.group(1)), int(m.group(2))) for m in found])
+
+
+def check_shares(paths: list[str | os.PathLike], recorded: list[tuple[int, int] | None]) -> None:
+    """All N shares once each: by what each file records it is (``recorded``, None where a file records
+    nothing), whatever it is called now; when any file records nothing, by the files' names."""
+    if all(recorded):
+        check_complete(recorded)
+    else:
+        check_all_shares(paths)
 
 
 def check_complete(shares: list[tuple[int, int]]) -> None:
@@ -105,17 +114,20 @@ def check_same_job(paths: list[str | os.PathLike], records: list[dict | None]) -
             r = {**r, "points": {k: v for k, v in r["points"].items() if k != "csv"}}
         return r
 
+    def short(key: str, value):  # a digest's first 12 hex digits tell two apart
+        return value[:12] if key == "weights_sha256" and isinstance(value, str) else value
+
     records = [settings(r) for r in records]
     ref = next(((p, r) for p, r in zip(paths, records) if r), None)
     if ref is None:
         return
+    ref_path, ref_rec = ref
     for p, r in zip(paths, records):
-        if not r or r is ref[1]:
+        if not r or r is ref_rec:
             continue
-        short = lambda k, v: v[:12] if k == "weights_sha256" and isinstance(v, str) else v  # noqa: E731
-        differ = [f"{k} {short(k, r.get(k))} vs {short(k, ref[1].get(k))}" for k in SAME_MODEL
-                  if k in r and k in ref[1] and r[k] != ref[1][k]]
-        if differ:
-            what = "another model" if "weights_sha256" in differ[0] else "other settings"
-            raise DataError(f"{p}: predicted with {what} than {ref[0]} ({'; '.join(differ)}): "
+        keys = [k for k in SAME_MODEL if k in r and k in ref_rec and r[k] != ref_rec[k]]
+        if keys:
+            what = "another model" if "weights_sha256" in keys else "other settings"
+            differ = "; ".join(f"{k} {short(k, r[k])} vs {short(k, ref_rec[k])}" for k in keys)
+            raise DataError(f"{p}: predicted with {what} than {ref_path} ({differ}): "
                             "merge the files of one run, predicted with the same options")
