@@ -220,7 +220,7 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     Returns {"files", "shares", "images", "detections"}.
     """
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import SHARE_DIR, check_shares, parse_shard
+    from benthos.runs.shards import SHARE_DIR, check_same_job, check_shares, parse_shard, refuse_unfinished
 
     folders = [Path(p) for p in shares]
     if len(folders) == 1:
@@ -230,11 +230,9 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
             raise DataError(f"{folders[0]}: no shares (shard_IofN folders written by `benthos detect predict "
                             "--shard I/N`) in this folder")
         folders = inside
-    first, owner, results, thresholds, recorded, read = None, {}, [], set(), [], []
+    first, owner, results, thresholds, recorded, read, infos = None, {}, [], set(), [], [], []
     for f in folders:
-        if (f / ("predictions" + SUFFIX)).exists():
-            raise DataError(f"{f}: this share is unfinished (its journal predictions{SUFFIX} is still there): "
-                            "run its `benthos detect predict ... --shard` command again to finish it, then merge")
+        refuse_unfinished(f, f / ("predictions" + SUFFIX), "benthos detect predict")
         path = f / "detections.coco.json"
         if not path.is_file():
             raise DataError(f"{path}: not found; is {f} a folder written by `benthos detect predict`?")
@@ -257,11 +255,11 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
         elif categories != first[1]:
             raise DataError(f"{f}: its classes ({', '.join(categories)}) differ from {first[0]}'s "
                             f"({', '.join(first[1])}): merge the shares of one run")
-        else:
-            _same_model(f, info, first[0], first[2])
+        infos.append(info)
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
         read.append((f, shard))
+    check_same_job(folders, infos, keys=("weights_sha256", "weights_bytes", *SETTINGS))
     check_shares([f / "detections.coco.json" for f in folders], recorded)  # older shares: by their folders' names
     for f, shard in read:
         for name, result in shard:
@@ -282,22 +280,6 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
     files = write_predictions(results, first[1], out, count_thresh=count_thresh, info=info)
     return {"files": files, "shares": len(folders), "images": len(results),
             "detections": sum(len(r["scores"]) for r in results)}
-
-
-def _same_model(share: Path, info: dict, ref: Path, ref_info: dict) -> None:
-    """Refuse to merge shares predicted by other weights or with other settings than the first."""
-    for key, what in (("weights_sha256", "weights with other contents"), ("weights_bytes", "weights of another size")):
-        if None not in (info.get(key), ref_info.get(key)):
-            if info[key] != ref_info[key]:
-                raise DataError(f"{share}: predicted by another model than {ref} (run {info.get('run')} vs "
-                                f"{ref_info.get('run')}, {what}): merge the shares of one run")
-            break
-    untiled = info.get("tile") is None and ref_info.get("tile") is None  # the overlap of no tiles is no setting
-    differ = [f"{k} {info.get(k)} vs {ref_info.get(k)}" for k in SETTINGS
-              if k in info and k in ref_info and info[k] != ref_info[k] and not (k == "tile_overlap" and untiled)]
-    if differ:
-        raise DataError(f"{share}: predicted with other settings than {ref} ({'; '.join(differ)}): "
-                        "predict every share with the same options, then merge")
 
 
 def _split_members(records, paths: list[str]) -> list[int]:

@@ -184,12 +184,11 @@ def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[
         raise DataError("merge needs two or more prediction files")
     from benthos.runs.atomic import atomic_write_json
     from benthos.runs.journal import SUFFIX
-    from benthos.runs.shards import check_same_job, check_shares, forget_record, parse_shard, read_record, record_path
+    from benthos.runs.shards import (check_same_job, check_shares, forget_record, parse_shard, read_record,
+                                     record_path, refuse_unfinished)
 
     for path in predictions:
-        if Path(str(path) + SUFFIX).exists():
-            raise DataError(f"{path}: this share is unfinished (its journal {Path(path).name}{SUFFIX} is still "
-                            "beside it): run its `benthos predict ... --shard` command again to finish it, then merge")
+        refuse_unfinished(path, Path(str(path) + SUFFIX), "benthos predict")
     records = [read_record(p) for p in predictions]
     check_same_job(predictions, records)
     check_shares(predictions, [parse_shard(r["shard"]) if r and r.get("shard") else None for r in records])

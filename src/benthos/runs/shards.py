@@ -107,11 +107,21 @@ def read_record(csv_path: str | os.PathLike) -> dict | None:
     return record
 
 
-def check_same_job(paths: list[str | os.PathLike], records: list[dict | None]) -> None:
-    """Refuse files whose records say another model or other settings than the first recorded one."""
-    def settings(r: dict | None) -> dict | None:  # where a points CSV lies differs between machines: not a setting
-        if r and isinstance(r.get("points"), dict):
-            r = {**r, "points": {k: v for k, v in r["points"].items() if k != "csv"}}
+def check_same_job(paths: list[str | os.PathLike], records: list[dict | None], keys: tuple[str, ...] = SAME_MODEL) -> None:
+    """Refuse files whose records say another model or other settings than the first recorded one.
+
+    ``keys``: what every share of one job shares; a key one of the two records lacks (an older
+    file) is not compared. The model's digest, or its size where a record has no digest, tells
+    "another model" from "other settings".
+    """
+    def settings(r: dict | None) -> dict | None:
+        if not r:
+            return r
+        r = dict(r)
+        if isinstance(r.get("points"), dict):  # where a points CSV lies differs between machines: not a setting
+            r["points"] = {k: v for k, v in r["points"].items() if k != "csv"}
+        if r.get("tile", 0) is None:  # the overlap of no tiles is no setting
+            r.pop("tile_overlap", None)
         return r
 
     def short(key: str, value):  # a digest's first 12 hex digits tell two apart
@@ -125,9 +135,18 @@ def check_same_job(paths: list[str | os.PathLike], records: list[dict | None]) -
     for p, r in zip(paths, records):
         if not r or r is ref_rec:
             continue
-        keys = [k for k in SAME_MODEL if k in r and k in ref_rec and r[k] != ref_rec[k]]
-        if keys:
-            what = "another model" if "weights_sha256" in keys else "other settings"
-            differ = "; ".join(f"{k} {short(k, r[k])} vs {short(k, ref_rec[k])}" for k in keys)
-            raise DataError(f"{p}: predicted with {what} than {ref_path} ({differ}): "
+        differ = [k for k in keys if k in r and k in ref_rec and r[k] != ref_rec[k]]
+        if differ:
+            what = "another model" if {"weights_sha256", "weights_bytes"} & set(differ) else "other settings"
+            if what == "another model" and "run" in r and "run" in ref_rec and "run" not in differ:
+                differ.append("run")  # which runs the two came from, where recorded
+            listed = "; ".join(f"{k} {short(k, r[k])} vs {short(k, ref_rec[k])}" for k in differ)
+            raise DataError(f"{p}: predicted with {what} than {ref_path} ({listed}): "
                             "merge the files of one run, predicted with the same options")
+
+
+def refuse_unfinished(share: str | os.PathLike, journal: Path, command: str) -> None:
+    """A share whose journal is still beside it was stopped before it wrote its files: say so."""
+    if journal.exists():
+        raise DataError(f"{share}: this share is unfinished (its journal {journal.name} is still there): "
+                        f"run its `{command} ... --shard` command again to finish it, then merge")
