@@ -120,3 +120,43 @@ def test_the_ensemble_names_every_members_unreadable_images_once(colour_folder, 
     assert len(calls) == 2
     assert meta["data"]["unreadable_during_training"] == ["a.jpg: gone", "b.jpg: gone"]
     assert meta["data"]["n_unreadable_during_training"] == 2
+
+
+def test_added_answers_train_every_member_and_stay_out_of_the_folds(colour_folder, tmp_path, tiny_config):
+    """`train DATA --add ANSWERS --members 2`: the answers are training items of every member, never
+    a validation fold; an answer about a photo in a fold or the test split is left out; a split
+    reused with --add must be one that placed the same added items."""
+    import numpy as np
+    from PIL import Image
+
+    from benthos.data import load_split
+
+    run = tmp_path / "run"
+    Image.fromarray(np.full((40, 40, 3), (120, 20, 160), np.uint8)).save(tmp_path / "new0.jpg")
+    first = sorted(p for p in colour_folder.rglob("*.jpg"))[0]  # lands in some part of the split
+    answers = tmp_path / "preds_reviewed.csv"
+    answers.write_text("path,label,group,predicted,score,status\n"
+                       f"{tmp_path / 'new0.jpg'},crinoidea,,porifera,0.41,corrected\n"
+                       f"{first},{first.parent.name},,{first.parent.name},0.5,right\n")
+    meta = train(tiny_config(colour_folder, run, add=[str(answers)], members=2, epochs=1))
+    top = _split(run / "split.json")
+    assert "crinoidea" in meta["classes"]
+    folds = top["val0"] | top["val1"] | top["test"]
+    assert top["added"] <= top["train"] and not top["added"] & folds
+    saved = load_split(run / "split.json")
+    named = {s.path.name for s in saved["added"]}
+    assert "new0.jpg" in named
+    held = {s.path for k in ("val0", "val1", "test") for s in saved[k]}
+    assert (first.name in named) == (first not in held)  # kept exactly when its photo is not held out
+    for i in range(2):
+        m = _split(run / "members" / f"m{i}" / "split.json")
+        assert top["added"] <= m["train"] and m["added"] == top["added"] and not top["added"] & m["val"]
+    # a split made without --add does not say where the answers go: refused before training
+    plain = tmp_path / "plain"
+    train(tiny_config(colour_folder, plain, epochs=1))
+    with pytest.raises(ConfigError, match="that split was made without added items"):
+        train(tiny_config(colour_folder, tmp_path / "again", add=[str(answers)], split=str(plain / "split.json")))
+    # one made with the same --add is reused as it is
+    again = train(tiny_config(colour_folder, tmp_path / "again", add=[str(answers)],
+                              split=str(run / "members" / "m0" / "split.json"), epochs=1))
+    assert again["data"]["split"]["added"] == len(top["added"])

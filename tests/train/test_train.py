@@ -104,10 +104,6 @@ def test_config_errors():
         TrainConfig(data="x", strategy="finetune").validate()
     with pytest.raises(ConfigError, match="no training data"):
         TrainConfig().validate()
-    with pytest.raises(ConfigError, match="a reused split.json does not know the added items"):
-        TrainConfig(data="x", add=["answers.csv"], split="split.json").validate()
-    with pytest.raises(ConfigError, match="add with members 2"):
-        TrainConfig(data="x", add=["answers.csv"], members=2).validate()
     assert TrainConfig(data="x", add="answers.csv").validate().add == ["answers.csv"]  # one file from YAML
 
 

@@ -113,10 +113,6 @@ class TrainConfig:
             raise ConfigError(f"num_workers {self.num_workers}: use 0 (read images in the training process) or more")
         if isinstance(self.add, str):
             self.add = [self.add]
-        if self.add and self.split:
-            raise ConfigError("add and split: a reused split.json does not know the added items; give one of them")
-        if self.add and self.members > 1:
-            raise ConfigError(f"add with members {self.members}: not supported yet; train one model (members 1)")
         if not isinstance(self.members, int) or self.members < 1:
             raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
         if self.members > 1:

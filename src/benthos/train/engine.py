@@ -134,13 +134,27 @@ def _with_added(cfg: TrainConfig, data):
 
 def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     if cfg.split:
-        return load_split_indices(cfg.split)  # a clear DataError when missing or malformed
+        if not data.added:
+            return load_split_indices(cfg.split)  # a clear DataError when missing or malformed
+        split = load_split_indices(cfg.split)
+        if "added" not in split:
+            raise ConfigError(f"--add with --split {cfg.split}: that split was made without added items, so it "
+                              "does not say where they go; give one of the two (or a split made with the same --add)")
+        return check_split(cfg.split, data.samples)  # the same items at the same places, added ones included
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
     n = len(data.samples) - data.added
     split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True,
                           rare="train")
-    if data.added:  # training only; a photo held out for validation or test stays out of training entirely
-        held = {data.samples[i].path.resolve() for k in ("val", "test") for i in split.get(k, [])}
+    return place_added(data, split, held_out=("val", "test"))
+
+
+def place_added(data, split: dict[str, list[int]], held_out: tuple[str, ...]) -> dict[str, list[int]]:
+    """Put ``data``'s added items (the last ``data.added`` samples) into ``split["train"]`` and list them
+    as ``split["added"]``: training only; a photo in one of the ``held_out`` parts stays out of training
+    entirely, and an answer about an item already in training replaces it."""
+    n = len(data.samples) - data.added
+    if data.added:
+        held = {data.samples[i].path.resolve() for k in held_out for i in split.get(k, [])}
         keep = [i for i in range(n, len(data.samples)) if data.samples[i].path.resolve() not in held]
         if len(keep) < data.added:
             log.warning("%d of the %d added items are from photos held out for validation or test; left out so "

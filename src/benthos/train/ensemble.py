@@ -34,11 +34,15 @@ log = logging.getLogger("benthos.train")
 def fold_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     """``train`` (every member trains on it), ``val0``..``val<K-1>`` (one member's validation
     fold each), ``test``; plus ``val``, the union of the folds, for `benthos evaluate --split val`."""
+    from benthos.train.engine import place_added
+
     k = cfg.members
     fractions = {"train": 1 - k * cfg.val_fraction - cfg.test_fraction,
                  **{f"val{i}": cfg.val_fraction for i in range(k)}, "test": cfg.test_fraction}
-    split = split_samples(data.samples, {n: f for n, f in fractions.items() if f > 0}, seed=cfg.seed, grouped=True,
-                          rare="train")
+    n = len(data.samples) - data.added  # added items (--add) go to training only, never into a fold
+    split = split_samples(data.samples[:n], {name: f for name, f in fractions.items() if f > 0}, seed=cfg.seed,
+                          grouped=True, rare="train")
+    split = place_added(data, split, held_out=(*(f"val{i}" for i in range(k)), "test"))
     split["val"] = [j for i in range(k) for j in split.get(f"val{i}", [])]
     return split
 
@@ -48,6 +52,8 @@ def member_split(split: dict[str, list[int]], i: int, k: int) -> dict[str, list[
     out = {"train": sorted(split.get("train", []) + others), "val": split.get(f"val{i}", [])}
     if split.get("test"):
         out["test"] = split["test"]
+    if "added" in split:  # the member reads the same --add files and finds them where the ensemble put them
+        out["added"] = split["added"]
     return out
 
 
