@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from benthos.errors import ConfigError
+from benthos.errors import ConfigError, DataError
 from benthos.train import TrainConfig, train
 
 
@@ -160,3 +160,19 @@ def test_added_answers_train_every_member_and_stay_out_of_the_folds(colour_folde
     again = train(tiny_config(colour_folder, tmp_path / "again", add=[str(answers)],
                               split=str(run / "members" / "m0" / "split.json"), epochs=1))
     assert again["data"]["split"]["added"] == len(top["added"])
+    # ... and only with the same added items: another --add file, or none, is refused before training
+    more = tmp_path / "more.csv"
+    more.write_text("path,label\n" f"{tmp_path / 'new0.jpg'},crinoidea\n")
+    reused = str(run / "members" / "m0" / "split.json")
+    with pytest.raises(ConfigError, match=r"made with \d added item\(s\) \(--add\), this run reads \d"):
+        train(tiny_config(colour_folder, tmp_path / "third", add=[str(answers), str(more)], split=reused))
+    with pytest.raises(ConfigError, match=r"this run reads 0"):
+        train(tiny_config(colour_folder, tmp_path / "fourth", split=reused))
+    # a split reused on other data is refused, naming the first item that moved
+    import shutil
+
+    fewer = tmp_path / "fewer"
+    shutil.copytree(colour_folder, fewer)
+    os.remove(sorted(fewer.rglob("*.jpg"))[0])
+    with pytest.raises(DataError, match=r"this split was made for other data: item \d+ of its \w+ split was"):
+        train(tiny_config(fewer, tmp_path / "fifth", split=str(plain / "split.json")))

@@ -101,10 +101,19 @@ def load_split(path: str | os.PathLike) -> dict[str, list[Sample]]:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
 
 
-def check_split(path: str | os.PathLike, samples: list[Sample]) -> dict[str, list[int]]:
+def split_meta(path: str | os.PathLike) -> dict:
+    """What :func:`save_split` recorded beside the splits (seed, members, added_total, ...)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return {k: v for k, v in doc.items() if k != "splits"} if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def check_split(path: str | os.PathLike, samples: list[Sample], reused: bool = False) -> dict[str, list[int]]:
     """The indices per split recorded in ``path`` (as :func:`load_split_indices`), refusing a split
     file written for other data: every recorded index must hold the same photo, region and label
-    in ``samples`` (e.g. the data read again when a run is resumed)."""
+    in ``samples`` (the data read again when a run is resumed, or when ``reused`` with ``--split``)."""
     path = Path(path)
     recorded, indices = load_split(path), load_split_indices(path)
     for name, idx in indices.items():
@@ -113,9 +122,14 @@ def check_split(path: str | os.PathLike, samples: list[Sample]) -> dict[str, lis
             if have is None or have.label != want.label or have.box != want.box \
                     or os.path.abspath(have.path) != os.path.abspath(want.path):
                 now = f"{have.path} '{have.label}'" if have is not None else f"no item (the data has {len(samples)})"
-                raise DataError(f"{path}: the data changed since this run started: item {i} of its {name} split was "
-                                f"{want.path} '{want.label}', it is now {now}. Resuming needs the same data (and --add "
-                                "files) as the run was started with; start a new run (--out) to train on the new data")
+                was = f"item {i} of its {name} split was {want.path} '{want.label}', it is now {now}"
+                if reused:
+                    raise DataError(f"{path}: this split was made for other data: {was}. --split reuses a split on "
+                                    "the data (and --add files) it was made with; leave --split out to split this "
+                                    "data afresh")
+                raise DataError(f"{path}: the data changed since this run started: {was}. Resuming needs the same data "
+                                "(and --add files) as the run was started with; start a new run (--out) to train on "
+                                "the new data")
     return indices
 
 

@@ -135,14 +135,22 @@ def check_same_job(paths: list[str | os.PathLike], records: list[dict | None], k
     for p, r in zip(paths, records):
         if not r or r is ref_rec:
             continue
-        differ = [k for k in keys if k in r and k in ref_rec and r[k] != ref_rec[k]]
+        differ = [k for k in keys if k in r and k in ref_rec and r[k] != ref_rec[k] and _compared(k, r, ref_rec)]
         if differ:
             what = "another model" if {"weights_sha256", "weights_bytes"} & set(differ) else "other settings"
-            if what == "another model" and "run" in r and "run" in ref_rec and "run" not in differ:
+            if what == "another model" and r.get("run") != ref_rec.get("run") and "run" not in differ:
                 differ.append("run")  # which runs the two came from, where recorded
             listed = "; ".join(f"{k} {short(k, r[k])} vs {short(k, ref_rec[k])}" for k in differ)
             raise DataError(f"{p}: predicted with {what} than {ref_path} ({listed}): "
                             "merge the files of one run, predicted with the same options")
+
+
+def _compared(key: str, a: dict, b: dict) -> bool:
+    """Whether two records' ``key`` says something: a weights digest or size left unrecorded (None)
+    says nothing, and the size only counts where a digest is missing."""
+    if key in ("weights_sha256", "weights_bytes") and (a[key] is None or b[key] is None):
+        return False
+    return not (key == "weights_bytes" and a.get("weights_sha256") and b.get("weights_sha256"))
 
 
 def refuse_unfinished(share: str | os.PathLike, journal: Path, command: str) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from benthos.data import ImageDataset, build_transforms, eval_transforms, check_split, load_classification, load_split_indices, save_split, split_samples
+from benthos.data import (ImageDataset, build_transforms, check_split, eval_transforms, load_classification,
+                          load_split_indices, save_split, split_samples)
+from benthos.data.splits import split_meta
 from benthos.errors import BenthosError, ConfigError
 from benthos.models import check_input_size, create_model, model_card, preprocessing
 from benthos.runs import save_weights, write_meta
@@ -133,14 +135,16 @@ def _with_added(cfg: TrainConfig, data):
 
 
 def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
-    if cfg.split:
-        if not data.added:
-            return load_split_indices(cfg.split)  # a clear DataError when missing or malformed
-        split = load_split_indices(cfg.split)
-        if "added" not in split:
+    if cfg.split:  # a split reused from another run: the same items (added ones included) at the same places
+        split = load_split_indices(cfg.split)  # a clear DataError when missing or malformed
+        if data.added and "added" not in split:
             raise ConfigError(f"--add with --split {cfg.split}: that split was made without added items, so it "
                               "does not say where they go; give one of the two (or a split made with the same --add)")
-        return check_split(cfg.split, data.samples)  # the same items at the same places, added ones included
+        made_with = split_meta(cfg.split).get("added_total")  # None: a split written before it was recorded
+        if "added" in split and made_with is not None and made_with != data.added:
+            raise ConfigError(f"--split {cfg.split} was made with {made_with} added item(s) (--add), this run reads "
+                              f"{data.added}: give the same --add files as the run that made it, or leave --split out")
+        return check_split(cfg.split, data.samples, reused=True)
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
     n = len(data.samples) - data.added
     split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True,
@@ -268,7 +272,7 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)  # only now: bad data leaves no empty run folder behind
     if not cfg.resume:
         unreadable_log(run_dir).unlink(missing_ok=True)  # left by an earlier, unfinished run in this folder
-    save_split(split_file, data.samples, split, seed=cfg.seed)
+    save_split(split_file, data.samples, split, seed=cfg.seed, added_total=data.added)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     card = model_card(cfg.model)

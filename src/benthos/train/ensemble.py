@@ -71,7 +71,7 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         raise BenthosError(f"{cfg.data}: too few images for {cfg.members} validation folds of {cfg.val_fraction:.0%} "
                            f"(fold {empty[0]} is empty); use fewer members or more images")
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_split(split_file, data.samples, split, seed=cfg.seed, members=cfg.members)
+    save_split(split_file, data.samples, split, seed=cfg.seed, members=cfg.members, added_total=data.added)
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
     metas: list[dict] = []
@@ -85,7 +85,8 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
             mcfg = TrainConfig(data=cfg.data, resume=str(mdir))
         else:
             mdir.mkdir(parents=True, exist_ok=True)
-            save_split(mdir / "split.json", data.samples, member_split(split, i, cfg.members), seed=cfg.seed)
+            save_split(mdir / "split.json", data.samples, member_split(split, i, cfg.members), seed=cfg.seed,
+                       added_total=data.added)
             budget = None
             if cfg.max_minutes:  # what is left of the budget, shared among the members still to train
                 spent = sum(m.get("duration_s", 0) for m in metas) / 60
