@@ -36,6 +36,8 @@ def test_check_same_job_tells_another_model_from_other_settings():
                                         r"aaaaaaaaaaaa; run runs/det2 vs runs/det\)"):
         check_same_job(["s1", "s2"], [a, {**a, "weights_sha256": "b" * 64, "run": "runs/det2"}], keys)
     check_same_job(["s1", "s2"], [a, {**a, "weights_bytes": None}], keys)  # the digest decides; no size says nothing
+    with pytest.raises(DataError, match=r"another model than s1 \(weights_sha256 bbbbbbbbbbbb vs aaaaaaaaaaaa\)"):
+        check_same_job(["s1", "s2"], [a, {"weights_sha256": "b" * 64}], keys)  # one run unrecorded: not named
     old = {k: v for k, v in a.items() if k != "weights_sha256"}  # no digest recorded: the size tells
     with pytest.raises(DataError, match=r"another model .*weights_bytes 11 vs 10"):
         check_same_job(["s1", "s2"], [old, {**old, "weights_bytes": 11}], keys)

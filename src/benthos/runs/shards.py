@@ -138,7 +138,8 @@ def check_same_job(paths: list[str | os.PathLike], records: list[dict | None], k
         differ = [k for k in keys if k in r and k in ref_rec and r[k] != ref_rec[k] and _compared(k, r, ref_rec)]
         if differ:
             what = "another model" if {"weights_sha256", "weights_bytes"} & set(differ) else "other settings"
-            if what == "another model" and r.get("run") != ref_rec.get("run") and "run" not in differ:
+            if what == "another model" and "run" in r and "run" in ref_rec and r["run"] != ref_rec["run"] \
+                    and "run" not in differ:
                 differ.append("run")  # which runs the two came from, where recorded
             listed = "; ".join(f"{k} {short(k, r[k])} vs {short(k, ref_rec[k])}" for k in differ)
             raise DataError(f"{p}: predicted with {what} than {ref_path} ({listed}): "
