@@ -146,19 +146,19 @@ def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
                               f"{data.added}: give the same --add files as the run that made it, or leave --split out")
         return check_split(cfg.split, data.samples, reused=True)
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
+    return split_with_added(data, fractions, cfg.seed)
+
+
+def split_with_added(data, fractions: dict[str, float], seed: int) -> dict[str, list[int]]:
+    """``data``'s own samples split by ``fractions`` (stratified, grouped by photo, seeded); then its
+    added items (the last ``data.added`` samples, from --add) put into ``train`` and listed as
+    ``added``: training only; a photo in any other part stays out of training entirely, and an
+    answer about an item already in training replaces it."""
     n = len(data.samples) - data.added
-    split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=cfg.seed, grouped=True,
+    split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=seed, grouped=True,
                           rare="train")
-    return place_added(data, split, held_out=("val", "test"))
-
-
-def place_added(data, split: dict[str, list[int]], held_out: tuple[str, ...]) -> dict[str, list[int]]:
-    """Put ``data``'s added items (the last ``data.added`` samples) into ``split["train"]`` and list them
-    as ``split["added"]``: training only; a photo in one of the ``held_out`` parts stays out of training
-    entirely, and an answer about an item already in training replaces it."""
-    n = len(data.samples) - data.added
     if data.added:
-        held = {data.samples[i].path.resolve() for k in held_out for i in split.get(k, [])}
+        held = {data.samples[i].path.resolve() for k, idx in split.items() if k != "train" for i in idx}
         keep = [i for i in range(n, len(data.samples)) if data.samples[i].path.resolve() not in held]
         if len(keep) < data.added:
             log.warning("%d of the %d added items are from photos held out for validation or test; left out so "

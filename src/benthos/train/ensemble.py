@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from benthos.data import save_split, split_samples
+from benthos.data import save_split
 from benthos.data.splits import check_split
 from benthos.runs import read_meta, write_meta
 from benthos.runs.atomic import atomic_write_text
@@ -34,15 +34,12 @@ log = logging.getLogger("benthos.train")
 def fold_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     """``train`` (every member trains on it), ``val0``..``val<K-1>`` (one member's validation
     fold each), ``test``; plus ``val``, the union of the folds, for `benthos evaluate --split val`."""
-    from benthos.train.engine import place_added
+    from benthos.train.engine import split_with_added
 
     k = cfg.members
     fractions = {"train": 1 - k * cfg.val_fraction - cfg.test_fraction,
                  **{f"val{i}": cfg.val_fraction for i in range(k)}, "test": cfg.test_fraction}
-    n = len(data.samples) - data.added  # added items (--add) go to training only, never into a fold
-    split = split_samples(data.samples[:n], {name: f for name, f in fractions.items() if f > 0}, seed=cfg.seed,
-                          grouped=True, rare="train")
-    split = place_added(data, split, held_out=(*(f"val{i}" for i in range(k)), "test"))
+    split = split_with_added(data, fractions, cfg.seed)  # added items (--add): training only, never in a fold
     split["val"] = [j for i in range(k) for j in split.get(f"val{i}", [])]
     return split
 
