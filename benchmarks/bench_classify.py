@@ -103,7 +103,7 @@ def _plain_loaders(train, test, classes, batch: int = 32):
     return tl, el
 
 
-def peer_finetune(train, test, classes, epochs: int, seed: int = 0) -> dict:
+def peer_finetune(train, test, classes, epochs: int, seed: int = 0, save: Path | None = None) -> dict:
     """The lecture's plain recipe in a bare PyTorch loop: AdamW, one-cycle, flips + colour jitter, batch 32.
     ``seed``: its training randomness (head init, batch order, augmentation); the split is fixed by --seed."""
     torch.manual_seed(seed)
@@ -124,12 +124,25 @@ def peer_finetune(train, test, classes, epochs: int, seed: int = 0) -> dict:
             images += len(y)
     train_s = time.time() - t
     model.eval()
-    correct = n = 0
+    from benthos.infer.predict import tta_views
+
+    # the peer as specified scores one view; the same model scored with our test-time views (the
+    # peer trains with both flips, so "flip4" holds only views it has seen) tells recipe from views
+    views = {"none": lambda x: [x], "flip4": lambda x: [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2)],
+             "dihedral": lambda x: tta_views(x, "dihedral")}
+    correct = dict.fromkeys(views, 0)
+    n = 0
     with torch.inference_mode():
         for x, y in el:
-            correct += int((model(x).argmax(-1) == y).sum())
+            for k, f in views.items():
+                correct[k] += int((torch.stack([model(v) for v in f(x)]).mean(0).argmax(-1) == y).sum())
             n += len(y)
-    return {"accuracy": correct / n, "train_min": train_s / 60, "epochs": epochs, "images_per_s": images / train_s}
+    if save:
+        from safetensors.torch import save_file
+
+        save_file(model.state_dict(), str(save))
+    return {"accuracy": correct["none"] / n, "train_min": train_s / 60, "epochs": epochs, "images_per_s": images / train_s,
+            **{f"accuracy_tta_{k}": c / n for k, c in correct.items() if k != "none"}}
 
 
 def overhead(out: Path, train, classes, epochs: int = 2) -> dict:
@@ -211,11 +224,15 @@ def main() -> None:
     if "finetune" not in args.skip:
         seed = f", training seed {args.peer_seed}" if args.peer_seed else ""
         results[f"peer: plain timm fine-tune, {args.peer_epochs} epochs{on}{seed}"] = peer_finetune(
-            peer_train, test, classes, args.peer_epochs, args.peer_seed)
+            peer_train, test, classes, args.peer_epochs, args.peer_seed,
+            save=out / f"peer_finetune_e{args.peer_epochs}_s{args.peer_seed}.safetensors")
     print("| method | test accuracy | balanced acc. | train time (min) | epochs |")
     print("|---|---|---|---|---|")
     for k, r in results.items():
         print(f"| {k} | {r['accuracy']:.3f} | {r.get('balanced_accuracy', float('nan')):.3f} | {r['train_min']:.1f} | {r.get('epochs', '-')} |")
+        if "accuracy_tta_dihedral" in r:
+            print(f"|   (same model, test-time views: 4 flips {r['accuracy_tta_flip4']:.3f}, "
+                  f"8 rotations and flips {r['accuracy_tta_dihedral']:.3f}) | | | | |")
     if args.strategies:
         print("\n| strategy | test accuracy | train time (min) | epochs | notes |")
         print("|---|---|---|---|---|")
