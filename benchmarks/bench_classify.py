@@ -85,22 +85,57 @@ def peer_linear(train, test, classes) -> dict:
     return {"accuracy": acc, "train_min": (time.time() - t) / 60}
 
 
+def _peer_test_tf():
+    """The peer's evaluation transform: the whole patch resized to 224 x 224, ImageNet normalised."""
+    from torchvision.transforms import v2
+
+    from benthos.models import preprocessing
+
+    pre = preprocessing("efficientnet_lite0")
+    return [v2.Resize((224, 224)), v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(pre["mean"], pre["std"])]
+
+
+def peer_test_loader(test, classes):
+    from torchvision.transforms import v2
+
+    from benthos.data import ImageDataset
+
+    idx = {c: i for i, c in enumerate(classes)}
+    return torch.utils.data.DataLoader(ImageDataset(test, idx, v2.Compose(_peer_test_tf())), 64, num_workers=1)
+
+
 def _plain_loaders(train, test, classes, batch: int = 32):
     from torchvision.transforms import v2
 
     from benthos.data import ImageDataset
-    from benthos.models import preprocessing
 
-    pre = preprocessing("efficientnet_lite0")
-    norm = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre["mean"], pre["std"])]
-    ttf = v2.Compose([v2.Resize((224, 224)), v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(),
-                      v2.ColorJitter(0.2, 0.2, 0.2), *norm])
-    etf = v2.Compose([v2.Resize((224, 224)), *norm])
+    resize, *norm = _peer_test_tf()
+    ttf = v2.Compose([resize, v2.RandomHorizontalFlip(), v2.RandomVerticalFlip(), v2.ColorJitter(0.2, 0.2, 0.2), *norm])
     idx = {c: i for i, c in enumerate(classes)}
     tl = torch.utils.data.DataLoader(ImageDataset(train, idx, ttf), batch, shuffle=True, drop_last=True, num_workers=1,
                                      persistent_workers=True)
-    el = torch.utils.data.DataLoader(ImageDataset(test, idx, etf), 64, num_workers=1)
-    return tl, el
+    return tl, peer_test_loader(test, classes)
+
+
+# Views of the peer's model, as indices into our 8 test-time views (benthos.infer.predict.tta_views
+# "dihedral": 4 rotations, then the same mirrored): the peer as specified scores one view; "flip4"
+# holds only the views it trained with (itself, both flips = rotation by 180, each flip alone)
+PEER_VIEWS = {"none": [0], "flip4": [0, 2, 4, 6], "dihedral": list(range(8))}
+
+
+def peer_view_logits(model, loader, views=PEER_VIEWS["dihedral"]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The model's logits for ``views`` of our 8 test-time views (len(views) x N x C), and the labels."""
+    from benthos.infer.predict import tta_views
+
+    model.eval()
+    out, ys = [], []
+    with torch.inference_mode():
+        for x, y in loader:
+            all_views = tta_views(x, "dihedral")
+            out.append(torch.stack([model(all_views[i]) for i in views]))
+            ys.append(y)
+    return torch.cat(out, 1), torch.cat(ys)
 
 
 def peer_finetune(train, test, classes, epochs: int, seed: int = 0, save: Path | None = None) -> dict:
@@ -123,26 +158,14 @@ def peer_finetune(train, test, classes, epochs: int, seed: int = 0, save: Path |
             sched.step()
             images += len(y)
     train_s = time.time() - t
-    model.eval()
-    from benthos.infer.predict import tta_views
-
-    # the peer as specified scores one view; the same model scored with our test-time views (the
-    # peer trains with both flips, so "flip4" holds only views it has seen) tells recipe from views
-    views = {"none": lambda x: [x], "flip4": lambda x: [x, x.flip(-1), x.flip(-2), x.flip(-1).flip(-2)],
-             "dihedral": lambda x: tta_views(x, "dihedral")}
-    correct = dict.fromkeys(views, 0)
-    n = 0
-    with torch.inference_mode():
-        for x, y in el:
-            for k, f in views.items():
-                correct[k] += int((torch.stack([model(v) for v in f(x)]).mean(0).argmax(-1) == y).sum())
-            n += len(y)
-    if save:
+    logits, y = peer_view_logits(model, el)
+    acc = {k: float((logits[v].mean(0).argmax(-1) == y).float().mean()) for k, v in PEER_VIEWS.items()}
+    if save:  # for benchmarks/cls_paired.py; the class order travels with the weights
         from safetensors.torch import save_file
 
-        save_file(model.state_dict(), str(save))
-    return {"accuracy": correct["none"] / n, "train_min": train_s / 60, "epochs": epochs, "images_per_s": images / train_s,
-            **{f"accuracy_tta_{k}": c / n for k, c in correct.items() if k != "none"}}
+        save_file(model.state_dict(), str(save), metadata={"classes": json.dumps(list(classes))})
+    return {"accuracy": acc["none"], "train_min": train_s / 60, "epochs": epochs, "images_per_s": images / train_s,
+            **{f"accuracy_tta_{k}": a for k, a in acc.items() if k != "none"}}
 
 
 def overhead(out: Path, train, classes, epochs: int = 2) -> dict:

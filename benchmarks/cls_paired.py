@@ -11,6 +11,7 @@ summed (the runs share the peer and the test patches, so the pooled p-value trea
 independent: read it as a summary, not a test). Nothing is written.
 """
 import argparse
+import json
 import math
 
 import numpy as np
@@ -30,27 +31,22 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def peer_correct(weights: str, test, classes: list[str]) -> np.ndarray:
-    """Per-patch correctness of the fine-tune peer: its model and eval transform (a 224 x 224 resize)."""
+def peer_correct(weights: str, test) -> np.ndarray:
+    """Per-patch correctness of the fine-tune peer (one view, as specified), in ``test``'s order."""
+    from safetensors import safe_open
     from safetensors.torch import load_file
-    from torchvision.transforms import v2
 
-    from benthos.data import ImageDataset
-    from benthos.models import create_model, preprocessing
+    from bench_classify import PEER_VIEWS, peer_test_loader, peer_view_logits
+    from benthos.models import create_model
 
+    with safe_open(weights, "pt") as f:
+        classes = json.loads((f.metadata() or {}).get("classes", "null"))
+    if not classes:
+        raise SystemExit(f"{weights}: no class list in its metadata; retrain the peer with bench_classify.py")
     model = create_model("efficientnet_lite0", weights=None, num_classes=len(classes))
     model.load_state_dict(load_file(weights))
-    model.eval()
-    pre = preprocessing("efficientnet_lite0")
-    tf = v2.Compose([v2.Resize((224, 224)), v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
-                     v2.Normalize(pre["mean"], pre["std"])])
-    idx = {c: i for i, c in enumerate(classes)}
-    loader = torch.utils.data.DataLoader(ImageDataset(test, idx, tf), 64)
-    out = []
-    with torch.inference_mode():
-        for x, y in loader:
-            out.append((model(x).argmax(-1) == y).numpy())
-    return np.concatenate(out)
+    logits, y = peer_view_logits(model, peer_test_loader(test, classes), PEER_VIEWS["none"])
+    return (logits[0].argmax(-1) == y).numpy()
 
 
 def main(argv=None) -> int:
@@ -61,15 +57,13 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     test = load_classification(args.test).samples
-    classes = sorted({s.label for s in test})
-    peer = peer_correct(args.peer, test, classes)
+    peer = peer_correct(args.peer, test)
     print(f"peer {args.peer}: accuracy {peer.mean():.3f} on {len(test)} patches")
     print("| run | run acc. | peer acc. | only the run right | only the peer right | McNemar p |")
     print("|---|---|---|---|---|---|")
     tb = tc = 0
     for run in args.runs:
         model, meta = load_run(run)
-        assert sorted(meta["classes"]) == classes, f"{run}: other classes than the test set"
         probs, _ = predict_samples(model, test, meta["preprocessing"], tta=tta_of(meta))
         ours = np.array([meta["classes"][j] for j in probs.argmax(1)]) == np.array([s.label for s in test])
         b, c = int((ours & ~peer).sum()), int((~ours & peer).sum())
