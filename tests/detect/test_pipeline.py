@@ -353,3 +353,27 @@ def test_loader_workers_default_by_device():
     assert 1 <= loader_workers(None, torch.device("cuda")) <= 4
     assert loader_workers(3, torch.device("cpu")) == 3 and loader_workers(0, torch.device("cuda")) == 0
     assert loader_workers(None, "cpu", cpu_default=1) == 1  # the classifier's CPU default
+
+
+def test_flips_and_transpose_move_boxes_with_the_pixels():
+    """Every combination of the geometric augmentations (all 8 right-angle rotations and mirrors
+    when transpose is on) leaves each box on the pixels it covered."""
+    import random
+
+    from benthos.detect.dataset import DetectionDataset
+
+    x = torch.zeros(3, 40, 60)
+    x[:, 5:10, 20:35] = 1  # one bright 15 x 5 px object on a 60 x 40 frame
+    b = torch.tensor([[20.0, 5.0, 35.0, 10.0]])
+    ds = DetectionDataset([], train=True, hflip=True, vflip=True, transpose=True, color_jitter=0)
+    seen = set()
+    for seed in range(64):
+        random.seed(seed)
+        y, bb = ds._augment(x, b)
+        ys, xs = y[0].nonzero(as_tuple=True)
+        assert bb.tolist() == [[xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]]
+        seen.add((tuple(y.shape), tuple(bb[0].tolist())))
+    assert len(seen) == 8  # the object's 8 possible placements all occur
+    assert {s for s, _ in seen} == {(3, 40, 60), (3, 60, 40)}
+    plain = DetectionDataset([], train=True, hflip=True, vflip=True, color_jitter=0)  # transpose off by default
+    assert all(plain._augment(x, b)[0].shape == x.shape for _ in range(16))

@@ -44,4 +44,6 @@ def test_uses_the_detectors_own_nms_settings():
     m = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128, nms_thresh=0.4,
                         detections_per_img=50)
     t = FlipTTA(m)
-    assert (t.nms_thresh, t.detections_per_img) == (0.4, 50)
+    assert (t.nms_thresh, t.detections_per_img, t.box_vote) == (0.4, 50, 0.0)
+    voting = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128, box_vote=0.6)
+    assert FlipTTA(voting).box_vote == 0.6  # the merged views are voted like one view's boxes

@@ -21,6 +21,8 @@ _TRAIN_FLAGS = [
     ("--scale-jitter", float, "multi-scale training: each image at a random size in 1 +- this times the input size (with --crop: before cropping)"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
     ("--score-thresh", float, None), ("--threads", int, None),
+    ("--box-vote", float, "Faster R-CNN: after NMS, average each box with its class's boxes overlapping it by this "
+     "IoU (box voting; 0: off)"),
     ("--num-workers", int, "processes reading images for training (default: 0 on a CPU, up to 4 with a GPU)"),
     ("--eval-every", int, "evaluate every N epochs and keep the best weights"),
     ("--group-pattern", str, "regex on image paths naming each frame's dive/video/transect (first group), e.g. "
@@ -51,6 +53,8 @@ def register(sub) -> None:
     t.add_argument("--no-pretrained", action="store_true", help="random trunk weights")
     t.add_argument("--no-hflip", action="store_true")
     t.add_argument("--no-vflip", action="store_true")
+    t.add_argument("--transpose", action="store_true", default=None,
+                   help="also swap x and y in training (with the flips: all 8 right-angle rotations and mirrors)")
     t.add_argument("--no-channels-last", action="store_true")
     t.add_argument("--no-resume", action="store_true", help="ignore RUN/checkpoints/last.ckpt")
     t.add_argument("--tta", action="store_true", default=None,
@@ -144,6 +148,8 @@ def _train(args: argparse.Namespace) -> int:
             setattr(cfg, key, False)
     if args.tta:
         cfg.tta = True
+    if args.transpose:
+        cfg.transpose = True
     info = train_detector(args.annotations, args.out, cfg, images=args.images, format=args.format)
     _print_per_class(info["metrics"].get("per_class", {}))
     return 0

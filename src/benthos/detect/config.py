@@ -31,6 +31,7 @@ class DetectConfig:
                                        # without: multi-scale training, whole images at sizes in size * (1 +- this)
     hflip: bool = True
     vflip: bool = True                 # ROV/AUV imagery has no fixed "up" for small animals
+    transpose: bool = False            # also swap x and y (with the flips: all 8 right-angle rotations and mirrors)
     color_jitter: float = 0.2
     val_fraction: float = 0.2
     group_pattern: str | None = None   # regex on the image path; its first group (or match) names the dive/video/
@@ -40,6 +41,9 @@ class DetectConfig:
     ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
     score_thresh: float = 0.05
+    box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
+                                       # of its class's boxes overlapping it by this IoU (0: off; None: the
+                                       # detector's default; runs saved before 2026-12-06 lack the key: off)
     tta: bool = False                  # evaluate and predict on each image and its mirror image, merged by NMS
                                        # (benthos.detect.tta: +0.02 AP50 for the default, 2.2-2.6x the time)
     channels_last: bool = True
@@ -81,6 +85,11 @@ class DetectConfig:
             raise ConfigError(f"num_workers {c.num_workers}: use 0 (read images in the training process) or more")
         if not 0 <= c.scale_jitter < 1:
             raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
+        if c.box_vote is None:
+            c.box_vote = 0.0
+        if c.box_vote and spec.method != "faster_rcnn":
+            raise ConfigError(f"box_vote {c.box_vote}: box voting is built for the Faster R-CNN detectors, "
+                              f"not {c.detector} ({spec.method}); leave it at 0")
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c

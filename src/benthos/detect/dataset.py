@@ -35,10 +35,10 @@ class DetectionDataset(Dataset):
     def __init__(self, records: list[DetectionRecord], train: bool = False, hflip: bool = True, vflip: bool = False,
                  color_jitter: float = 0.2, tile: int | None = None, tile_overlap: float = 0.2,
                  min_visible: float = 0.5, crop: int | None = None, input_size: int | None = None,
-                 scale_jitter: float = 0.0) -> None:
+                 scale_jitter: float = 0.0, transpose: bool = False) -> None:
         self.records, self.train = records, train
         self.crop, self.input_size, self.scale_jitter = crop, input_size, scale_jitter
-        self.hflip, self.vflip, self.color_jitter = hflip, vflip, color_jitter
+        self.hflip, self.vflip, self.transpose, self.color_jitter = hflip, vflip, transpose, color_jitter
         self.min_visible = min_visible
         self.items: list[tuple[int, tuple[int, int, int, int] | None]] = []
         for i, r in enumerate(records):
@@ -101,6 +101,9 @@ class DetectionDataset(Dataset):
         if self.vflip and random.random() < 0.5:
             x = x.flip(-2)
             b = torch.stack([b[:, 0], h - b[:, 3], b[:, 2], h - b[:, 1]], 1)
+        if self.transpose and random.random() < 0.5:  # x <-> y; with both flips, any right-angle rotation
+            x = x.transpose(-1, -2)
+            b = b[:, [1, 0, 3, 2]]
         if self.color_jitter:
             j = self.color_jitter
             x = (x - x.mean()) * (1 + random.uniform(-j, j)) + x.mean() + random.uniform(-j, j) * 0.5

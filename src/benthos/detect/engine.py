@@ -99,6 +99,8 @@ def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
 
     opts = dict(cfg.extra, backbone=cfg.backbone, trainable_stages=cfg.trainable_stages,
                 anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh, normalize=cfg.normalize)
+    if cfg.box_vote:  # None (a run saved before the key existed) or 0: plain NMS
+        opts["box_vote"] = cfg.box_vote
     return create_detector(cfg.detector, num_classes, pretrained_backbone=cfg.pretrained_backbone,
                            image_size=cfg.image_size, **opts)
 
@@ -280,7 +282,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip,
+    ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip, transpose=cfg.transpose,
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
                           crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter)
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -59,13 +59,27 @@ def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overla
 
 
 def merge_detections(parts: list[dict[str, torch.Tensor]], nms_thresh: float,
-                     limit: int | None = None) -> dict[str, torch.Tensor]:
+                     limit: int | None = None, vote_iou: float = 0.0) -> dict[str, torch.Tensor]:
     """Detections of one image from several passes (tiles, mirrored views) -> one set:
-    concatenated, class-wise NMS, the ``limit`` best kept."""
-    from torchvision.ops import batched_nms
-
+    concatenated, class-wise NMS (with box voting when ``vote_iou``), the ``limit`` best kept."""
     b = torch.cat([p["boxes"] for p in parts])
     s = torch.cat([p["scores"] for p in parts])
     lab = torch.cat([p["labels"] for p in parts])
-    keep = batched_nms(b, s, lab, nms_thresh)[:limit]
-    return {"boxes": b[keep], "scores": s[keep], "labels": lab[keep]}
+    return nms_vote(b, s, lab, nms_thresh, limit, vote_iou)
+
+
+def nms_vote(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, nms_thresh: float,
+             limit: int | None = None, vote_iou: float = 0.0) -> dict[str, torch.Tensor]:
+    """Class-wise NMS, then (``vote_iou`` > 0) box voting: each kept box moves to the
+    score-weighted mean of every box of its class that overlaps it by IoU >= ``vote_iou``
+    (Gidaris & Komodakis 2015). Scores and the choice of boxes are NMS's; only extents change,
+    so boxes drawn a little differently by neighbouring proposals average out."""
+    from torchvision.ops import batched_nms, box_iou
+
+    keep = batched_nms(boxes, scores, labels, nms_thresh)[:limit]
+    kept = boxes[keep]
+    if vote_iou > 0 and len(keep):
+        same = labels[keep][:, None] == labels[None, :]
+        w = scores[None, :] * ((box_iou(kept, boxes) >= vote_iou) & same)  # each kept box is its own member
+        kept = (w @ boxes) / w.sum(1, keepdim=True)
+    return {"boxes": kept, "scores": scores[keep], "labels": labels[keep]}

@@ -13,10 +13,12 @@ import torch
 from torch import nn
 
 
-def _nms_settings(model: nn.Module) -> tuple[float, int]:
-    """The detector's own NMS IoU threshold and detections-per-image cap (torchvision names)."""
+def _nms_settings(model: nn.Module) -> tuple[float, int, float]:
+    """The detector's own NMS IoU threshold, detections-per-image cap (torchvision names) and
+    box-voting IoU (0: none; Faster R-CNN's ``box_vote``)."""
     heads = getattr(model, "roi_heads", model)  # Faster R-CNN keeps them on roi_heads
-    return float(getattr(heads, "nms_thresh", 0.5)), int(getattr(heads, "detections_per_img", 300))
+    return (float(getattr(heads, "nms_thresh", 0.5)), int(getattr(heads, "detections_per_img", 300)),
+            float(getattr(heads, "box_vote", 0.0)))
 
 
 class FlipTTA(nn.Module):
@@ -25,7 +27,7 @@ class FlipTTA(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.nms_thresh, self.detections_per_img = _nms_settings(model)
+        self.nms_thresh, self.detections_per_img, self.box_vote = _nms_settings(model)
 
     @torch.no_grad()
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -38,7 +40,7 @@ class FlipTTA(nn.Module):
             w = x.shape[-1]
             unflipped = dict(b, boxes=torch.stack([w - b["boxes"][:, 2], b["boxes"][:, 1],
                                                    w - b["boxes"][:, 0], b["boxes"][:, 3]], 1))
-            out.append(merge_detections([a, unflipped], self.nms_thresh, self.detections_per_img))
+            out.append(merge_detections([a, unflipped], self.nms_thresh, self.detections_per_img, self.box_vote))
         return out
 
 

@@ -22,10 +22,15 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 backbone: str = "efficientnet_lite0", fpn: bool = True, trainable_stages: int | None = None,
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
-                min_stride: int = 8, normalize: str = "backbone", fpn_channels: int = 96, **_) -> nn.Module:
+                min_stride: int = 8, normalize: str = "backbone", fpn_channels: int = 96, box_vote: float = 0.0,
+                **_) -> nn.Module:
     """``fpn_channels``: width of the FPN maps (and so of the RPN and box head inputs); 96 by default.
     160 (``extra: {fpn_channels: 160}`` in a --config YAML) measured no better on brittle stars:
-    AP50 0.393 vs 0.392, 16.1 vs 10.3 GMACs, 36.9 vs 28.7 training minutes (docs/bench_detect.md)."""
+    AP50 0.393 vs 0.392, 16.1 vs 10.3 GMACs, 36.9 vs 28.7 training minutes (docs/bench_detect.md).
+
+    ``box_vote``: after the final NMS, move each box to the score-weighted mean of the boxes of
+    its class overlapping it by at least this IoU (:func:`benthos.detect.tiling.nms_vote`; 0: off).
+    Prediction only: the weights and training are the same."""
     from torchvision.models.detection import FasterRCNN
     from torchvision.ops import MultiScaleRoIAlign
 
@@ -43,12 +48,45 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
         trunk = FeatureTrunk(backbone, pretrained_backbone, (16,), fpn=False, trainable_stages=trainable_stages,
                              normalize=normalize)
         sizes, maps = anchor_sizes or SMALL_ANCHORS_C4, ["0"]
-    return FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchor_generator(trunk, sizes),
-                      box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
-                      min_size=image_size, max_size=image_size, image_mean=trunk.mean, image_std=trunk.std,
-                      box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
-                      box_detections_per_img=detections_per_img, box_batch_size_per_image=rois_per_image,
-                      rpn_pre_nms_top_n_train=rpn_train_proposals, rpn_post_nms_top_n_train=rpn_train_proposals)
+    if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
+        raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
+    model = FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchor_generator(trunk, sizes),
+                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
+                       min_size=image_size, max_size=image_size, image_mean=trunk.mean, image_std=trunk.std,
+                       box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
+                       box_detections_per_img=detections_per_img, box_batch_size_per_image=rois_per_image,
+                       rpn_pre_nms_top_n_train=rpn_train_proposals, rpn_post_nms_top_n_train=rpn_train_proposals)
+    if box_vote:
+        model.roi_heads.__class__ = voting_roi_heads()  # same modules and weights; only the last step differs
+        model.roi_heads.box_vote = float(box_vote)
+    return model
+
+
+@functools.cache
+def voting_roi_heads() -> type:
+    """torchvision's RoIHeads with box voting after the final NMS (a class made on first use, so that
+    importing the registry does not import torchvision)."""
+    from torchvision.models.detection.roi_heads import RoIHeads
+
+    from benthos.detect.tiling import nms_vote
+
+    class VotingRoIHeads(RoIHeads):
+        """torchvision's RoI heads with box voting after the final class-wise NMS."""
+
+        box_vote = 0.0
+
+        def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
+            nms, limit = self.nms_thresh, self.detections_per_img
+            self.nms_thresh, self.detections_per_img = 1.01, 1 << 30  # torchvision keeps every box; NMS below
+            try:
+                boxes, scores, labels = super().postprocess_detections(class_logits, box_regression, proposals,
+                                                                       image_shapes)
+            finally:
+                self.nms_thresh, self.detections_per_img = nms, limit
+            out = [nms_vote(b, s, lab, nms, limit, self.box_vote) for b, s, lab in zip(boxes, scores, labels)]
+            return [o["boxes"] for o in out], [o["scores"] for o in out], [o["labels"] for o in out]
+
+    return VotingRoIHeads
 
 
 DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)

@@ -1,0 +1,154 @@
+"""A trained detector's held-out frames scored with other ways of merging its raw boxes.
+
+    python benchmarks/detect_postprocess.py RUN --data ANNOTATIONS.json [--views 1 2 4]
+
+The detector is run once per view (the frame, its horizontal mirror, its vertical mirror,
+both) with its final NMS switched off, and every box above its score threshold is kept.
+Those raw boxes are then merged in several ways, all scored by the same COCO evaluation:
+
+- ``nms``: class-wise NMS at the run's IoU, the best ``detections_per_img`` kept. With one
+  view this is what the detector does itself (the first line must repeat the run's score).
+- ``vote``: NMS picks the boxes, then each kept box is moved to the score-weighted mean of all
+  raw boxes of its class that overlap it by IoU >= 0.5 (box voting, Gidaris & Komodakis 2015).
+  Boxes drawn to slightly different extents average out, which matters here: about a tenth
+  of the default's AP lies between match IoU 0.3 and 0.5 (docs/bench_detect.md).
+- ``wbf``: as ``vote``, and the score becomes the mean over views of the best score each view
+  gave inside the cluster (weighted boxes fusion's rescoring, Solovyev et al. 2021): an animal
+  found in every view ranks above one found in a single view.
+- ``soft``: Gaussian soft-NMS (Bodla et al. 2017, sigma 0.5): overlapping boxes are scored
+  down instead of removed, for animals in clusters.
+
+Nothing is written into the run folder. The held-out frames are the test set of this
+benchmark, so a winning setting is a hypothesis until it holds on another split.
+"""
+import argparse
+import time
+from pathlib import Path
+
+import torch
+from torchvision.ops import batched_nms, box_iou
+
+from benthos.data.detection import read_detection
+from benthos.detect.engine import predict_records
+from benthos.detect.evaluate import coco_metrics
+from benthos.detect.predict import load_detector, run_split
+from benthos.detect.tiling import nms_vote
+
+VIEWS = {1: ["id"], 2: ["id", "h"], 4: ["id", "h", "v", "hv"]}
+
+
+class Flipped(torch.nn.Module):
+    """The model run on a mirrored frame, its boxes mapped back onto the frame."""
+
+    def __init__(self, model: torch.nn.Module, flip: str) -> None:
+        super().__init__()
+        self.model, self.flip = model, flip
+
+    @torch.no_grad()
+    def forward(self, images):
+        dims = [d for d, f in ((-1, "h"), (-2, "v")) if f in self.flip]
+        outs = self.model([x.flip(dims) if dims else x for x in images])
+        for x, o in zip(images, outs):
+            b = o["boxes"].clone()
+            h, w = x.shape[-2:]
+            if "h" in self.flip:
+                b[:, [0, 2]] = w - o["boxes"][:, [2, 0]]
+            if "v" in self.flip:
+                b[:, [1, 3]] = h - o["boxes"][:, [3, 1]]
+            o["boxes"] = b
+        return outs
+
+
+def merge(raw: list[dict], how: str, nms_iou: float, limit: int, vote_iou: float = 0.5,
+          sigma: float = 0.5) -> dict:
+    """One image's raw boxes from ``len(raw)`` views -> final detections (numpy, 0-based labels)."""
+    b = torch.cat([torch.as_tensor(r["boxes"]) for r in raw]).float()
+    s = torch.cat([torch.as_tensor(r["scores"]) for r in raw]).float()
+    lab = torch.cat([torch.as_tensor(r["labels"]) for r in raw]).long()
+    view = torch.cat([torch.full((len(r["scores"]),), i) for i, r in enumerate(raw)])
+    if how == "soft":
+        b, s, lab = soft_nms(b, s, lab, sigma)
+        keep = s.argsort(descending=True)[:limit]
+        return {"boxes": b[keep].numpy(), "scores": s[keep].numpy(), "labels": lab[keep].numpy()}
+    if how in ("nms", "vote"):  # what the detector does with ``extra: {box_vote: IOU}`` (0: plain NMS)
+        out = nms_vote(b, s, lab, nms_iou, limit, vote_iou if how == "vote" else 0.0)
+        return {k: v.numpy() for k, v in out.items()}
+    keep = batched_nms(b, s, lab, nms_iou)[:limit]
+    kb, ks, kl = b[keep].clone(), s[keep].clone(), lab[keep]
+    if len(keep):  # weighted boxes fusion
+        same = kl[:, None] == lab[None, :]
+        iou = box_iou(kb, b) * same  # K x N
+        iou = iou * (iou == iou.amax(0, keepdim=True))  # each raw box joins one cluster: the kept box it overlaps most
+        member = iou >= vote_iou  # raw boxes in each kept box's cluster
+        w = s[None, :] * member
+        kb = (w @ b) / w.sum(1, keepdim=True)
+        ks = torch.stack([(s[None, :] * (member & (view == v)[None, :])).amax(1) for v in range(len(raw))], 1).mean(1)
+    order = ks.argsort(descending=True)
+    return {"boxes": kb[order].numpy(), "scores": ks[order].numpy(), "labels": kl[order].numpy()}
+
+
+def soft_nms(b, s, lab, sigma: float, min_score: float = 0.05):
+    """Class-wise Gaussian soft-NMS: each pick scores its overlapping neighbours down by exp(-iou^2/sigma)."""
+    ob, os_, ol = [], [], []
+    for c in lab.unique():
+        m = lab == c
+        bc, sc = b[m], s[m].clone()
+        iou = box_iou(bc, bc)
+        alive = torch.ones(len(sc), dtype=torch.bool)
+        while alive.any():
+            i = int(torch.where(alive, sc, torch.tensor(-1.0)).argmax())
+            alive[i] = False
+            ob.append(bc[i]), os_.append(sc[i].clone()), ol.append(c)
+            sc = torch.where(alive, sc * torch.exp(-iou[i] ** 2 / sigma), sc)
+            alive &= sc >= min_score
+    if not ob:
+        return b[:0], s[:0], lab[:0]
+    return torch.stack(ob), torch.stack(os_), torch.stack(ol)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--data", required=True, help="the annotations the run was trained on (COCO/YOLO/VOC)")
+    ap.add_argument("--images", default=None)
+    ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 4], choices=sorted(VIEWS))
+    ap.add_argument("--vote-iou", type=float, nargs="+", default=[0.5])
+    ap.add_argument("--split", default="val", choices=["val", "train"],
+                    help="the run's held-out frames (default) or its training frames")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    model, info = load_detector(a.run)
+    data = run_split(a.run, read_detection(a.data, None, a.images), a.split)
+    heads = model.roi_heads
+    nms_iou, limit = heads.nms_thresh, heads.detections_per_img
+    print(f"{a.run}: {len(data.records)} {a.split} frames, {info['detector']}, NMS IoU {nms_iou}, "
+          f"{limit} detections per frame", flush=True)
+    t0 = time.monotonic()
+    plain = coco_metrics(data, predict_records(model, data.records))
+    print(f"as the detector predicts: brittle_star AP50 {plain['per_class']['brittle_star']['AP50']:.3f} "
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    heads.nms_thresh, heads.detections_per_img = 1.01, 100_000  # keep every box above the score threshold
+    heads.box_vote = 0.0  # a run trained with box voting: the raw boxes, not voted ones
+    raw = {}
+    for flip in VIEWS[max(a.views)]:
+        t0 = time.monotonic()
+        raw[flip] = predict_records(Flipped(model, flip), data.records)
+        print(f"view {flip}: {sum(len(p['scores']) for p in raw[flip].values())} raw boxes "
+              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    ids = list(raw["id"])
+    for n in a.views:
+        for how in ("nms", "vote", "wbf", "soft"):
+            for vi in (a.vote_iou if how in ("vote", "wbf") else [None]):
+                if how == "wbf" and n == 1:
+                    continue
+                preds = {i: merge([raw[f][i] for f in VIEWS[n]], how, nms_iou, limit, vi or 0.5) for i in ids}
+                m = coco_metrics(data, preds)
+                bs = m["per_class"]["brittle_star"]
+                tag = f"{how}" + (f" iou {vi}" if vi else "")
+                print(f"views {n}  {tag:<14} brittle_star AP50 {bs['AP50']:.3f} AP {bs['AP']:.3f}  "
+                      f"mAP {m['mAP']:.3f}  AP50 both {m['AP50']:.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Box voting after NMS (benthos.detect.tiling.nms_vote) and Faster R-CNN's ``box_vote`` option."""
+import pytest
+import torch
+from torchvision.ops import batched_nms
+
+from benthos.detect.tiling import nms_vote
+from benthos.errors import ConfigError
+
+
+def test_without_voting_it_is_class_wise_nms():
+    g = torch.Generator().manual_seed(0)
+    xy = torch.rand(200, 2, generator=g) * 100
+    boxes = torch.cat([xy, xy + 5 + torch.rand(200, 2, generator=g) * 20], 1)
+    scores, labels = torch.rand(200, generator=g), torch.randint(1, 3, (200,), generator=g)
+    out = nms_vote(boxes, scores, labels, 0.5, limit=30)
+    keep = batched_nms(boxes, scores, labels, 0.5)[:30]
+    assert torch.equal(out["boxes"], boxes[keep]) and torch.equal(out["scores"], scores[keep])
+    assert torch.equal(out["labels"], labels[keep])
+
+
+def test_voting_moves_the_kept_box_to_the_weighted_mean_of_its_own_class():
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0],    # kept (best score)
+                          [1.0, 0.0, 11.0, 10.0],    # IoU 0.82 with it: suppressed, votes with weight 0.6
+                          [20.0, 0.0, 30.0, 10.0],   # far away: kept, votes only for itself
+                          [0.0, 1.0, 10.0, 11.0]])   # same place, other class: kept, not mixed in
+    scores = torch.tensor([0.9, 0.6, 0.5, 0.4])
+    labels = torch.tensor([1, 1, 1, 2])
+    out = nms_vote(boxes, scores, labels, 0.5, vote_iou=0.6)
+    assert out["scores"].tolist() == pytest.approx([0.9, 0.5, 0.4])  # NMS's choice and scores are unchanged
+    assert out["labels"].tolist() == [1, 1, 2]
+    x0 = (0.9 * 0 + 0.6 * 1) / 1.5
+    assert out["boxes"].flatten().tolist() == pytest.approx([x0, 0, x0 + 10, 10, 20, 0, 30, 10, 0, 1, 10, 11])
+    # a stricter vote IoU leaves the neighbour out: the kept box stays where it was
+    strict = nms_vote(boxes, scores, labels, 0.5, vote_iou=0.9)
+    assert strict["boxes"][0].tolist() == [0, 0, 10, 10]
+
+
+def test_faster_rcnn_box_vote_changes_only_the_box_extents():
+    from benthos.detect.registry import create_detector
+
+    torch.manual_seed(0)
+    plain = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128,
+                            score_thresh=0.0).eval()
+    voting = create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128,
+                             score_thresh=0.0, box_vote=0.5).eval()
+    voting.load_state_dict(plain.state_dict())  # same weights: the option adds no parameters
+    x = [torch.rand(3, 128, 128, generator=torch.Generator().manual_seed(1))]
+    with torch.no_grad():
+        a, b = plain(x)[0], voting(x)[0]
+    assert len(a["scores"]) > 10  # an untrained head still proposes plenty of overlapping boxes
+    assert torch.equal(a["scores"], b["scores"]) and torch.equal(a["labels"], b["labels"])
+    assert not torch.equal(a["boxes"], b["boxes"])
+    assert (a["boxes"] - b["boxes"]).abs().max() < 128
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "0.6", True])
+def test_box_vote_must_be_an_iou(bad):
+    from benthos.detect.registry import create_detector
+
+    with pytest.raises(ConfigError, match="box_vote"):
+        create_detector("fasterrcnn_lite0_fpn", 2, pretrained_backbone=False, image_size=128, box_vote=bad)
+
+
+def test_config_box_vote_reaches_the_model_and_old_runs_load_without_it():
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import build_model
+
+    cfg = DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=128, pretrained_backbone=False, box_vote=0.6)
+    assert build_model(cfg.resolved(), 2).roi_heads.box_vote == 0.6
+    saved = cfg.resolved().to_dict()
+    del saved["box_vote"]  # a run.json written before the key existed
+    old = DetectConfig.from_dict(saved)
+    assert not hasattr(build_model(old, 2).roi_heads, "box_vote")  # torchvision's own heads: plain NMS
+    with pytest.raises(ConfigError, match="Faster R-CNN"):
+        DetectConfig(detector="yolo_lite0", box_vote=0.6).resolved()
