@@ -29,6 +29,7 @@ import torch
 from torchvision.ops import batched_nms, box_iou
 
 from benthos.data.detection import read_detection
+from benthos.detect.dataset import flip_boxes
 from benthos.detect.engine import predict_records
 from benthos.detect.evaluate import coco_metrics
 from benthos.detect.predict import load_detector, run_split
@@ -49,13 +50,8 @@ class Flipped(torch.nn.Module):
         dims = [d for d, f in ((-1, "h"), (-2, "v")) if f in self.flip]
         outs = self.model([x.flip(dims) if dims else x for x in images])
         for x, o in zip(images, outs):
-            b = o["boxes"].clone()
             h, w = x.shape[-2:]
-            if "h" in self.flip:
-                b[:, [0, 2]] = w - o["boxes"][:, [2, 0]]
-            if "v" in self.flip:
-                b[:, [1, 3]] = h - o["boxes"][:, [3, 1]]
-            o["boxes"] = b
+            o["boxes"] = flip_boxes(o["boxes"], w if "h" in self.flip else None, h if "v" in self.flip else None)
         return outs
 
 

@@ -21,6 +21,17 @@ from benthos.detect.tiling import crop_targets, tile_windows
 from benthos.errors import DataError
 
 
+def flip_boxes(boxes: torch.Tensor, width: float | None = None, height: float | None = None) -> torch.Tensor:
+    """(N, 4) x0,y0,x1,y1 boxes mirrored left-right in an image ``width`` wide (when given) and
+    upside down in one ``height`` high (when given): training flips and mirrored test-time views."""
+    b = boxes
+    if width is not None:
+        b = torch.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], 1)
+    if height is not None:
+        b = torch.stack([b[:, 0], height - b[:, 3], b[:, 2], height - b[:, 1]], 1)
+    return b
+
+
 class Skipped:
     """What ``DetectionDataset[k]`` gives for an image that cannot be read: the issue travels with the
     batch, so it reaches the training loop from DataLoader worker processes too."""
@@ -97,10 +108,10 @@ class DetectionDataset(Dataset):
         h, w = x.shape[-2:]
         if self.hflip and random.random() < 0.5:
             x = x.flip(-1)
-            b = torch.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+            b = flip_boxes(b, width=w)
         if self.vflip and random.random() < 0.5:
             x = x.flip(-2)
-            b = torch.stack([b[:, 0], h - b[:, 3], b[:, 2], h - b[:, 1]], 1)
+            b = flip_boxes(b, height=h)
         if self.transpose and random.random() < 0.5:  # x <-> y; with both flips, any right-angle rotation
             x = x.transpose(-1, -2)
             b = b[:, [1, 0, 3, 2]]

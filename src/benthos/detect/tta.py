@@ -31,15 +31,14 @@ class FlipTTA(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        from benthos.detect.dataset import flip_boxes
         from benthos.detect.tiling import merge_detections
 
         both = self.model(list(images) + [x.flip(-1) for x in images])  # one batched pass
         plain, mirrored = both[: len(images)], both[len(images):]
         out = []
         for x, a, b in zip(images, plain, mirrored):
-            w = x.shape[-1]
-            unflipped = dict(b, boxes=torch.stack([w - b["boxes"][:, 2], b["boxes"][:, 1],
-                                                   w - b["boxes"][:, 0], b["boxes"][:, 3]], 1))
+            unflipped = dict(b, boxes=flip_boxes(b["boxes"], width=x.shape[-1]))
             out.append(merge_detections([a, unflipped], self.nms_thresh, self.detections_per_img, self.box_vote))
         return out
 
