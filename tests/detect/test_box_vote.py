@@ -1,4 +1,7 @@
 """Box voting after NMS (benthos.detect.tiling.nms_vote) and Faster R-CNN's ``box_vote`` option."""
+import json
+
+import numpy as np
 import pytest
 import torch
 from torchvision.ops import batched_nms
@@ -73,3 +76,66 @@ def test_config_box_vote_reaches_the_model_and_old_runs_load_without_it():
     assert not hasattr(build_model(old, 2).roi_heads, "box_vote")  # torchvision's own heads: plain NMS
     with pytest.raises(ConfigError, match="Faster R-CNN"):
         DetectConfig(detector="yolo_lite0", box_vote=0.6).resolved()
+
+
+def test_evaluate_and_predict_choose_box_voting_for_a_saved_run(tiny_coco, tmp_path, capsys):
+    """`--box-vote` at evaluate/predict time: an older run (no voting) scored with it, a new one without;
+    the same weights, only the boxes' extents differ; what was used is recorded."""
+    from benthos.cli.main import main
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import train_detector
+    from benthos.detect.predict import box_vote_of, evaluate_run, load_detector, predict_run
+
+    run = tmp_path / "frcnn"
+    train_detector(tiny_coco, run, DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=96, epochs=1,
+                                                batch_size=2, val_fraction=0.5, limit_train_batches=1,
+                                                pretrained_backbone=False, box_vote=0, score_thresh=0.0),
+                   log=lambda s: None)
+    assert box_vote_of(load_detector(run)[0]) == 0.0  # as trained: off
+    assert box_vote_of(load_detector(run, box_vote=0.6)[0]) == 0.6
+    assert box_vote_of(load_detector(run, tta=True, box_vote=0.6)[0]) == 0.6  # the mirror views vote together
+    plain = evaluate_run(run, tiny_coco, split="all", report=False)
+    voted = evaluate_run(run, tiny_coco, split="all", report=False, box_vote=0.6)
+    assert (plain["box_vote"], voted["box_vote"]) == (0.0, 0.6)
+    a = predict_run(run, tiny_coco.parent / "images", tmp_path / "plain", score_thresh=0.0)
+    b = predict_run(run, tiny_coco.parent / "images", tmp_path / "voted", score_thresh=0.0, box_vote=0.6)
+    for ra, rb in zip(a["results"], b["results"]):  # same detections and scores, boxes moved (or not)
+        assert ra["path"] == rb["path"] and np.array_equal(ra["scores"], rb["scores"])
+        assert np.array_equal(ra["labels"], rb["labels"]) and ra["boxes"].shape == rb["boxes"].shape
+    assert any(not np.allclose(ra["boxes"], rb["boxes"]) for ra, rb in zip(a["results"], b["results"]))
+    made = json.loads((tmp_path / "voted" / "detections.coco.json").read_text())["info"]
+    assert made["box_vote"] == 0.6
+
+    capsys.readouterr()
+    assert main(["detect", "evaluate", str(run), str(tiny_coco), "--split", "all", "--json", "--box-vote", "0.6"]) == 0
+    assert json.loads(capsys.readouterr().out)["box_vote"] == 0.6
+    assert main(["detect", "evaluate", str(run), str(tiny_coco), "--box-vote", "1.5"]) == 2
+    err = capsys.readouterr().err
+    assert "box_vote 1.5" in err and "Traceback" not in err
+
+
+def test_box_vote_is_refused_for_detectors_without_it(run_yolo, tiny_coco, capsys):
+    from benthos.cli.main import main
+
+    assert main(["detect", "evaluate", str(run_yolo), str(tiny_coco), "--box-vote", "0.6"]) == 2
+    err = capsys.readouterr().err
+    assert "Faster R-CNN" in err and "yolo_lite0" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def run_yolo(tiny_coco, tmp_path):
+    from benthos.detect.config import DetectConfig
+    from benthos.detect.engine import train_detector
+
+    out = tmp_path / "yolo"
+    train_detector(tiny_coco, out, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+                                                val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False),
+                   log=lambda s: None)
+    return out
+
+
+def test_report_says_how_boxes_were_merged():
+    from benthos.detect.report import _postprocess_note
+
+    assert _postprocess_note({"tta": False, "box_vote": 0.0}) == "" == _postprocess_note({})
+    assert _postprocess_note({"tta": True, "box_vote": 0.6}) == "; mirror TTA, box voting at IoU 0.6"

@@ -70,6 +70,7 @@ def register(sub) -> None:
     e.add_argument("--tile", type=int, help="predict in tiles of this many px")
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     _tta_flags(e)
+    _box_vote_flag(e)
     add_device_flag(e)
     e.set_defaults(func=_evaluate)
 
@@ -84,6 +85,7 @@ def register(sub) -> None:
     pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images, into "
                     "OUT/shard_IofN/ (join the shares with `benthos detect merge OUT`)")
     _tta_flags(pr)
+    _box_vote_flag(pr)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
                     on_interrupt="the images finished so far are kept: run the same command again to continue")
@@ -115,6 +117,13 @@ def _tta_flags(parser: argparse.ArgumentParser) -> None:
                    help="also predict on the mirror image and merge: slightly better AP, over twice the time "
                         "(default: as the run was configured, off unless trained with --tta)")
     g.add_argument("--no-tta", dest="tta", action="store_false", help="one pass per image")
+
+
+def _box_vote_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--box-vote", type=float, metavar="IOU",
+                        help="Faster R-CNN: after NMS, average each box with its class's boxes overlapping it by "
+                             "this IoU (0: off; default: as the run was configured, 0.6 for runs of "
+                             "fasterrcnn_lite0_fpn trained since 2026-12-06, off for older runs)")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -167,7 +176,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from benthos.runs.atomic import json_safe
 
     m = evaluate_run(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
-                     tile=args.tile, tta=args.tta)
+                     tile=args.tile, tta=args.tta, box_vote=args.box_vote)
     m.pop("pr_curves", None)
     for path in m.get("images_unreadable", []):
         print(f"warning: {path} could not be read; not scored", file=sys.stderr)
@@ -190,7 +199,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     res = predict_run(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.overlap,
                       score_thresh=args.score_thresh, count_thresh=args.count_thresh, tta=args.tta,
-                      progress=lambda line: print(line, file=sys.stderr, flush=True), shard=args.shard)
+                      box_vote=args.box_vote, progress=lambda line: print(line, file=sys.stderr, flush=True), shard=args.shard)
     results = res["results"]
     n = sum(int((r["scores"] >= args.count_thresh).sum()) for r in results)
     print(f"{len(results)} images, {n} detections with score >= {args.count_thresh}; wrote "

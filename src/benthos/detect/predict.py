@@ -17,13 +17,18 @@ from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 
 def load_detector(run: str | os.PathLike, tta: bool | None = None,
-                  device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+                  device: str | torch.device | None = None,
+                  box_vote: float | None = None) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) from a run folder written by ``train_detector``.
 
     ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
 
     ``tta``: also predict on the mirror image and merge (:class:`benthos.detect.tta.FlipTTA`);
     None = as the run was configured (``tta`` in its config, off by default).
+
+    ``box_vote``: box voting IoU after the final NMS (Faster R-CNN; 0: off); None = as the run was
+    configured (runs saved before 2026-12-06 have none). The weights are the same either way, so
+    an older run can be scored with voting, or a new one without, to compare.
     """
     from benthos.detect.config import DetectConfig
     from benthos.detect.engine import build_model, load_weights
@@ -38,6 +43,8 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
     cfg = DetectConfig.from_dict(info["config"], str(meta))
     cfg.normalize = DetectConfig.trained_normalize(info["config"])
     cfg.pretrained_backbone = False  # the weights file has everything
+    if box_vote is not None:
+        cfg.box_vote = _check_box_vote(box_vote, cfg.detector)
     model = build_model(cfg, len(info["categories"]))
     load_weights(model, run / "model.safetensors")
     from benthos.infer.device import pick_device
@@ -49,6 +56,26 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
     from benthos.detect.tta import with_tta
 
     return with_tta(model, cfg.tta if tta is None else tta), info
+
+
+def _check_box_vote(box_vote, detector: str) -> float:
+    from benthos.detect.registry import detector_spec
+    from benthos.errors import ConfigError
+
+    if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
+        raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
+    method = detector_spec(detector).method
+    if box_vote and method != "faster_rcnn":
+        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN detectors, "
+                          f"not {detector} ({method}); leave it out")
+    return float(box_vote)
+
+
+def box_vote_of(model: torch.nn.Module) -> float:
+    """The box-voting IoU a loaded detector (or its TTA wrapper) applies after NMS; 0.0 when none."""
+    from benthos.detect.tta import _nms_settings
+
+    return _nms_settings(getattr(model, "model", model))[2]
 
 
 def list_images(path: str | os.PathLike) -> list[Path]:
@@ -102,13 +129,13 @@ def _predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None, t
                   "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1}, None
 
 
-SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta")  # what a share's detections depend on besides the model
+SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta", "box_vote")  # what a share's detections depend on besides the model
 
 
 def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
                 tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
                 count_thresh: float = 0.5, tta: bool | None = None, progress=None,
-                chunk: int = 16, shard: str | None = None) -> dict:
+                chunk: int = 16, shard: str | None = None, box_vote: float | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``.
 
     Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
@@ -116,6 +143,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     (:func:`write_predictions`) are written at the end. ``progress``: called with status lines.
     ``shard``: "I/N", only the images of share I of N (:func:`benthos.runs.shards.in_share`, as
     ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
+    ``tta``, ``box_vote``: as :func:`load_detector` (None: as the run was configured).
     Returns {"files", "results", "skipped", "resumed"}.
     """
     from benthos.detect.tta import FlipTTA
@@ -123,7 +151,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     from benthos.runs.run import WEIGHTS, run_identity, weights_digest
 
     run = Path(run)
-    model, info = load_detector(run, tta=tta)
+    model, info = load_detector(run, tta=tta, box_vote=box_vote)
     digest = weights_digest(run)  # of the weights loaded now, whatever the file holds by the end
     paths = list_images(images)
     if shard:
@@ -133,7 +161,7 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
         paths = [p for p in paths if in_share(p, share)]
         out = Path(out) / f"shard_{share[0]}of{share[1]}"
     header = {"job": "benthos detect predict", **run_identity(run), "categories": info["categories"], "tile": tile, "tile_overlap": tile_overlap,
-              "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA)}
+              "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA), "box_vote": box_vote_of(model)}
     if shard:
         header["shard"] = shard
     journal = Journal(Path(out) / ("predictions" + SUFFIX), header)
@@ -307,16 +335,17 @@ def run_split(run: str | os.PathLike, data, split: str = "val"):
 
 def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
                  format: str | None = None, split: str = "val", tile: int | None = None,
-                 report: bool = True, tta: bool | None = None) -> dict:
+                 report: bool = True, tta: bool | None = None, box_vote: float | None = None) -> dict:
     """COCO metrics of a run on ``annotations`` (``split``: "val" = the run's held-out images, or "all").
 
-    Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``.
+    Writes ``RUN/evaluation.json`` and (``report``) ``RUN/report.html``. ``tta``, ``box_vote``:
+    as :func:`load_detector` (None: as the run was configured).
     """
     from benthos.data.detection import read_detection
     from benthos.detect.engine import score_records
 
     run = Path(run)
-    model, info = load_detector(run, tta=tta)
+    model, info = load_detector(run, tta=tta, box_vote=box_vote)
     data = read_detection(annotations, format, images)
     if data.categories != info["categories"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['categories']}.")
@@ -331,6 +360,7 @@ def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images:
     from benthos.detect.tta import FlipTTA
 
     metrics["tta"] = isinstance(model, FlipTTA)
+    metrics["box_vote"] = box_vote_of(model)
     from benthos.detect.report import write_evaluation
 
     write_evaluation(run, info, metrics, data, preds, report=report)

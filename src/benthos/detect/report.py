@@ -67,6 +67,14 @@ def write_evaluation(run: str | os.PathLike, info: dict, metrics: dict, data: De
         write_detection_report(run / "report.html", info, metrics, data, preds)
 
 
+def _postprocess_note(metrics: dict) -> str:
+    """How the boxes were merged, when not by plain NMS on one view (evaluations record it since 2026-12-06)."""
+    said = ["mirror TTA"] if metrics.get("tta") else []
+    if metrics.get("box_vote"):
+        said.append(f"box voting at IoU {metrics['box_vote']:g}")
+    return "; " + ", ".join(said) if said else ""
+
+
 def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, data: DetectionData,
                            preds: dict[int, dict], n_gallery: int = 12, score_thresh: float = 0.3) -> Path:
     cats = data.categories
@@ -74,7 +82,7 @@ def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, d
                                              | {"images": metrics.get("images", 0)}) +
                           f'<p class="note">detector {H.esc(info.get("detector"))}, input {info.get("image_size")} px,'
                           f' trained {info.get("train_seconds", "?")} s; split: {H.esc(metrics.get("split", "val"))}'
-                          "; COCO metrics by pycocotools.</p>" + _unreadable_note(metrics))]
+                          f"{_postprocess_note(metrics)}; COCO metrics by pycocotools.</p>" + _unreadable_note(metrics))]
     rows = [{"class": c, **{k: v for k, v in m.items()}} for c, m in metrics.get("per_class", {}).items()]
     sections.append(H.section("Per class", H.table(rows, ["class", "AP", "AP50", "AP75", "gt"]) +
                               '<p class="note">gt: annotated boxes in the evaluated images. \u2014: not defined '
