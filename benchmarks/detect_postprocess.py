@@ -1,6 +1,6 @@
 """A trained detector's held-out frames scored with other ways of merging its raw boxes.
 
-    python benchmarks/detect_postprocess.py RUN --data ANNOTATIONS.json [--views 1 2 4]
+    python benchmarks/detect_postprocess.py RUN --data ANNOTATIONS.json [--views 1 2 4] [--scales 800]
 
 The detector is run once per view (the frame, its horizontal mirror, its vertical mirror,
 both) with its final NMS switched off, and every box above its score threshold is kept.
@@ -17,6 +17,10 @@ Those raw boxes are then merged in several ways, all scored by the same COCO eva
   found in every view ranks above one found in a single view.
 - ``soft``: Gaussian soft-NMS (Bodla et al. 2017, sigma 0.5): overlapping boxes are scored
   down instead of removed, for animals in clusters.
+
+``--scales``: the same views also with the frames resized to these input sizes (multi-scale
+test-time augmentation); each merge is then also scored over the views at the run's own size
+plus those at each extra size.
 
 Nothing is written into the run folder. The held-out frames are the test set of this
 benchmark, so a winning setting is a hypothesis until it holds on another split.
@@ -41,14 +45,21 @@ VIEWS = {1: ["id"], 2: ["id", "h"], 4: ["id", "h", "v", "hv"]}
 class Flipped(torch.nn.Module):
     """The model run on a mirrored frame, its boxes mapped back onto the frame."""
 
-    def __init__(self, model: torch.nn.Module, flip: str) -> None:
+    def __init__(self, model: torch.nn.Module, flip: str, size: int | None = None) -> None:
         super().__init__()
-        self.model, self.flip = model, flip
+        self.model, self.flip, self.size = model, flip, size
 
     @torch.no_grad()
     def forward(self, images):
         dims = [d for d, f in ((-1, "h"), (-2, "v")) if f in self.flip]
-        outs = self.model([x.flip(dims) if dims else x for x in images])
+        t = self.model.transform  # torchvision resizes inside the model and maps boxes back to the frame
+        own = t.min_size, t.max_size
+        if self.size:
+            t.min_size, t.max_size = (self.size,), self.size
+        try:
+            outs = self.model([x.flip(dims) if dims else x for x in images])
+        finally:
+            t.min_size, t.max_size = own
         for x, o in zip(images, outs):
             h, w = x.shape[-2:]
             o["boxes"] = flip_boxes(o["boxes"], w if "h" in self.flip else None, h if "v" in self.flip else None)
@@ -108,6 +119,8 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="the annotations the run was trained on (COCO/YOLO/VOC)")
     ap.add_argument("--images", default=None)
     ap.add_argument("--views", type=int, nargs="+", default=[1, 2, 4], choices=sorted(VIEWS))
+    ap.add_argument("--scales", type=int, nargs="*", default=[],
+                    help="also run each view at these input sizes (px), merged with the run's own size")
     ap.add_argument("--vote-iou", type=float, nargs="+", default=[0.5])
     ap.add_argument("--split", default="val", choices=["val", "train"],
                     help="the run's held-out frames (default) or its training frames")
@@ -127,18 +140,22 @@ def main() -> None:
     heads.nms_thresh, heads.detections_per_img = 1.01, 100_000  # keep every box above the score threshold
     heads.box_vote = 0.0  # a run trained with box voting: the raw boxes, not voted ones
     raw = {}
-    for flip in VIEWS[max(a.views)]:
-        t0 = time.monotonic()
-        raw[flip] = predict_records(Flipped(model, flip), data.records)
-        print(f"view {flip}: {sum(len(p['scores']) for p in raw[flip].values())} raw boxes "
-              f"({time.monotonic() - t0:.0f} s)", flush=True)
+    for size in [None, *a.scales]:
+        for flip in VIEWS[max(a.views)]:
+            t0 = time.monotonic()
+            key = flip if size is None else f"{flip}@{size}"
+            raw[key] = predict_records(Flipped(model, flip, size), data.records)
+            print(f"view {key}: {sum(len(p['scores']) for p in raw[key].values())} raw boxes "
+                  f"({time.monotonic() - t0:.0f} s)", flush=True)
     ids = list(raw["id"])
-    for n in a.views:
+    sets = [(str(n), VIEWS[n]) for n in a.views]
+    sets += [(f"{n}+{n}@{size}", VIEWS[n] + [f"{f}@{size}" for f in VIEWS[n]]) for size in a.scales for n in a.views]
+    for n, keys in sets:
         for how in ("nms", "vote", "wbf", "soft"):
             for vi in (a.vote_iou if how in ("vote", "wbf") else [None]):
-                if how == "wbf" and n == 1:
+                if how == "wbf" and len(keys) == 1:
                     continue
-                preds = {i: merge([raw[f][i] for f in VIEWS[n]], how, nms_iou, limit, vi or 0.5) for i in ids}
+                preds = {i: merge([raw[f][i] for f in keys], how, nms_iou, limit, vi or 0.5) for i in ids}
                 m = coco_metrics(data, preds)
                 bs = m["per_class"]["brittle_star"]
                 tag = f"{how}" + (f" iou {vi}" if vi else "")

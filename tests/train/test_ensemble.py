@@ -124,7 +124,8 @@ def test_the_ensemble_names_every_members_unreadable_images_once(colour_folder, 
 
 def test_added_answers_train_every_member_and_stay_out_of_the_folds(colour_folder, tmp_path, tiny_config):
     """`train DATA --add ANSWERS --members 2`: the answers are training items of every member, never
-    a validation fold; an answer about a photo in a fold or the test split is left out; a split
+    a validation fold; an answer about a photo in a fold trains only the other members (below), one
+    about a test photo is left out; a split
     reused with --add must be one that placed the same added items."""
     import numpy as np
     from PIL import Image
@@ -150,7 +151,8 @@ def test_added_answers_train_every_member_and_stay_out_of_the_folds(colour_folde
     assert (first.name in named) == (first not in held)  # kept exactly when its photo is not held out
     for i in range(2):
         m = _split(run / "members" / f"m{i}" / "split.json")
-        assert top["added"] <= m["train"] and m["added"] == top["added"] and not top["added"] & m["val"]
+        assert top["added"] <= m["train"] and top["added"] <= m["added"] and not top["added"] & m["val"]
+        assert m["added"] - top["added"] == top.get(f"added_val{1 - i}", set())  # answers about the other fold
     # a split made without --add does not say where the answers go: refused before training
     plain = tmp_path / "plain"
     train(tiny_config(colour_folder, plain, epochs=1))
@@ -176,3 +178,34 @@ def test_added_answers_train_every_member_and_stay_out_of_the_folds(colour_folde
     os.remove(sorted(fewer.rglob("*.jpg"))[0])
     with pytest.raises(DataError, match=r"this split was made for other data: item \d+ of its \w+ split was"):
         train(tiny_config(fewer, tmp_path / "fifth", split=str(plain / "split.json")))
+
+
+def test_answers_about_a_fold_train_the_other_members(colour_folder, tmp_path, tiny_config):
+    """An answer (--add) about a photo in member 0's validation fold trains member 1, in place of the
+    item it answers, and stays out of member 0's training (its fold stays unseen); one about a test
+    photo trains nobody. A taxon named only in such an answer is a class of every member."""
+    from benthos.data import load_split
+    from benthos.train.engine import load_data
+    from benthos.train.ensemble import fold_split
+
+    cfg = tiny_config(colour_folder, tmp_path / "probe", members=2, epochs=1)
+    data = load_data(cfg)
+    where = fold_split(cfg, data)
+    in_fold0, in_test = (data.samples[where[k][0]].path for k in ("val0", "test"))
+    answers = tmp_path / "answers.csv"
+    answers.write_text("path,label\n" f"{in_fold0},crinoidea\n" f"{in_test},crinoidea\n")
+    run = tmp_path / "run"
+    meta = train(tiny_config(colour_folder, run, members=2, epochs=1, add=[str(answers)]))
+
+    top, saved = _split(run / "split.json"), load_split(run / "split.json")
+    assert [s.path for s in saved["added_val0"]] == [in_fold0] and saved["added_val0"][0].label == "crinoidea"
+    answer = next(iter(top["added_val0"]))
+    assert not top["added"] and answer not in top["train"] | top["val"]
+    assert in_test not in {s.path for k in ("train", "added_val0") for s in saved[k]}  # the test photo: left out
+    original = where["val0"][0]
+    m0, m1 = (_split(run / "members" / f"m{i}" / "split.json") for i in range(2))
+    assert m0["val"] == top["val0"] and original in m0["val"] and answer not in m0["train"]
+    assert answer in m1["train"] and answer in m1["added"] and original not in m1["train"]  # the answer replaces it
+    assert m1["train"] == (top["train"] | top["val0"] | {answer}) - {original}
+    classes = [json.loads((run / "members" / f"m{i}" / "run.json").read_text())["classes"] for i in range(2)]
+    assert classes[0] == classes[1] == meta["classes"] and "crinoidea" in meta["classes"]

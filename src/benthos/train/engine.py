@@ -149,17 +149,23 @@ def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     return split_with_added(data, fractions, cfg.seed)
 
 
-def split_with_added(data, fractions: dict[str, float], seed: int) -> dict[str, list[int]]:
+def split_with_added(data, fractions: dict[str, float], seed: int, folds: tuple[str, ...] = ()) -> dict[str, list[int]]:
     """``data``'s own samples split by ``fractions`` (stratified, grouped by photo, seeded); then its
     added items (the last ``data.added`` samples, from --add) put into ``train`` and listed as
     ``added``: training only; a photo in any other part stays out of training entirely, and an
-    answer about an item already in training replaces it."""
+    answer about an item already in training replaces it.
+
+    ``folds``: parts that are one ensemble member's validation fold each (``val0``, ``val1``, ...).
+    An answer about a photo in fold F goes to ``added_F`` instead: it trains every member but the
+    one validated on F (:func:`benthos.train.ensemble.member_split`), and replaces there the item it
+    answers; of two answers about one item, the later one counts."""
     n = len(data.samples) - data.added
     split = split_samples(data.samples[:n], {k: v for k, v in fractions.items() if v > 0}, seed=seed, grouped=True,
                           rare="train")
     if data.added:
-        held = {data.samples[i].path.resolve() for k, idx in split.items() if k != "train" for i in idx}
-        keep = [i for i in range(n, len(data.samples)) if data.samples[i].path.resolve() not in held]
+        where = {data.samples[i].path.resolve(): k for k, idx in split.items() if k != "train" for i in idx}
+        keep = [i for i in range(n, len(data.samples)) if where.get(data.samples[i].path.resolve(), "train") == "train"
+                or where[data.samples[i].path.resolve()] in folds]
         if len(keep) < data.added:
             log.warning("%d of the %d added items are from photos held out for validation or test; left out so "
                         "that those stay unseen", data.added - len(keep), data.added)
@@ -171,8 +177,15 @@ def split_with_added(data, fractions: dict[str, float], seed: int) -> dict[str, 
         if len(train) < len(split.get("train", [])):
             log.info("%d of DATA's training items were answered again in --add: the answers' labels replace "
                      "theirs", len(split.get("train", [])) - len(train))
+        in_fold = {f: [i for i in keep if where.get(data.samples[i].path.resolve()) == f] for f in folds}
+        bound = {i for idx in in_fold.values() for i in idx}
+        if bound:
+            log.info("%d added items are from photos in a validation fold: each trains every member but the one "
+                     "validated on that fold", len(bound))
+        keep = [i for i in keep if i not in bound]
         split["train"] = train + keep
         split["added"] = keep
+        split.update({f"added_{f}": idx for f, idx in in_fold.items() if idx})
     return split
 
 

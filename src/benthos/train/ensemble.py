@@ -39,18 +39,32 @@ def fold_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     k = cfg.members
     fractions = {"train": 1 - k * cfg.val_fraction - cfg.test_fraction,
                  **{f"val{i}": cfg.val_fraction for i in range(k)}, "test": cfg.test_fraction}
-    split = split_with_added(data, fractions, cfg.seed)  # added items (--add): training only, never in a fold
+    # added items (--add): training only, never in a fold; answers about a fold's photos train the other members
+    split = split_with_added(data, fractions, cfg.seed, folds=tuple(f"val{i}" for i in range(k)))
     split["val"] = [j for i in range(k) for j in split.get(f"val{i}", [])]
     return split
 
 
-def member_split(split: dict[str, list[int]], i: int, k: int) -> dict[str, list[int]]:
-    others = [j for m in range(k) if m != i for j in split.get(f"val{m}", [])]
-    out = {"train": sorted(split.get("train", []) + others), "val": split.get(f"val{i}", [])}
+def member_split(split: dict[str, list[int]], i: int, k: int, samples=None) -> dict[str, list[int]]:
+    """Member ``i``'s split: it trains on ``train`` and the other members' folds, validates on fold ``i``.
+
+    Answers (--add) about photos in another member's fold (``added_val<m>``) train this member too,
+    replacing the fold items they answer (``samples`` tells which: the data the split indexes).
+    Those about its own fold stay out of its training, listed as ``added_val<i>`` so that the member
+    knows every class of the ensemble."""
+    from benthos.train.engine import _item_key
+
+    extra = [j for m in range(k) if m != i for j in split.get(f"added_val{m}", [])]
+    answered = {_item_key(samples[j]) for j in extra} if extra else set()
+    others = [j for m in range(k) if m != i for j in split.get(f"val{m}", [])
+              if not answered or _item_key(samples[j]) not in answered]
+    out = {"train": sorted(split.get("train", []) + others + extra), "val": split.get(f"val{i}", [])}
     if split.get("test"):
         out["test"] = split["test"]
     if "added" in split:  # the member reads the same --add files and finds them where the ensemble put them
-        out["added"] = split["added"]
+        out["added"] = sorted(split["added"] + extra)
+    if split.get(f"added_val{i}"):
+        out[f"added_val{i}"] = split[f"added_val{i}"]
     return out
 
 
@@ -82,8 +96,8 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
             mcfg = TrainConfig(data=cfg.data, resume=str(mdir))
         else:
             mdir.mkdir(parents=True, exist_ok=True)
-            save_split(mdir / "split.json", data.samples, member_split(split, i, cfg.members), seed=cfg.seed,
-                       added_total=data.added)
+            save_split(mdir / "split.json", data.samples, member_split(split, i, cfg.members, data.samples),
+                       seed=cfg.seed, added_total=data.added)
             budget = None
             if cfg.max_minutes:  # what is left of the budget, shared among the members still to train
                 spent = sum(m.get("duration_s", 0) for m in metas) / 60
