@@ -77,3 +77,8 @@ def test_save_and_load_round_trip(tmp_path):
         load_split(tmp_path / "bad.json")
     with pytest.raises(DataError, match="no such split file"):
         load_split(tmp_path / "none.json")
+    for text in ("[1, 2]", "{not json", '{"splits": {"train": {"indices": ["x"]}}}'):
+        (tmp_path / "bad.json").write_text(text)
+        for read in (load_split, load_split_indices):
+            with pytest.raises(DataError, match=r"bad\.json: not a split file"):
+                read(tmp_path / "bad.json")

@@ -89,33 +89,49 @@ def save_split(path: str | os.PathLike, samples: list[Sample], split: dict[str, 
     return atomic_write_json(path, doc)
 
 
-def load_split(path: str | os.PathLike) -> dict[str, list[Sample]]:
-    """Read a split written by :func:`save_split`: split name -> samples."""
+def read_split_file(path: str | os.PathLike) -> dict:
+    """The JSON document of a split written by :func:`save_split`, read once; a clear DataError when it
+    is missing or is not JSON (its ``splits`` are checked by :func:`load_split` and :func:`load_split_indices`)."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-        return {k: [Sample.from_dict(d) for d in v["samples"]] for k, v in doc["splits"].items()}
     except FileNotFoundError:
         raise DataError(f"{path}: no such split file.") from None
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
+    if not isinstance(doc, dict):
+        raise DataError(f"{path}: not a split file written by save_split (no 'splits').")
+    return doc
+
+
+def load_split(path: str | os.PathLike, doc: dict | None = None) -> dict[str, list[Sample]]:
+    """Read a split written by :func:`save_split`: split name -> samples (``doc``: the file already read)."""
+    doc = read_split_file(path) if doc is None else doc
+    try:
+        return {k: [Sample.from_dict(d) for d in v["samples"]] for k, v in doc["splits"].items()}
+    except (KeyError, TypeError, AttributeError) as exc:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
 
 
-def split_meta(path: str | os.PathLike) -> dict:
-    """What :func:`save_split` recorded beside the splits (seed, members, added_total, ...)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-        return {k: v for k, v in doc.items() if k != "splits"} if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
+def split_meta(path: str | os.PathLike, doc: dict | None = None) -> dict:
+    """What :func:`save_split` recorded beside the splits (seed, members, added_total, ...); {} when unreadable."""
+    if doc is None:
+        try:
+            doc = read_split_file(path)
+        except DataError:
+            return {}
+    return {k: v for k, v in doc.items() if k != "splits"}
 
 
-def check_split(path: str | os.PathLike, samples: list[Sample], reused: bool = False) -> dict[str, list[int]]:
+def check_split(path: str | os.PathLike, samples: list[Sample], reused: bool = False,
+                doc: dict | None = None) -> dict[str, list[int]]:
     """The indices per split recorded in ``path`` (as :func:`load_split_indices`), refusing a split
     file written for other data: every recorded index must hold the same photo, region and label
-    in ``samples`` (the data read again when a run is resumed, or when ``reused`` with ``--split``)."""
+    in ``samples`` (the data read again when a run is resumed, or when ``reused`` with ``--split``).
+    ``doc``: the file already read (:func:`read_split_file`)."""
     path = Path(path)
-    recorded, indices = load_split(path), load_split_indices(path)
+    doc = read_split_file(path) if doc is None else doc
+    recorded, indices = load_split(path, doc), load_split_indices(path, doc)
     for name, idx in indices.items():
         for i, want in zip(idx, recorded[name]):
             have = samples[i] if 0 <= i < len(samples) else None
@@ -133,13 +149,11 @@ def check_split(path: str | os.PathLike, samples: list[Sample], reused: bool = F
     return indices
 
 
-def load_split_indices(path: str | os.PathLike) -> dict[str, list[int]]:
-    """The indices per split recorded by :func:`save_split`."""
-    path = Path(path)
+def load_split_indices(path: str | os.PathLike, doc: dict | None = None) -> dict[str, list[int]]:
+    """The indices per split recorded by :func:`save_split` (``doc``: the file already read)."""
+    doc = read_split_file(path) if doc is None else doc
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
         return {k: [int(i) for i in v["indices"]] for k, v in doc["splits"].items()}
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such split file.") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
+

@@ -19,7 +19,7 @@ import torch
 
 from benthos.data import (ImageDataset, build_transforms, check_split, eval_transforms, load_classification,
                           load_split_indices, save_split, split_samples)
-from benthos.data.splits import split_meta
+from benthos.data.splits import read_split_file, split_meta
 from benthos.errors import BenthosError, ConfigError
 from benthos.models import check_input_size, create_model, model_card, preprocessing
 from benthos.runs import save_weights, write_meta
@@ -136,15 +136,16 @@ def _with_added(cfg: TrainConfig, data):
 
 def make_split(cfg: TrainConfig, data) -> dict[str, list[int]]:
     if cfg.split:  # a split reused from another run: the same items (added ones included) at the same places
-        split = load_split_indices(cfg.split)  # a clear DataError when missing or malformed
+        doc = read_split_file(cfg.split)  # read once; a clear DataError when missing or malformed
+        split = load_split_indices(cfg.split, doc)
         if data.added and "added" not in split:
             raise ConfigError(f"--add with --split {cfg.split}: that split was made without added items, so it "
                               "does not say where they go; give one of the two (or a split made with the same --add)")
-        made_with = split_meta(cfg.split).get("added_total")  # None: a split written before it was recorded
+        made_with = split_meta(cfg.split, doc).get("added_total")  # None: a split written before it was recorded
         if "added" in split and made_with is not None and made_with != data.added:
             raise ConfigError(f"--split {cfg.split} was made with {made_with} added item(s) (--add), this run reads "
                               f"{data.added}: give the same --add files as the run that made it, or leave --split out")
-        return check_split(cfg.split, data.samples, reused=True)
+        return check_split(cfg.split, data.samples, reused=True, doc=doc)
     fractions = {"train": 1 - cfg.val_fraction - cfg.test_fraction, "val": cfg.val_fraction, "test": cfg.test_fraction}
     return split_with_added(data, fractions, cfg.seed)
 
