@@ -85,11 +85,7 @@ class DetectConfig:
             raise ConfigError(f"num_workers {c.num_workers}: use 0 (read images in the training process) or more")
         if not 0 <= c.scale_jitter < 1:
             raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
-        if c.box_vote is None:
-            c.box_vote = 0.0
-        if c.box_vote and spec.method != "faster_rcnn":
-            raise ConfigError(f"box_vote {c.box_vote}: box voting is built for the Faster R-CNN detectors, "
-                              f"not {c.detector} ({spec.method}); leave it at 0")
+        c.box_vote = check_box_vote(0.0 if c.box_vote is None else c.box_vote, c.detector)
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c
@@ -122,3 +118,17 @@ class DetectConfig:
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: a config is a mapping of key: value")
         return cls.from_dict(d, str(path))
+
+
+def check_box_vote(box_vote, detector: str) -> float:
+    """``box_vote`` as a float, or a ConfigError: an IoU from 0 (off) to 1, and only for Faster R-CNN
+    (the other detectors' builders have no voting step). Used by training and by ``load_detector``."""
+    from benthos.detect.registry import detector_spec
+
+    if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
+        raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
+    method = detector_spec(detector).method
+    if box_vote and method != "faster_rcnn":
+        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN detectors, "
+                          f"not {detector} ({method}); leave it at 0")
+    return float(box_vote)

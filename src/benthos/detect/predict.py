@@ -30,7 +30,7 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
     configured (runs saved before 2026-12-06 have none). The weights are the same either way, so
     an older run can be scored with voting, or a new one without, to compare.
     """
-    from benthos.detect.config import DetectConfig
+    from benthos.detect.config import DetectConfig, check_box_vote
     from benthos.detect.engine import build_model, load_weights
 
     run = Path(run)
@@ -44,7 +44,7 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
     cfg.normalize = DetectConfig.trained_normalize(info["config"])
     cfg.pretrained_backbone = False  # the weights file has everything
     if box_vote is not None:
-        cfg.box_vote = _check_box_vote(box_vote, cfg.detector)
+        cfg.box_vote = check_box_vote(box_vote, cfg.detector)
     model = build_model(cfg, len(info["categories"]))
     load_weights(model, run / "model.safetensors")
     from benthos.infer.device import pick_device
@@ -56,19 +56,6 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
     from benthos.detect.tta import with_tta
 
     return with_tta(model, cfg.tta if tta is None else tta), info
-
-
-def _check_box_vote(box_vote, detector: str) -> float:
-    from benthos.detect.registry import detector_spec
-    from benthos.errors import ConfigError
-
-    if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
-        raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
-    method = detector_spec(detector).method
-    if box_vote and method != "faster_rcnn":
-        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN detectors, "
-                          f"not {detector} ({method}); leave it out")
-    return float(box_vote)
 
 
 def box_vote_of(model: torch.nn.Module) -> float:
@@ -129,7 +116,8 @@ def _predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None, t
                   "scores": d["scores"][keep].numpy(), "labels": d["labels"][keep].numpy() - 1}, None
 
 
-SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta", "box_vote")  # what a share's detections depend on besides the model
+# what a share's detections depend on besides the model
+SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta", "box_vote")
 
 
 def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
