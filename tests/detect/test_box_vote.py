@@ -92,6 +92,7 @@ def test_evaluate_and_predict_choose_box_voting_for_a_saved_run(tiny_coco, tmp_p
                                                 pretrained_backbone=False, box_vote=0, score_thresh=0.0),
                    log=lambda s: None)
     assert box_vote_of(load_detector(run)[0]) == 0.0  # as trained: off
+    assert json.loads((run / "evaluation.json").read_text())["box_vote"] == 0.0  # training's own scoring says so
     assert box_vote_of(load_detector(run, box_vote=0.6)[0]) == 0.6
     assert box_vote_of(load_detector(run, tta=True, box_vote=0.6)[0]) == 0.6  # the mirror views vote together
     plain = evaluate_run(run, tiny_coco, split="all", report=False)
@@ -139,3 +140,31 @@ def test_report_says_how_boxes_were_merged():
 
     assert _postprocess_note({"tta": False, "box_vote": 0.0}) == "" == _postprocess_note({})
     assert _postprocess_note({"tta": True, "box_vote": 0.6}) == "; mirror TTA, box voting at IoU 0.6"
+
+
+def test_tiles_are_merged_as_the_detector_merges_its_own_boxes():
+    """--tile: the tiles' boxes go through the detector's NMS IoU and box voting, not a fixed plain NMS."""
+    from benthos.detect.tiling import predict_tiled
+
+    class Shifting(torch.nn.Module):  # one animal at (10, 10)-(30, 30), each tile drawing it 2 px further right
+        nms_thresh, detections_per_img = 0.5, 300
+
+        def __init__(self, box_vote):
+            super().__init__()
+            self.box_vote, self.calls = box_vote, 0
+
+        def forward(self, ims):
+            out = []
+            for im in ims:  # the image holds each pixel's own x and y: a tile knows where it lies
+                x0, y0, dx = float(im[0, 0, 0]), float(im[1, 0, 0]), 2.0 * self.calls
+                self.calls += 1
+                box = torch.tensor([[10.0 + dx - x0, 10 - y0, 30 + dx - x0, 30 - y0]])
+                out.append({"boxes": box, "scores": torch.tensor([0.9 - dx / 100]), "labels": torch.tensor([1])})
+            return out
+
+    ys, xs = torch.meshgrid(torch.arange(40.0), torch.arange(40.0), indexing="ij")
+    image = torch.stack([xs, ys, xs])  # 4 tiles of 32 px (origins 0 and 8 on each axis)
+    plain = predict_tiled(Shifting(0.0), image, tile=32, overlap=0.5, batch_size=8)
+    voted = predict_tiled(Shifting(0.6), image, tile=32, overlap=0.5, batch_size=8)
+    assert len(plain["boxes"]) == len(voted["boxes"]) == 1 and plain["boxes"][0, 0] == 10  # NMS keeps the best
+    assert 10 < voted["boxes"][0, 0] < 16  # voting: the score-weighted mean of the tiles' boxes

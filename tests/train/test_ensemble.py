@@ -207,5 +207,6 @@ def test_answers_about_a_fold_train_the_other_members(colour_folder, tmp_path, t
     assert m0["val"] == top["val0"] and original in m0["val"] and answer not in m0["train"]
     assert answer in m1["train"] and answer in m1["added"] and original not in m1["train"]  # the answer replaces it
     assert m1["train"] == (top["train"] | top["val0"] | {answer}) - {original}
+    assert m1["replaced"] == {original} and "replaced" not in m0  # seen by member 1 (its class counts), not trained
     classes = [json.loads((run / "members" / f"m{i}" / "run.json").read_text())["classes"] for i in range(2)]
     assert classes[0] == classes[1] == meta["classes"] and "crinoidea" in meta["classes"]

@@ -109,7 +109,7 @@ def load_split(path: str | os.PathLike, doc: dict | None = None) -> dict[str, li
     doc = read_split_file(path) if doc is None else doc
     try:
         return {k: [Sample.from_dict(d) for d in v["samples"]] for k, v in doc["splits"].items()}
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
 
 

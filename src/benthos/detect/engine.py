@@ -400,6 +400,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
             log(f"not scored: {issue}")
         data.issues.extend(skipped)
         metrics["tta"] = bool(cfg.tta)
+        metrics["box_vote"] = float(cfg.box_vote or 0.0)
     curves = metrics.pop("pr_curves", None)
     info = {
         "kind": "detector", "detector": cfg.detector, "categories": data.categories,

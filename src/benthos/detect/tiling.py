@@ -43,8 +43,14 @@ def crop_targets(boxes: np.ndarray, labels: np.ndarray, window: tuple[int, int, 
 
 @torch.no_grad()
 def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float = 0.2,
-                  batch_size: int = 4, nms_thresh: float = 0.5) -> dict[str, torch.Tensor]:
-    """Run ``model`` (eval mode) over tiles of ``image`` (3,H,W) and merge into one detection dict."""
+                  batch_size: int = 4, nms_thresh: float | None = None) -> dict[str, torch.Tensor]:
+    """Run ``model`` (eval mode) over tiles of ``image`` (3,H,W) and merge into one detection dict.
+
+    The tiles' boxes are merged as the detector merges its own: its NMS IoU (``nms_thresh``
+    overrides it) and its box voting (Faster R-CNN's ``box_vote``), with no cap on the count."""
+    from benthos.detect.tta import _nms_settings
+
+    own_nms, _, vote = _nms_settings(model)
     h, w = image.shape[-2:]
     wins = tile_windows(w, h, tile, overlap)
     parts = []
@@ -55,7 +61,9 @@ def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overla
             parts.append({"boxes": o["boxes"] + torch.tensor([x0, y0, x0, y0], dtype=o["boxes"].dtype,
                                                                     device=o["boxes"].device),
                           "scores": o["scores"], "labels": o["labels"]})
-    return merge_detections(parts, nms_thresh) if len(parts) > 1 else parts[0]
+    if len(parts) == 1:
+        return parts[0]
+    return merge_detections(parts, own_nms if nms_thresh is None else nms_thresh, vote_iou=vote)
 
 
 def merge_detections(parts: list[dict[str, torch.Tensor]], nms_thresh: float,

@@ -50,14 +50,16 @@ def member_split(split: dict[str, list[int]], i: int, k: int, samples=None) -> d
 
     Answers (--add) about photos in another member's fold (``added_val<m>``) train this member too,
     replacing the fold items they answer (``samples`` tells which: the data the split indexes).
-    Those about its own fold stay out of its training, listed as ``added_val<i>`` so that the member
-    knows every class of the ensemble."""
+    Those about its own fold stay out of its training, listed as ``added_val<i>``, and the fold items
+    replaced are listed as ``replaced`` (trained by no one here): so every member sees every item of
+    the ensemble, and so every class of it."""
     from benthos.train.engine import _item_key
 
     extra = [j for m in range(k) if m != i for j in split.get(f"added_val{m}", [])]
     answered = {_item_key(samples[j]) for j in extra} if extra else set()
-    others = [j for m in range(k) if m != i for j in split.get(f"val{m}", [])
-              if not answered or _item_key(samples[j]) not in answered]
+    others, replaced = [], []
+    for j in (j for m in range(k) if m != i for j in split.get(f"val{m}", [])):
+        (replaced if answered and _item_key(samples[j]) in answered else others).append(j)
     out = {"train": sorted(split.get("train", []) + others + extra), "val": split.get(f"val{i}", [])}
     if split.get("test"):
         out["test"] = split["test"]
@@ -65,6 +67,8 @@ def member_split(split: dict[str, list[int]], i: int, k: int, samples=None) -> d
         out["added"] = sorted(split["added"] + extra)
     if split.get(f"added_val{i}"):
         out[f"added_val{i}"] = split[f"added_val{i}"]
+    if replaced:
+        out["replaced"] = replaced
     return out
 
 
