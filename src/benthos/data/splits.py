@@ -156,4 +156,3 @@ def load_split_indices(path: str | os.PathLike, doc: dict | None = None) -> dict
         return {k: [int(i) for i in v["indices"]] for k, v in doc["splits"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
-

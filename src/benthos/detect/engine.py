@@ -400,7 +400,9 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
             log(f"not scored: {issue}")
         data.issues.extend(skipped)
         metrics["tta"] = bool(cfg.tta)
-        metrics["box_vote"] = float(cfg.box_vote or 0.0)
+        from benthos.detect.predict import box_vote_of
+
+        metrics["box_vote"] = box_vote_of(scorer)  # what the scored model did, as `detect evaluate` records it
     curves = metrics.pop("pr_curves", None)
     info = {
         "kind": "detector", "detector": cfg.detector, "categories": data.categories,

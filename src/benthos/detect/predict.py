@@ -60,9 +60,9 @@ def load_detector(run: str | os.PathLike, tta: bool | None = None,
 
 def box_vote_of(model: torch.nn.Module) -> float:
     """The box-voting IoU a loaded detector (or its TTA wrapper) applies after NMS; 0.0 when none."""
-    from benthos.detect.tta import _nms_settings
+    from benthos.detect.tiling import nms_settings
 
-    return _nms_settings(getattr(model, "model", model))[2]
+    return nms_settings(model)[2]
 
 
 def list_images(path: str | os.PathLike) -> list[Path]:

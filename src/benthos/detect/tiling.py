@@ -41,6 +41,15 @@ def crop_targets(boxes: np.ndarray, labels: np.ndarray, window: tuple[int, int, 
     return c.astype(np.float32), labels[keep]
 
 
+def nms_settings(model: torch.nn.Module) -> tuple[float, int, float]:
+    """How a detector merges its own boxes: NMS IoU threshold, detections-per-image cap (torchvision
+    names) and box-voting IoU (0: none; Faster R-CNN's ``box_vote``). A :class:`~benthos.detect.tta.FlipTTA`
+    wrapper carries its detector's, so tiles and mirrored views are merged the same way."""
+    heads = getattr(model, "roi_heads", model)  # Faster R-CNN keeps them on roi_heads
+    return (float(getattr(heads, "nms_thresh", 0.5)), int(getattr(heads, "detections_per_img", 300)),
+            float(getattr(heads, "box_vote", 0.0)))
+
+
 @torch.no_grad()
 def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overlap: float = 0.2,
                   batch_size: int = 4, nms_thresh: float | None = None) -> dict[str, torch.Tensor]:
@@ -48,9 +57,7 @@ def predict_tiled(model: torch.nn.Module, image: torch.Tensor, tile: int, overla
 
     The tiles' boxes are merged as the detector merges its own: its NMS IoU (``nms_thresh``
     overrides it) and its box voting (Faster R-CNN's ``box_vote``), with no cap on the count."""
-    from benthos.detect.tta import _nms_settings
-
-    own_nms, _, vote = _nms_settings(model)
+    own_nms, _, vote = nms_settings(model)
     h, w = image.shape[-2:]
     wins = tile_windows(w, h, tile, overlap)
     parts = []

@@ -13,21 +13,15 @@ import torch
 from torch import nn
 
 
-def _nms_settings(model: nn.Module) -> tuple[float, int, float]:
-    """The detector's own NMS IoU threshold, detections-per-image cap (torchvision names) and
-    box-voting IoU (0: none; Faster R-CNN's ``box_vote``)."""
-    heads = getattr(model, "roi_heads", model)  # Faster R-CNN keeps them on roi_heads
-    return (float(getattr(heads, "nms_thresh", 0.5)), int(getattr(heads, "detections_per_img", 300)),
-            float(getattr(heads, "box_vote", 0.0)))
-
-
 class FlipTTA(nn.Module):
     """Wraps a detector in eval mode: predictions on each image and its horizontal mirror, merged."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
-        self.nms_thresh, self.detections_per_img, self.box_vote = _nms_settings(model)
+        from benthos.detect.tiling import nms_settings
+
+        self.nms_thresh, self.detections_per_img, self.box_vote = nms_settings(model)
 
     @torch.no_grad()
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:

@@ -165,8 +165,8 @@ def split_with_added(data, fractions: dict[str, float], seed: int, folds: tuple[
                           rare="train")
     if data.added:
         where = {data.samples[i].path.resolve(): k for k, idx in split.items() if k != "train" for i in idx}
-        keep = [i for i in range(n, len(data.samples)) if where.get(data.samples[i].path.resolve(), "train") == "train"
-                or where[data.samples[i].path.resolve()] in folds]
+        part = {i: where.get(data.samples[i].path.resolve(), "train") for i in range(n, len(data.samples))}
+        keep = [i for i, k in part.items() if k == "train" or k in folds]
         if len(keep) < data.added:
             log.warning("%d of the %d added items are from photos held out for validation or test; left out so "
                         "that those stay unseen", data.added - len(keep), data.added)
@@ -178,7 +178,7 @@ def split_with_added(data, fractions: dict[str, float], seed: int, folds: tuple[
         if len(train) < len(split.get("train", [])):
             log.info("%d of DATA's training items were answered again in --add: the answers' labels replace "
                      "theirs", len(split.get("train", [])) - len(train))
-        in_fold = {f: [i for i in keep if where.get(data.samples[i].path.resolve()) == f] for f in folds}
+        in_fold = {f: [i for i in keep if part[i] == f] for f in folds}
         bound = {i for idx in in_fold.values() for i in idx}
         if bound:
             log.info("%d added items are from photos in a validation fold: each trains every member but the one "
