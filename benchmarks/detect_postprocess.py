@@ -22,10 +22,15 @@ Those raw boxes are then merged in several ways, all scored by the same COCO eva
 test-time augmentation); each merge is then also scored over the views at the run's own size
 plus those at each extra size.
 
+``--with RUN2 ...``: other runs trained on the same split (``benthos detect train --split
+RUN/split.json --seed N``); their raw boxes join this run's as more views, so each merge is
+also scored for the ensemble of all the runs (at the run's own size).
+
 Nothing is written into the run folder. The held-out frames are the test set of this
 benchmark, so a winning setting is a hypothesis until it holds on another split.
 """
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -124,11 +129,18 @@ def main() -> None:
     ap.add_argument("--vote-iou", type=float, nargs="+", default=[0.5])
     ap.add_argument("--split", default="val", choices=["val", "train"],
                     help="the run's held-out frames (default) or its training frames")
+    ap.add_argument("--with", dest="others", type=Path, nargs="*", default=[],
+                    help="other runs on the same split, merged with this one (an ensemble)")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     model, info = load_detector(a.run)
     data = run_split(a.run, read_detection(a.data, None, a.images), a.split)
+    own = json.loads((a.run / "split.json").read_text())[a.split]
+    for other in a.others:
+        if sorted(json.loads((other / "split.json").read_text())[a.split]) != sorted(own):
+            raise SystemExit(f"{other}: its {a.split} frames differ from {a.run}'s; train it with "
+                             f"--split {a.run / 'split.json'}")
     heads = model.roi_heads
     nms_iou, limit = heads.nms_thresh, heads.detections_per_img
     print(f"{a.run}: {len(data.records)} {a.split} frames, {info['detector']}, NMS IoU {nms_iou}, "
@@ -137,19 +149,32 @@ def main() -> None:
     plain = coco_metrics(data, predict_records(model, data.records))
     print(f"as the detector predicts: brittle_star AP50 {plain['per_class']['brittle_star']['AP50']:.3f} "
           f"({time.monotonic() - t0:.0f} s)", flush=True)
-    heads.nms_thresh, heads.detections_per_img = 1.01, 100_000  # keep every box above the score threshold
-    heads.box_vote = 0.0  # a run trained with box voting: the raw boxes, not voted ones
+    models = [("", model, [None, *a.scales])]
+    for k, other in enumerate(a.others, 1):
+        m = load_detector(other)[0]
+        t0 = time.monotonic()
+        alone = coco_metrics(data, predict_records(m, data.records))
+        print(f"{other} alone: brittle_star AP50 {alone['per_class']['brittle_star']['AP50']:.3f} "
+              f"AP {alone['per_class']['brittle_star']['AP']:.3f} ({time.monotonic() - t0:.0f} s)", flush=True)
+        models.append((f"#{k}", m, [None]))
     raw = {}
-    for size in [None, *a.scales]:
-        for flip in VIEWS[max(a.views)]:
-            t0 = time.monotonic()
-            key = flip if size is None else f"{flip}@{size}"
-            raw[key] = predict_records(Flipped(model, flip, size), data.records)
-            print(f"view {key}: {sum(len(p['scores']) for p in raw[key].values())} raw boxes "
-                  f"({time.monotonic() - t0:.0f} s)", flush=True)
+    for tag, m, sizes in models:
+        heads = m.roi_heads
+        heads.nms_thresh, heads.detections_per_img = 1.01, 100_000  # keep every box above the score threshold
+        heads.box_vote = 0.0  # a run trained with box voting: the raw boxes, not voted ones
+        for size in sizes:
+            for flip in VIEWS[max(a.views)]:
+                t0 = time.monotonic()
+                key = (flip if size is None else f"{flip}@{size}") + tag
+                raw[key] = predict_records(Flipped(m, flip, size), data.records)
+                print(f"view {key}: {sum(len(p['scores']) for p in raw[key].values())} raw boxes "
+                      f"({time.monotonic() - t0:.0f} s)", flush=True)
     ids = list(raw["id"])
     sets = [(str(n), VIEWS[n]) for n in a.views]
     sets += [(f"{n}+{n}@{size}", VIEWS[n] + [f"{f}@{size}" for f in VIEWS[n]]) for size in a.scales for n in a.views]
+    if a.others:
+        tags = [""] + [f"#{k}" for k in range(1, len(a.others) + 1)]
+        sets += [(f"{n} x {len(tags)} runs", [f + t for t in tags for f in VIEWS[n]]) for n in a.views]
     for n, keys in sets:
         for how in ("nms", "vote", "wbf", "soft"):
             for vi in (a.vote_iou if how in ("vote", "wbf") else [None]):

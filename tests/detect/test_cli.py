@@ -31,6 +31,16 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "run.json" in capsys.readouterr().err
 
 
+def test_cli_refuses_a_split_file_of_other_data_in_one_line(tiny_coco, tmp_path, capsys):
+    (tmp_path / "split.json").write_text(json.dumps({"train": ["/x/a.jpg"], "val": ["/x/b.jpg"]}))
+    run = tmp_path / "r"
+    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--detector", "yolo_lite0", "--no-pretrained",
+                 "--image-size", "96", "--split", str(tmp_path / "split.json")]) == 2
+    err = capsys.readouterr().err
+    assert "not in the annotations" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (run / "split.json").exists()
+
+
 def test_bad_anchor_sizes_refused_before_the_run_folder_is_written(tiny_coco, tmp_path, capsys):
     run = tmp_path / "r"
     assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--detector", "retinanet_lite0_fpn",

@@ -258,7 +258,7 @@ def test_multiscale_training_run(tiny_coco, tmp_path):
 def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from benthos.detect.predict import _split_members
+    from benthos.detect.engine import split_members as _split_members
 
     (tmp_path / "imgs").mkdir()
     recs = [SimpleNamespace(image_path=tmp_path / "imgs" / n) for n in ("a.jpg", "b.jpg", "c.jpg")]
@@ -377,3 +377,44 @@ def test_flips_and_transpose_move_boxes_with_the_pixels():
     assert {s for s, _ in seen} == {(3, 40, 60), (3, 60, 40)}
     plain = DetectionDataset([], train=True, hflip=True, vflip=True, color_jitter=0)  # transpose off by default
     assert all(plain._augment(x, b)[0].shape == x.shape for _ in range(16))
+
+
+def test_a_reused_split_trains_and_holds_out_the_same_images(run, tiny_coco, tmp_path):
+    out, _ = run
+    new = tmp_path / "again"
+    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2, limit_train_batches=1,
+                       pretrained_backbone=False, seed=7, val_fraction=0.25, split=str(out / "split.json"))
+    info = train_detector(tiny_coco, new, cfg, log=lambda s: None)
+    assert json.loads((new / "split.json").read_text()) == json.loads((out / "split.json").read_text())
+    assert info["split"]["reused"] == str(out / "split.json") and info["split"]["val"] == 2  # not 0.25 of 4
+
+
+def test_reused_split_files_that_do_not_fit_the_data_are_refused(run, tiny_coco, tmp_path):
+    from benthos.data.detection import read_detection
+    from benthos.detect.engine import reuse_split
+    from benthos.errors import DataError
+
+    out, _ = run
+    data = read_detection(tiny_coco)
+    doc = json.loads((out / "split.json").read_text())
+    assert reuse_split(data, out / "split.json") == {
+        k: sorted(i for i, r in enumerate(data.records) if str(r.image_path) in doc[k]) for k in ("train", "val")}
+    cases = {
+        "missing.json": None,
+        "text.json": "not json",
+        "shape.json": json.dumps({"train": doc["train"]}),
+        "both.json": json.dumps({"train": doc["train"] + doc["val"][:1], "val": doc["val"]}),
+        "other.json": json.dumps({"train": doc["train"] + ["/elsewhere/zz.jpg"], "val": doc["val"]}),
+        "short.json": json.dumps({"train": doc["train"][1:], "val": doc["val"]}),
+    }
+    said = {}
+    for name, text in cases.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        with pytest.raises(DataError) as err:
+            reuse_split(data, tmp_path / name)
+        said[name] = str(err.value)
+        assert str(tmp_path / name) in said[name] and "--split" in said[name]
+    assert "no such split file" in said["missing.json"] and "lists of image paths" in said["shape.json"]
+    assert "under both" in said["both.json"] and "zz.jpg" in said["other.json"]
+    assert "in neither" in said["short.json"] and doc["train"][0] in said["short.json"]

@@ -20,6 +20,8 @@ _TRAIN_FLAGS = [
     ("--crop", int, "train on random crops of this many px at the input scale (cheaper steps)"),
     ("--scale-jitter", float, "multi-scale training: each image at a random size in 1 +- this times the input size (with --crop: before cropping)"),
     ("--color-jitter", float, None), ("--val-fraction", float, None), ("--seed", int, None),
+    ("--split", str, "split.json of an earlier run: train on and hold out the same images (to compare recipes or "
+     "seeds); --val-fraction and --group-pattern are then unused"),
     ("--score-thresh", float, None), ("--threads", int, None),
     ("--box-vote", float, "Faster R-CNN: after NMS, average each box with its class's boxes overlapping it by this "
      "IoU (box voting; 0: off)"),

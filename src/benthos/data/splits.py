@@ -89,18 +89,21 @@ def save_split(path: str | os.PathLike, samples: list[Sample], split: dict[str, 
     return atomic_write_json(path, doc)
 
 
-def read_split_file(path: str | os.PathLike) -> dict:
+def read_split_file(path: str | os.PathLike, kind: str = "a split file written by save_split",
+                    hint: str = "") -> dict:
     """The JSON document of a split written by :func:`save_split`, read once; a clear DataError when it
-    is missing or is not JSON (its ``splits`` are checked by :func:`load_split` and :func:`load_split_indices`)."""
+    is missing or is not a JSON object (its ``splits`` are checked by :func:`load_split` and
+    :func:`load_split_indices`). ``kind`` names the file in the message, ``hint`` ends it (what to do)."""
     path = Path(path)
+    end = f"; {hint}." if hint else "."
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DataError(f"{path}: no such split file.") from None
+        raise DataError(f"{path}: no such split file{end}") from None
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
+        raise DataError(f"{path}: not {kind} ({exc}){end}") from None
     if not isinstance(doc, dict):
-        raise DataError(f"{path}: not a split file written by save_split (no 'splits').")
+        raise DataError(f"{path}: not {kind} (not a JSON object){end}")
     return doc
 
 

@@ -40,6 +40,8 @@ class DetectConfig:
                                        # (runs written before 2026-12-04 lack this key and load as "imagenet")
     ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
+    split: str | None = None           # split.json of an earlier detection run: train on and hold out the same
+                                       # images (then val_fraction and group_pattern are unused; seed seeds training)
     score_thresh: float = 0.05
     box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
                                        # of its class's boxes overlapping it by this IoU (0: off; None: the

@@ -94,6 +94,61 @@ def split_records(data: DetectionData, val_fraction: float, seed: int, group_pat
     return {"train": sorted(train), "val": sorted(val)}
 
 
+def split_members(records, paths: list[str]) -> list[int]:
+    """Indices of ``records`` named in a run's split file.
+
+    Paths are matched after resolving them, so a run trained with a relative path evaluates with
+    an absolute one; if none match (the data moved), unique file names are matched instead.
+    """
+    wanted = {os.path.abspath(p) for p in paths}
+    found = [i for i, r in enumerate(records) if os.path.abspath(r.image_path) in wanted]
+    if found or not paths:
+        return found
+    names = [Path(p).name for p in paths]
+    if len(set(names)) < len(names):
+        return []
+    wanted_names = set(names)
+    return [i for i, r in enumerate(records) if Path(r.image_path).name in wanted_names]
+
+
+def reuse_split(data: DetectionData, path: str | os.PathLike) -> dict[str, list[int]]:
+    """The split of an earlier run (its ``split.json``: image paths under "train" and "val") as
+    indices into ``data``, so a new recipe or seed is measured on the same held-out images.
+    Refused with a DataError unless it places every image of ``data`` exactly once and names
+    no image that ``data`` lacks: a held-out set that silently changed would not compare."""
+    from benthos.data.splits import read_split_file
+    from benthos.errors import DataError
+
+    path = Path(path)
+    hint = "pass the split.json of a detection run trained on these annotations, or leave --split out"
+    doc = read_split_file(path, "a detection run's split.json", hint)
+    if not all(isinstance(doc.get(k), list) for k in ("train", "val")) \
+            or not all(isinstance(p, str) for k in ("train", "val") for p in doc[k]):
+        raise DataError(f"{path}: not a detection run's split.json (it needs lists of image paths under "
+                        f"'train' and 'val'); {hint}.")
+    split = {k: split_members(data.records, doc[k]) for k in ("train", "val")}
+    both = set(split["train"]) & set(split["val"])
+    if both:
+        raise DataError(f"{path}: {len(both)} image(s) are listed under both 'train' and 'val', e.g. "
+                        f"{data.records[min(both)].image_path}; {hint}.")
+    for k in ("train", "val"):
+        if len(split[k]) < len(doc[k]):
+            missing = len(doc[k]) - len(split[k])
+            raise DataError(f"{path}: {missing} of its {len(doc[k])} {k} image(s) are not in the annotations "
+                            f"(e.g. {_first_missing(doc[k], data)}); the split was made for other data: {hint}.")
+    placed = set(split["train"]) | set(split["val"])
+    if len(placed) < len(data.records):
+        first = next(r.image_path for i, r in enumerate(data.records) if i not in placed)
+        raise DataError(f"{path}: {len(data.records) - len(placed)} image(s) of the annotations are in neither "
+                        f"its train nor its val list (e.g. {first}); {hint}.")
+    return {k: sorted(v) for k, v in split.items()}
+
+
+def _first_missing(paths: list[str], data: DetectionData) -> str:
+    have = {os.path.abspath(r.image_path) for r in data.records} | {Path(r.image_path).name for r in data.records}
+    return next((p for p in paths if os.path.abspath(p) not in have and Path(p).name not in have), paths[0])
+
+
 def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
     from benthos.detect.registry import create_detector
 
@@ -268,8 +323,14 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         check_multiscale(model)  # YOLO/SSD refused here, before the run folder is written
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    groups = image_groups(data, cfg.group_pattern)
-    split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern, groups=groups)
+    if cfg.split:
+        split, made = reuse_split(data, cfg.split), {"reused": cfg.split}
+        log(f"split: {len(split['train'])} training and {len(split['val'])} held-out images, as in {cfg.split}")
+    else:
+        groups = image_groups(data, cfg.group_pattern)
+        split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern, groups=groups)
+        made = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_pattern": cfg.group_pattern,
+                "groups": len(set(groups))}
     train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
     atomic_write_json(out / "split.json", {k: [str(data.records[i].image_path) for i in v] for k, v in split.items()})
     import yaml
@@ -412,9 +473,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         "steps": history[-1]["step"] if history else 0,
         "params": sum(p.numel() for p in net.parameters()), "data": data.summary(),
         "issues": [i.to_dict() for i in data.issues[:200]],
-        "split": {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_pattern": cfg.group_pattern,
-                  "groups": len(set(groups)), "train": len(split["train"]),
-                  "val": len(split["val"]), "file": "split.json"},
+        "split": {**made, "train": len(split["train"]), "val": len(split["val"]), "file": "split.json"},
         "versions": versions(),
     }
     atomic_write_json(out / "run.json", info)
