@@ -38,3 +38,15 @@ def test_another_header_sets_the_old_journal_aside_and_starts_again(tmp_path, ca
     assert "other settings" in caplog.text
     assert (tmp_path / "j.jsonl.old").is_file()  # set aside, not deleted
     assert json.loads(path.read_text().splitlines()[0]) == {"run": "a", "tta": "none"}
+
+
+def test_a_journal_from_before_a_new_header_key_resumes_when_it_implies_the_same_value(tmp_path):
+    path = tmp_path / "j.jsonl"
+    with Journal(path, {"run": "a", "tile": None}) as j:  # written before the box_vote key existed
+        j.add([{"image": "x.jpg", "boxes": []}])
+    with Journal(path, {"run": "a", "tile": None, "box_vote": 0.0}, implied={"box_vote": 0.0}) as j:
+        assert set(j.done) == {"x.jpg"}  # it predicted without voting, as asked now
+        j.add([{"image": "y.jpg", "boxes": []}])
+    with Journal(path, {"run": "a", "tile": None, "box_vote": 0.6}, implied={"box_vote": 0.0}) as j:
+        assert j.done == {}  # voting asked now, not then: start again, the old one set aside
+    assert (tmp_path / "j.jsonl.old").is_file()

@@ -152,7 +152,9 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
               "score_thresh": score_thresh, "tta": isinstance(model, FlipTTA), "box_vote": box_vote_of(model)}
     if shard:
         header["shard"] = shard
-    journal = Journal(Path(out) / ("predictions" + SUFFIX), header)
+    # journals from before the box_vote key predicted as the run was configured (no --box-vote then)
+    journal = Journal(Path(out) / ("predictions" + SUFFIX), header,
+                      implied={"box_vote": info["config"].get("box_vote") or 0.0})
     say = progress or (lambda line: None)
     todo = journal.remaining(paths, progress)
     n0 = len(paths) - len(todo)

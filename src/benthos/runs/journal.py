@@ -48,9 +48,12 @@ class Progress:
 class Journal:
     """Finished items of one long job, appended to ``path``; ``done`` holds those found on opening."""
 
-    def __init__(self, path: str | os.PathLike, header: dict[str, Any]):
+    def __init__(self, path: str | os.PathLike, header: dict[str, Any], implied: dict[str, Any] | None = None):
+        """``implied``: header keys that journals written by older versions lack, each with the value
+        such a journal was written with; an older journal resumes when it agrees on the rest."""
         self.path = Path(path)
         self.header = json.loads(json.dumps(header))  # as it will read back (tuples -> lists)
+        self.implied = {k: v for k, v in json.loads(json.dumps(implied or {})).items() if k in self.header}
         self.done: dict[str, dict] = {}
         self._fh = None
         self._open()
@@ -59,7 +62,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_file():
             old_header, items, good_bytes = _read(self.path)
-            if old_header == self.header:
+            if old_header is not None and {**self.implied, **old_header} == self.header:
                 self.done = items
                 with open(self.path, "r+b") as fh:  # drop a line torn by a kill mid-write
                     fh.truncate(good_bytes)
