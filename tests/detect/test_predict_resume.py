@@ -119,6 +119,20 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
                  "--overlap", "0.5", *common]) == 0  # the overlap of no tiles: the same predictions
     assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "overlap" / "shard_3of3"), "--out", str(tmp_path / "ok")]) == 0
     assert (tmp_path / "ok" / "detections.csv").read_text() == (tmp_path / "whole" / "detections.csv").read_text()
+    # a share written before box_vote was recorded predicted as the run was configured (no voting
+    # for this run): it merges with today's shares, and is caught beside one that voted
+    old = tmp_path / "sh" / "shard_1of3" / "detections.coco.json"
+    doc = json.loads(old.read_text())
+    del doc["info"]["box_vote"]
+    old.write_text(json.dumps(doc))
+    assert main(["detect", "merge", sh(1), sh(2), sh(3), "--out", str(tmp_path / "ok2")]) == 0
+    voted = tmp_path / "sh" / "shard_2of3" / "detections.coco.json"
+    doc = json.loads(voted.read_text())
+    doc["info"]["box_vote"] = 0.6
+    voted.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["detect", "merge", sh(1), sh(2), sh(3), "--out", str(tmp_path / "m")]) == 2
+    assert "box_vote 0.6 vs 0.0" in capsys.readouterr().err
     broken = tmp_path / "other" / "shard_3of3" / "detections.coco.json"
     doc = json.loads(broken.read_text())
     del doc["images"][0]["width"]

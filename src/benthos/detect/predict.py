@@ -184,6 +184,19 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0}
 
 
+def _with_implied_box_vote(info: dict) -> dict:
+    """A share's ``info``, with the box voting it was predicted with when it predates the key: such
+    versions predicted as the run was configured (read from its run.json). Left without the key
+    (not compared) when the run cannot be read from here."""
+    if "box_vote" in info or "run" not in info:
+        return info
+    try:
+        config = json.loads((Path(info["run"]) / "run.json").read_text(encoding="utf-8"))["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return info
+    return {**info, "box_vote": config.get("box_vote") or 0.0}
+
+
 def _result(image: str, width: int, height: int, boxes, scores, labels) -> dict:
     """One image's detections as :func:`write_predictions` takes them (boxes x0, y0, x1, y1)."""
     return {"path": Path(image), "width": width, "height": height,
@@ -277,7 +290,8 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
         if "count_thresh" in info:
             thresholds.add(float(info["count_thresh"]))
         read.append((f, shard))
-    check_same_job(folders, infos, keys=("weights_sha256", "weights_bytes", *SETTINGS))
+    check_same_job(folders, [_with_implied_box_vote(i) for i in infos],
+                   keys=("weights_sha256", "weights_bytes", *SETTINGS))
     check_shares([f / "detections.coco.json" for f in folders], recorded)  # older shares: by their folders' names
     for f, shard in read:
         for name, result in shard:
