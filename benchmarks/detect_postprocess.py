@@ -31,6 +31,7 @@ benchmark, so a winning setting is a hypothesis until it holds on another split.
 """
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -136,9 +137,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     model, info = load_detector(a.run)
     data = run_split(a.run, read_detection(a.data, None, a.images), a.split)
-    own = json.loads((a.run / "split.json").read_text())[a.split]
+    own = {os.path.abspath(p) for p in json.loads((a.run / "split.json").read_text())[a.split]}
     for other in a.others:
-        if sorted(json.loads((other / "split.json").read_text())[a.split]) != sorted(own):
+        if {os.path.abspath(p) for p in json.loads((other / "split.json").read_text())[a.split]} != own:
             raise SystemExit(f"{other}: its {a.split} frames differ from {a.run}'s; train it with "
                              f"--split {a.run / 'split.json'}")
     heads = model.roi_heads

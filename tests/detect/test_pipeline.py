@@ -418,3 +418,52 @@ def test_reused_split_files_that_do_not_fit_the_data_are_refused(run, tiny_coco,
     assert "no such split file" in said["missing.json"] and "lists of image paths" in said["shape.json"]
     assert "under both" in said["both.json"] and "zz.jpg" in said["other.json"]
     assert "in neither" in said["short.json"] and doc["train"][0] in said["short.json"]
+
+
+def test_a_reused_split_matches_moved_images_by_unique_names_only(tmp_path):
+    from types import SimpleNamespace
+
+    from benthos.detect.engine import reuse_split
+    from benthos.errors import DataError
+
+    def data(*paths):
+        return SimpleNamespace(records=[SimpleNamespace(image_path=tmp_path / p) for p in paths])
+
+    def split_file(name, doc):
+        (tmp_path / name).write_text(json.dumps(doc))
+        return tmp_path / name
+
+    moved = split_file("moved.json", {"train": ["/old/a.jpg", "/old/b.jpg"], "val": ["/old/c.jpg"]})
+    assert reuse_split(data("new/a.jpg", "new/b.jpg", "new/c.jpg"), moved) == {"train": [0, 1], "val": [2]}
+    # two dives with frames of one name: a moved path cannot tell them apart, so it is refused, not guessed
+    two = data("d1/0001.jpg", "d2/0001.jpg", "d1/0002.jpg")
+    with pytest.raises(DataError, match="2 images of the annotations have its name"):
+        reuse_split(two, split_file("amb.json", {"train": ["/old/d1/0001.jpg", "/old/d2/0001.jpg"],
+                                                 "val": ["/old/d1/0002.jpg"]}))
+    exact = split_file("exact.json", {"train": [str(tmp_path / "d1/0001.jpg"), str(tmp_path / "d2/0001.jpg")],
+                                      "val": [str(tmp_path / "d1/0002.jpg")]})
+    assert reuse_split(two, exact) == {"train": [0, 1], "val": [2]}  # found as files: no ambiguity
+    with pytest.raises(DataError, match="listed twice under 'train'"):
+        reuse_split(two, split_file("twice.json", {"train": [str(tmp_path / "d1/0001.jpg")] * 2,
+                                                   "val": [str(tmp_path / "d1/0002.jpg")]}))
+
+
+def test_resuming_refuses_another_split_than_the_run_started_with(run, tiny_coco, tmp_path):
+    import shutil
+
+    from benthos.errors import DataError
+
+    out, _ = run
+    first = tmp_path / "first"
+    cfg = dict(detector="yolo_lite0", image_size=96, batch_size=2, limit_train_batches=1, pretrained_backbone=False)
+    train_detector(tiny_coco, first, DetectConfig(epochs=1, seed=3, split=str(out / "split.json"), **cfg),
+                   log=lambda s: None)
+    again = tmp_path / "again"
+    shutil.copytree(first, again)
+    assert json.loads((first / "split.json").read_text()) == json.loads((out / "split.json").read_text())
+    with pytest.raises(DataError, match="started on another split"):  # the seed's own split differs
+        train_detector(tiny_coco, again, DetectConfig(epochs=2, seed=3, val_fraction=0.25, **cfg), log=lambda s: None)
+    logs = []
+    info = train_detector(tiny_coco, again, DetectConfig(epochs=2, seed=3, split=str(out / "split.json"), **cfg),
+                          log=logs.append)
+    assert any("resuming" in line for line in logs) and info["epochs_done"] == 2

@@ -133,6 +133,12 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     capsys.readouterr()
     assert main(["detect", "merge", sh(1), sh(2), sh(3), "--out", str(tmp_path / "m")]) == 2
     assert "box_vote 0.6 vs 0.0" in capsys.readouterr().err
+    from benthos.detect.predict import _with_implied_box_vote
+
+    info = json.loads(old.read_text())["info"]
+    assert _with_implied_box_vote(info)["box_vote"] == 0.0
+    assert "box_vote" not in _with_implied_box_vote({**info, "weights_sha256": "0" * 64})  # another model's share
+    assert "box_vote" not in _with_implied_box_vote({**info, "run": str(tmp_path / "gone")})  # run not readable here
     broken = tmp_path / "other" / "shard_3of3" / "detections.coco.json"
     doc = json.loads(broken.read_text())
     del doc["images"][0]["width"]

@@ -114,8 +114,11 @@ def split_members(records, paths: list[str]) -> list[int]:
 def reuse_split(data: DetectionData, path: str | os.PathLike) -> dict[str, list[int]]:
     """The split of an earlier run (its ``split.json``: image paths under "train" and "val") as
     indices into ``data``, so a new recipe or seed is measured on the same held-out images.
-    Refused with a DataError unless it places every image of ``data`` exactly once and names
-    no image that ``data`` lacks: a held-out set that silently changed would not compare."""
+    A path is matched as a file (resolved), else by its file name if exactly one image of ``data``
+    has that name (the data moved). Refused with a DataError unless it places every image of
+    ``data`` exactly once: a held-out set that silently changed would not compare."""
+    from collections import defaultdict
+
     from benthos.data.splits import read_split_file
     from benthos.errors import DataError
 
@@ -126,27 +129,54 @@ def reuse_split(data: DetectionData, path: str | os.PathLike) -> dict[str, list[
             or not all(isinstance(p, str) for k in ("train", "val") for p in doc[k]):
         raise DataError(f"{path}: not a detection run's split.json (it needs lists of image paths under "
                         f"'train' and 'val'); {hint}.")
-    split = {k: split_members(data.records, doc[k]) for k in ("train", "val")}
+    by_path, by_name = defaultdict(list), defaultdict(list)
+    for i, r in enumerate(data.records):
+        by_path[os.path.abspath(r.image_path)].append(i)
+        by_name[Path(r.image_path).name].append(i)
+    split: dict[str, list[int]] = {}
+    for k in ("train", "val"):
+        listed, missing, split[k] = set(), [], []
+        for p in doc[k]:
+            if p in listed:
+                raise DataError(f"{path}: {p} is listed twice under '{k}'; {hint}.")
+            listed.add(p)
+            hits = by_path.get(os.path.abspath(p)) or by_name.get(Path(p).name, [])
+            if len(hits) > 1 and os.path.abspath(p) not in by_path:
+                raise DataError(f"{path}: {p} is not found as a file, and {len(hits)} images of the annotations "
+                                f"have its name (e.g. {data.records[hits[0]].image_path}); its paths may be relative "
+                                f"to the folder its run was trained from: run from there, or {hint}.")
+            if not hits:
+                missing.append(p)
+            split[k] += hits
+        if missing:
+            raise DataError(f"{path}: {len(missing)} of its {len(doc[k])} {k} image(s) are not in the annotations "
+                            f"(e.g. {missing[0]}); the split was made for other data: {hint}.")
     both = set(split["train"]) & set(split["val"])
     if both:
         raise DataError(f"{path}: {len(both)} image(s) are listed under both 'train' and 'val', e.g. "
                         f"{data.records[min(both)].image_path}; {hint}.")
-    for k in ("train", "val"):
-        if len(split[k]) < len(doc[k]):
-            missing = len(doc[k]) - len(split[k])
-            raise DataError(f"{path}: {missing} of its {len(doc[k])} {k} image(s) are not in the annotations "
-                            f"(e.g. {_first_missing(doc[k], data)}); the split was made for other data: {hint}.")
     placed = set(split["train"]) | set(split["val"])
     if len(placed) < len(data.records):
         first = next(r.image_path for i, r in enumerate(data.records) if i not in placed)
         raise DataError(f"{path}: {len(data.records) - len(placed)} image(s) of the annotations are in neither "
                         f"its train nor its val list (e.g. {first}); {hint}.")
-    return {k: sorted(v) for k, v in split.items()}
+    return {k: sorted(set(v)) for k, v in split.items()}
 
 
-def _first_missing(paths: list[str], data: DetectionData) -> str:
-    have = {os.path.abspath(r.image_path) for r in data.records} | {Path(r.image_path).name for r in data.records}
-    return next((p for p in paths if os.path.abspath(p) not in have and Path(p).name not in have), paths[0])
+def _resumed_split(data: DetectionData, out: Path, split: dict[str, list[int]]) -> None:
+    """Refuse to resume a run's checkpoint on other training or held-out images than it started with."""
+    from benthos.errors import DataError
+
+    try:
+        started = reuse_split(data, out / "split.json")
+    except DataError as exc:
+        raise DataError(f"{out}: cannot resume, its split.json does not fit these annotations ({exc}); "
+                        "start a new run (another --out, or --no-resume)") from None
+    if started != split:
+        raise DataError(f"{out}: this run was started on another split ({len(started['val'])} held-out images, "
+                        f"{len(split['val'])} now): resume it with the --split, --seed, --group-pattern and "
+                        "--val-fraction it was started with (the same command), or start a new run "
+                        "(another --out, or --no-resume)")
 
 
 def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
@@ -324,6 +354,7 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if cfg.split:
+        cfg.split = os.path.abspath(cfg.split)  # as config.yaml and run.json record it
         split, made = reuse_split(data, cfg.split), {"reused": cfg.split}
         log(f"split: {len(split['train'])} training and {len(split['val'])} held-out images, as in {cfg.split}")
     else:
@@ -331,8 +362,11 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         split = split_records(data, cfg.val_fraction, cfg.seed, cfg.group_pattern, groups=groups)
         made = {"seed": cfg.seed, "val_fraction": cfg.val_fraction, "group_pattern": cfg.group_pattern,
                 "groups": len(set(groups))}
+    if cfg.resume and (out / CKPT).is_file() and (out / "split.json").is_file():
+        _resumed_split(data, out, split)
     train_data, val_data = data.subset(split["train"]), data.subset(split["val"])
-    atomic_write_json(out / "split.json", {k: [str(data.records[i].image_path) for i in v] for k, v in split.items()})
+    atomic_write_json(out / "split.json", {k: [os.path.abspath(data.records[i].image_path) for i in v]
+                                           for k, v in split.items()})
     import yaml
 
     atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))

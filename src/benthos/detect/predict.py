@@ -187,14 +187,19 @@ def predict_run(run: str | os.PathLike, images: str | os.PathLike, out: str | os
 def _with_implied_box_vote(info: dict) -> dict:
     """A share's ``info``, with the box voting it was predicted with when it predates the key: such
     versions predicted as the run was configured (read from its run.json). Left without the key
-    (not compared) when the run cannot be read from here."""
+    (not compared) when the run cannot be read from here, or its weights are not the share's."""
+    from benthos.runs.run import WEIGHTS, weights_digest
+
     if "box_vote" in info or "run" not in info:
         return info
+    run = Path(info["run"])
     try:
-        config = json.loads((Path(info["run"]) / "run.json").read_text(encoding="utf-8"))["config"]
+        config = json.loads((run / "run.json").read_text(encoding="utf-8"))["config"]
+        same = weights_digest(run) == info["weights_sha256"] if info.get("weights_sha256") else \
+            (run / WEIGHTS).stat().st_size == info.get("weights_bytes")
     except (OSError, ValueError, KeyError, TypeError):
         return info
-    return {**info, "box_vote": config.get("box_vote") or 0.0}
+    return {**info, "box_vote": config.get("box_vote") or 0.0} if same else info
 
 
 def _result(image: str, width: int, height: int, boxes, scores, labels) -> dict:
