@@ -258,7 +258,7 @@ def test_multiscale_training_run(tiny_coco, tmp_path):
 def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from benthos.detect.engine import split_members as _split_members
+    from benthos.detect.predict import _split_members
 
     (tmp_path / "imgs").mkdir()
     recs = [SimpleNamespace(image_path=tmp_path / "imgs" / n) for n in ("a.jpg", "b.jpg", "c.jpg")]

@@ -94,23 +94,6 @@ def split_records(data: DetectionData, val_fraction: float, seed: int, group_pat
     return {"train": sorted(train), "val": sorted(val)}
 
 
-def split_members(records, paths: list[str]) -> list[int]:
-    """Indices of ``records`` named in a run's split file.
-
-    Paths are matched after resolving them, so a run trained with a relative path evaluates with
-    an absolute one; if none match (the data moved), unique file names are matched instead.
-    """
-    wanted = {os.path.abspath(p) for p in paths}
-    found = [i for i, r in enumerate(records) if os.path.abspath(r.image_path) in wanted]
-    if found or not paths:
-        return found
-    names = [Path(p).name for p in paths]
-    if len(set(names)) < len(names):
-        return []
-    wanted_names = set(names)
-    return [i for i, r in enumerate(records) if Path(r.image_path).name in wanted_names]
-
-
 def reuse_split(data: DetectionData, path: str | os.PathLike) -> dict[str, list[int]]:
     """The split of an earlier run (its ``split.json``: image paths under "train" and "val") as
     indices into ``data``, so a new recipe or seed is measured on the same held-out images.
@@ -140,8 +123,9 @@ def reuse_split(data: DetectionData, path: str | os.PathLike) -> dict[str, list[
             if p in listed:
                 raise DataError(f"{path}: {p} is listed twice under '{k}'; {hint}.")
             listed.add(p)
-            hits = by_path.get(os.path.abspath(p)) or by_name.get(Path(p).name, [])
-            if len(hits) > 1 and os.path.abspath(p) not in by_path:
+            exact = by_path.get(os.path.abspath(p))
+            hits = exact or by_name.get(Path(p).name, [])
+            if not exact and len(hits) > 1:
                 raise DataError(f"{path}: {p} is not found as a file, and {len(hits)} images of the annotations "
                                 f"have its name (e.g. {data.records[hits[0]].image_path}); its paths may be relative "
                                 f"to the folder its run was trained from: run from there, or {hint}.")

@@ -319,12 +319,27 @@ def merge_shares(shares: list[str | os.PathLike], out: str | os.PathLike,
             "detections": sum(len(r["scores"]) for r in results)}
 
 
+def _split_members(records, paths: list[str]) -> list[int]:
+    """Indices of ``records`` named in a run's split file.
+
+    Paths are matched after resolving them, so a run trained with a relative path evaluates with
+    an absolute one; if none match (the data moved), unique file names are matched instead.
+    """
+    wanted = {os.path.abspath(p) for p in paths}
+    found = [i for i, r in enumerate(records) if os.path.abspath(r.image_path) in wanted]
+    if found or not paths:
+        return found
+    names = [Path(p).name for p in paths]
+    if len(set(names)) < len(names):
+        return []
+    wanted_names = set(names)
+    return [i for i, r in enumerate(records) if Path(r.image_path).name in wanted_names]
+
+
 def run_split(run: str | os.PathLike, data, split: str = "val"):
     """The part of ``data`` (a DetectionData) that the run's split.json puts in ``split`` ("train" or "val")."""
     paths = json.loads((Path(run) / "split.json").read_text())[split]
-    from benthos.detect.engine import split_members
-
-    return data.subset(split_members(data.records, paths))
+    return data.subset(_split_members(data.records, paths))
 
 
 def evaluate_run(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
