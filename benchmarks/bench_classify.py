@@ -173,14 +173,14 @@ def overhead(out: Path, train, classes, epochs: int = 2) -> dict:
     from benthos.data import ImageDataset, build_transforms
     from benthos.models import preprocessing
     from benthos.train import TrainConfig
-    from benthos.train.engine import _fit
+    from benthos.train.engine import fit_classifier
 
     pre = {**preprocessing("efficientnet_lite0"), "input_size": 224}
     idx = {c: i for i, c in enumerate(classes)}
     cfg = TrainConfig(data="-", out=str(out / "overhead"), epochs=epochs, ema_decay=0.0, patience=99, num_workers=1)
     model = _lite0(len(classes))
     t = time.time()
-    _fit(model, cfg, train, train[:64], idx, pre, out / "overhead")
+    fit_classifier(model, cfg, train, train[:64], idx, pre, out / "overhead")
     light = time.time() - t
     # the bare loop: identical transforms, loader, optimiser groups and channels-last
     from benthos.train.module import stage_param_groups

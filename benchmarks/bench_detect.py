@@ -23,8 +23,8 @@ import torch
 
 from benthos.data.detection import read_detection
 from benthos.detect.config import DetectConfig
-from benthos.detect.engine import train_detector
-from benthos.detect.predict import load_detector
+from benthos.tasks.detect import train as train_detector
+from benthos.detect.build import load_detector
 from benthos.runs.atomic import atomic_write_json
 
 NO_OFFLINE_WEIGHTS = {"ssd300_vgg16", "ssdlite320_mobilenet_v3"}
@@ -124,7 +124,7 @@ def main() -> None:
         info = json.loads((Path(run) / "run.json").read_text())
         metrics = None
         if args.reevaluate:
-            from benthos.detect.predict import evaluate_run
+            from benthos.tasks.detect import evaluate as evaluate_run
 
             metrics = evaluate_run(run, args.data, report=False)
         row = row_of(info, run, frames, args.cls, adopted=True, metrics=metrics)
@@ -134,7 +134,7 @@ def main() -> None:
     for name, minutes in budgets.items():
         if name in done:
             continue
-        cfg = DetectConfig(detector=name, max_minutes=minutes, epochs=args.epochs or (None if minutes is None else 100),
+        cfg = DetectConfig(model=name, max_minutes=minutes, epochs=args.epochs or (None if minutes is None else 100),
                            seed=args.seed, pretrained_backbone=name not in NO_OFFLINE_WEIGHTS, threads=args.threads,
                            group_pattern=args.group_pattern)
         print(f"\n== {name}: {'registry epochs, no budget' if minutes is None else f'{minutes} min'}", flush=True)

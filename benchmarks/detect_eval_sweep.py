@@ -25,9 +25,11 @@ from pathlib import Path
 import torch
 
 from benthos.data.detection import read_detection
-from benthos.detect.engine import predict_records, set_input_size
+from benthos.detect.inference import predict_records
+from benthos.detect.sizing import set_input_size
 from benthos.detect.evaluate import coco_metrics
-from benthos.detect.predict import load_detector, run_split
+from benthos.detect.build import load_detector
+from benthos.detect.splits import run_split
 
 
 def main() -> None:

@@ -40,9 +40,10 @@ from torchvision.ops import batched_nms, box_iou
 
 from benthos.data.detection import read_detection
 from benthos.detect.dataset import flip_boxes
-from benthos.detect.engine import predict_records
+from benthos.detect.inference import predict_records
 from benthos.detect.evaluate import coco_metrics
-from benthos.detect.predict import load_detector, run_split
+from benthos.detect.build import load_detector
+from benthos.detect.splits import run_split
 from benthos.detect.tiling import nms_vote
 
 VIEWS = {1: ["id"], 2: ["id", "h"], 4: ["id", "h", "v", "hv"]}

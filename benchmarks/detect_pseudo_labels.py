@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from torchvision.ops import box_iou
 
-    from benthos.detect.predict import load_detector, predict_images
+    from benthos.detect.build import load_detector
+    from benthos.detect.inference import predict_images
 
     coco = json.loads(Path(args.annotations).read_text(encoding="utf-8"))
     split = json.loads((Path(args.run) / "split.json").read_text(encoding="utf-8"))

@@ -74,8 +74,9 @@ def main() -> None:
     from torchvision.ops import box_iou
 
     from benthos.data.detection import read_detection
-    from benthos.detect.engine import predict_records
-    from benthos.detect.predict import load_detector, run_split
+    from benthos.detect.inference import predict_records
+    from benthos.detect.build import load_detector
+    from benthos.detect.splits import run_split
 
     run = Path(args.run)
     model, info = load_detector(run, tta=False)

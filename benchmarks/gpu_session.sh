@@ -24,10 +24,10 @@ cat $OUT/env.txt
 declare -A CFG=(
   [def9]=""
   [def27]="--epochs 27"
-  [s960e9]="--image-size 960"
-  [s960c512e14]="--image-size 960 --crop 512 --epochs 14"
-  [s960e20]="--image-size 960 --epochs 20"
-  [s1280e20]="--image-size 1280 --epochs 20"
+  [s960e9]="--input-size 960"
+  [s960c512e14]="--input-size 960 --crop 512 --epochs 14"
+  [s960e20]="--input-size 960 --epochs 20"
+  [s1280e20]="--input-size 1280 --epochs 20"
 )
 NAMES=${SWEEP:-"def9 def27 s960e9 s960c512e14 s960e20 s1280e20"}; [ "$NAMES" = none ] && NAMES=""
 for n in $NAMES; do
@@ -43,7 +43,7 @@ S=$($PY -c "from benthos.data import sample_path; print(sample_path('aquarium'))
   $B predict $W/cls "$S/crops/starfish" --out $W/cls_preds.csv && head -3 $W/cls_preds.csv
   $B train "$S/crops/manifest.csv" --out $W/probe --strategy linear-probe --input-size 160 --epochs 5
   BENTHOS_DEVICE=cpu $B evaluate $W/cls --json | head -c 200; echo
-  $B detect train "$S/detection/annotations.json" --out $W/det --epochs ${DET_EPOCHS:-5} --image-size 384
+  $B detect train "$S/detection/annotations.json" --out $W/det --epochs ${DET_EPOCHS:-5} --input-size 384
   $B detect evaluate $W/det "$S/detection/annotations.json" --json | head -c 300; echo
   $B detect predict $W/det "$S/detection/images" --out $W/det_preds --tile 256
   ls $W/det_preds; ls $W/cls $W/det

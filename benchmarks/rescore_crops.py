@@ -22,9 +22,10 @@ labelled animals (many are unlabelled brittle stars, docs/bench_detect.md).
 import sys, time, torch, numpy as np, torch.nn.functional as F
 from pathlib import Path
 torch.set_num_threads(2); torch.manual_seed(0)
-from benthos.detect.predict import load_detector, run_split
+from benthos.detect.build import load_detector
+from benthos.detect.splits import run_split
 from benthos.data.detection import read_detection
-from benthos.detect.engine import predict_records
+from benthos.detect.inference import predict_records
 from benthos.detect.evaluate import coco_metrics
 from benthos.data.images import load_image
 from benthos.models import create_model

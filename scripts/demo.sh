@@ -23,7 +23,7 @@ step "$BIN" evaluate "$OUT/classifier"
 step "$BIN" predict "$OUT/classifier" "$SAMPLE/crops/starfish" "$SAMPLE/crops/stingray" --out "$OUT/crop_predictions.csv"
 
 echo; echo "== 4. detect and count organisms on whole photos"
-step "$BIN" detect train "$SAMPLE/detection/annotations.json" --out "$OUT/detector" --epochs 40 --max-minutes 4.5 --image-size 384
+step "$BIN" detect train "$SAMPLE/detection/annotations.json" --out "$OUT/detector" --epochs 40 --max-minutes 4.5 --input-size 384
 step "$BIN" detect predict "$OUT/detector" "$SAMPLE/detection/images" --out "$OUT/detections"
 
 echo; echo "== 5. biodiversity: counts per photo, diversity with rarefaction, Darwin Core for OBIS/GBIF"

@@ -83,8 +83,8 @@ def test_evaluate_with_unknown_labels(messy_folder, tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["train", "/no/such/folder", "--out", "x"], "no/such/folder"),
     (["train", ".", "--strategy", "finetune", "--out", "x"], "unknown strategy"),
-    (["evaluate", "/no/such/run"], "not a benthos run folder"),
-    (["predict", "/no/such/run", "."], "not a benthos run folder"),
+    (["evaluate", "/no/such/run"], "no such run folder"),
+    (["predict", "/no/such/run", "."], "no such run folder"),
     (["predict", "/no/such/run", ".", "--device", "quantum"], "not a device name"),
     (["evaluate", "/no/such/run", "--device", "cuda:7"], "cuda:7"),
     (["detect", "predict", "/no/such/run", ".", "--out", "x", "--device", "quantum"], "not a device name"),

@@ -66,16 +66,16 @@ def test_box_vote_must_be_an_iou(bad):
 
 def test_config_box_vote_reaches_the_model_and_old_runs_load_without_it():
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import build_model
+    from benthos.detect.build import build_model
 
-    cfg = DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=128, pretrained_backbone=False, box_vote=0.6)
+    cfg = DetectConfig(model="fasterrcnn_lite0_fpn", input_size=128, pretrained_backbone=False, box_vote=0.6)
     assert build_model(cfg.resolved(), 2).roi_heads.box_vote == 0.6
     saved = cfg.resolved().to_dict()
     del saved["box_vote"]  # a run.json written before the key existed
     old = DetectConfig.from_dict(saved)
     assert not hasattr(build_model(old, 2).roi_heads, "box_vote")  # torchvision's own heads: plain NMS
     with pytest.raises(ConfigError, match="Faster R-CNN"):
-        DetectConfig(detector="yolo_lite0", box_vote=0.6).resolved()
+        DetectConfig(model="yolo_lite0", box_vote=0.6).resolved()
 
 
 def test_evaluate_and_predict_choose_box_voting_for_a_saved_run(tiny_coco, tmp_path, capsys):
@@ -83,11 +83,12 @@ def test_evaluate_and_predict_choose_box_voting_for_a_saved_run(tiny_coco, tmp_p
     the same weights, only the boxes' extents differ; what was used is recorded."""
     from benthos.cli.main import main
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import train_detector
-    from benthos.detect.predict import box_vote_of, evaluate_run, load_detector, predict_run
+    from benthos.tasks.detect import train as train_detector
+    from benthos.detect.build import box_vote_of, load_detector
+    from benthos.tasks.detect import evaluate as evaluate_run, predict as predict_run
 
     run = tmp_path / "frcnn"
-    train_detector(tiny_coco, run, DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=96, epochs=1,
+    train_detector(tiny_coco, run, DetectConfig(model="fasterrcnn_lite0_fpn", input_size=96, epochs=1,
                                                 batch_size=2, val_fraction=0.5, limit_train_batches=1,
                                                 pretrained_backbone=False, box_vote=0, score_thresh=0.0),
                    log=lambda s: None)
@@ -126,10 +127,10 @@ def test_box_vote_is_refused_for_detectors_without_it(run_yolo, tiny_coco, capsy
 @pytest.fixture
 def run_yolo(tiny_coco, tmp_path):
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import train_detector
+    from benthos.tasks.detect import train as train_detector
 
     out = tmp_path / "yolo"
-    train_detector(tiny_coco, out, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+    train_detector(tiny_coco, out, DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2,
                                                 val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False),
                    log=lambda s: None)
     return out

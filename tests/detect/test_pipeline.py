@@ -7,9 +7,13 @@ import pytest
 import torch
 
 from benthos.detect.config import DetectConfig
-from benthos.detect.engine import train_detector
+from benthos.tasks.detect import train as train_detector
 from benthos.detect.evaluate import coco_metrics, match_detections
-from benthos.detect.predict import evaluate_run, list_images, load_detector, predict_images, write_predictions
+from benthos.data.images import find_images as list_images
+from benthos.detect.build import load_detector
+from benthos.detect.inference import predict_images
+from benthos.detect.outputs import write_predictions
+from benthos.tasks.detect import evaluate as evaluate_run
 from benthos.detect.tiling import crop_targets, predict_tiled, tile_windows
 from benthos.errors import ConfigError
 
@@ -17,7 +21,7 @@ from benthos.errors import ConfigError
 @pytest.fixture(scope="module")
 def run(tiny_coco, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=2, batch_size=2, val_fraction=0.5,
+    cfg = DetectConfig(model="yolo_lite0", input_size=96, epochs=2, batch_size=2, val_fraction=0.5,
                        limit_train_batches=1, pretrained_backbone=False)
     info = train_detector(tiny_coco, out, cfg, log=lambda s: None)
     return out, info
@@ -25,13 +29,15 @@ def run(tiny_coco, tmp_path_factory):
 
 def test_run_folder(run):
     out, info = run
-    for f in ("model.safetensors", "run.json", "config.yaml", "split.json", "metrics.csv", "checkpoints/last.ckpt",
+    for f in ("model.safetensors", "run.json", "config.yaml", "split.json", "logs/metrics.csv", "checkpoints/last.ckpt",
               "evaluation.json", "report.html"):
         assert (out / f).is_file(), f
     page = (out / "report.html").read_text()  # the held-out images' report, written by training itself
-    assert "split: val" in page and "Per class" in page and "data:image/jpeg;base64" in page
+    assert "the run&#x27;s held-out images" in page and "Per class" in page and "data:image/jpeg;base64" in page
     meta = json.loads((out / "run.json").read_text())
-    assert meta["detector"] == "yolo_lite0" and meta["categories"] == ["star", "urchin"]
+    assert meta["kind"] == "detector" and meta["schema_version"] == 2
+    assert meta["architecture"] == "yolo_lite0" and meta["classes"] == ["star", "urchin"]
+    assert len(meta["weights"]["sha256"]) == 64 and meta["count_threshold"]["default"] >= 0
     assert {"mAP", "AP50", "per_class"} <= set(meta["metrics"]) and meta["epochs_done"] == 2
     assert meta["data"]["negatives"] == 1 and "torch" in meta["versions"]
     state = torch.load(out / "checkpoints/last.ckpt", map_location="cpu", weights_only=True)
@@ -45,7 +51,7 @@ def test_resume_continues_from_checkpoint(run, tiny_coco, tmp_path):
     copy = tmp_path / "r"
     shutil.copytree(out, copy)
     logs = []
-    info = train_detector(tiny_coco, copy, DetectConfig(detector="yolo_lite0", image_size=96, epochs=3, batch_size=2,
+    info = train_detector(tiny_coco, copy, DetectConfig(model="yolo_lite0", input_size=96, epochs=3, batch_size=2,
                                                          val_fraction=0.5, limit_train_batches=1,
                                                          pretrained_backbone=False), log=logs.append)
     assert any("resuming" in line for line in logs) and info["epochs_done"] == 3
@@ -58,22 +64,30 @@ def test_load_predict_and_write(run, tmp_path, tiny_coco):
     paths = list_images(tiny_coco.parent / "images")
     res = predict_images(model, paths, tile=64)
     assert len(res) == 4
-    files = write_predictions(res, info["categories"], tmp_path)
+    files = write_predictions(res, info["classes"], tmp_path)
     rows = list(csv.reader(open(files["csv"])))
     assert rows[0] == ["image", "label", "score", "x0", "y0", "x1", "y1"]
     counts = list(csv.reader(open(files["counts"])))
     assert counts[0] == ["image", "star", "urchin"] and counts[-1][0] == "TOTAL"
     assert json.loads(files["coco"].read_text())["categories"][0]["name"] == "star"
+    record = json.loads(files["record"].read_text())  # what ecology reads: the counting threshold used
+    assert record["count_threshold"]["default"] == 0.5 and record["images"] == 4
 
 
 def test_evaluate_run_writes_report(run, tiny_coco):
     out, _ = run
-    m = evaluate_run(out, tiny_coco, split="all")
+    own = (out / "evaluation.json").read_text()
+    m = evaluate_run(out, tiny_coco, split="all")  # every image: not the run's own held-out evaluation
     assert m["images"] == 4 and set(m["per_class"]) == {"star", "urchin"}
-    assert m["tta"] is False  # mirror TTA is an option
-    assert evaluate_run(out, tiny_coco, split="all", tta=True, report=False)["tta"] is True
-    page = (out / "report.html").read_text()
+    assert m["tta"] == "none"  # mirror TTA is an option
+    assert m["written"] == str(out / f"evaluation_{tiny_coco.parent.name}.json")
+    assert (out / "evaluation.json").read_text() == own  # the run's own evaluation is not replaced
+    assert evaluate_run(out, tiny_coco, split="all", tta=True, report=False)["tta"] == "flip"
+    page = (out / f"report_{tiny_coco.parent.name}.html").read_text()
     assert "Per class" in page and "Detections" in page and "data:image/jpeg;base64" in page
+    assert "every image of" in page and "Counts" in page
+    again = evaluate_run(out, tiny_coco)  # its own annotations: its held-out images, its own evaluation
+    assert again["split"] == "val" and again["written"] == str(out / "evaluation.json")
 
 
 def test_report_shows_undefined_ap_as_a_dash(tiny_coco, tmp_path):
@@ -136,7 +150,10 @@ def test_config_rejects_unknown_keys(tmp_path):
     p.write_text("detector: yolo_lite0\nlearning_rate: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rate"):
         DetectConfig.from_yaml(p)
-    assert DetectConfig().resolved().detector
+    p.write_text("detector: yolo_lite0\nimage_size: 128\ntta: true\n")  # keys of earlier versions still read
+    old = DetectConfig.from_yaml(p)
+    assert (old.model, old.input_size, old.tta) == ("yolo_lite0", 128, "flip")
+    assert DetectConfig().resolved().model
 
 
 def test_random_crops_keep_scale_and_boxes(tiny_coco):
@@ -157,7 +174,7 @@ def test_random_crops_keep_scale_and_boxes(tiny_coco):
 
 def test_grouped_split_keeps_dives_apart():
     from benthos.data.detection import DetectionData, DetectionRecord
-    from benthos.detect.engine import image_groups, split_records
+    from benthos.detect.splits import image_groups, split_records
 
     # three "dives" of four frames: diveA_0..3, diveB_4..7, diveC_8..11
     data = DetectionData(["star"], [DetectionRecord.example(f"survey/dive{'ABC'[k // 4]}_{k}.jpg") for k in range(12)])
@@ -216,7 +233,7 @@ def test_scale_jitter_rescales_within_bounds(tiny_coco):
 
 def test_multiscale_training_sizes_and_prediction_size():
     from benthos.detect import create_detector
-    from benthos.detect.engine import multiscale_sizes, set_input_size, set_train_sizes
+    from benthos.detect.sizing import multiscale_sizes, set_input_size, set_train_sizes
 
     sizes = multiscale_sizes(640, 0.25)
     assert sizes[-1] == 640 and sorted(sizes) == list(range(480, 801, 32))
@@ -243,29 +260,33 @@ def test_multiscale_training_sizes_and_prediction_size():
 
 
 def test_multiscale_training_run(tiny_coco, tmp_path):
-    cfg = DetectConfig(detector="fasterrcnn_lite0_fpn", image_size=96, epochs=1, batch_size=2, val_fraction=0.5,
+    cfg = DetectConfig(model="fasterrcnn_lite0_fpn", input_size=96, epochs=1, batch_size=2, val_fraction=0.5,
                        limit_train_batches=2, pretrained_backbone=False, scale_jitter=0.3)
     info = train_detector(tiny_coco, tmp_path / "ms", cfg, log=lambda s: None)
     assert info["epochs_done"] == 1 and info["config"]["scale_jitter"] == 0.3
     model = load_detector(tmp_path / "ms")[0]
     assert model.transform.min_size == (96,)  # saved and reloaded at the prediction size
     with pytest.raises(ConfigError, match="with --crop"):
-        train_detector(tiny_coco, tmp_path / "yolo", DetectConfig(detector="yolo_lite0", image_size=96, epochs=1,
+        train_detector(tiny_coco, tmp_path / "yolo", DetectConfig(model="yolo_lite0", input_size=96, epochs=1,
                        scale_jitter=0.3, pretrained_backbone=False), log=lambda s: None)
     assert not (tmp_path / "yolo").exists()  # refused before the run folder is written
 
 
-def test_split_members_match_resolved_paths_then_file_names(tmp_path, monkeypatch):
+def test_split_paths_match_resolved_paths_then_unique_file_names(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from benthos.detect.predict import _split_members
+    from benthos.detect.splits import match_paths
+    from benthos.errors import DataError
 
     (tmp_path / "imgs").mkdir()
-    recs = [SimpleNamespace(image_path=tmp_path / "imgs" / n) for n in ("a.jpg", "b.jpg", "c.jpg")]
+    data = SimpleNamespace(records=[SimpleNamespace(image_path=tmp_path / "imgs" / n) for n in ("a.jpg", "b.jpg", "c.jpg")])
     monkeypatch.chdir(tmp_path)
-    assert _split_members(recs, ["imgs/b.jpg"]) == [1]  # trained with a relative path, evaluated with absolute
-    assert _split_members(recs, ["/elsewhere/imgs/c.jpg", "/elsewhere/imgs/a.jpg"]) == [0, 2]  # data moved
-    assert _split_members(recs, ["/x/a.jpg", "/y/a.jpg"]) == []  # ambiguous names: no guess
+    assert match_paths(data, ["imgs/b.jpg"], "s")[0] == [1]  # trained with a relative path, evaluated with absolute
+    assert match_paths(data, ["/elsewhere/imgs/c.jpg", "/elsewhere/imgs/a.jpg"], "s")[0] == [2, 0]  # data moved
+    assert match_paths(data, ["/x/z.jpg"], "s") == ([], ["/x/z.jpg"])
+    two = SimpleNamespace(records=data.records + [SimpleNamespace(image_path=tmp_path / "other" / "a.jpg")])
+    with pytest.raises(DataError, match="2 images of the annotations have its name"):  # ambiguous: no guess
+        match_paths(two, ["/x/a.jpg"], "s")
 
 
 def test_runs_written_before_the_normalize_key_load_with_imagenet_statistics(run, tmp_path):
@@ -300,7 +321,7 @@ def test_resuming_a_run_started_before_the_normalize_key_keeps_imagenet_statisti
     del started["normalize"]
     (old / "config.yaml").write_text(yaml.safe_dump(started))
     logs = []
-    info = train_detector(tiny_coco, old, DetectConfig(detector="yolo_lite0", image_size=96, epochs=3, batch_size=2,
+    info = train_detector(tiny_coco, old, DetectConfig(model="yolo_lite0", input_size=96, epochs=3, batch_size=2,
                                                         val_fraction=0.5, limit_train_batches=1,
                                                         pretrained_backbone=False), log=logs.append)
     assert any("ImageNet input normalisation" in line for line in logs)
@@ -325,10 +346,12 @@ def test_unreadable_frames_are_skipped_and_counted_once_with_loader_workers(tmp_
     assert sorted(p.rsplit("/", 1)[-1] for _, ps in got for p in ps) == ["f0.jpg", "f1.jpg"]
 
     logs = []
-    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=2, batch_size=2, val_fraction=0.2,
+    cfg = DetectConfig(model="yolo_lite0", input_size=96, epochs=2, batch_size=2, val_fraction=0.2,
                        pretrained_backbone=False, num_workers=1)
     info = train_detector(coco, tmp_path / "run", cfg, log=logs.append)
-    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    from benthos.data.splits import split_paths
+
+    split = split_paths(tmp_path / "run" / "split.json")
     bad_in_train = [p for p in split["train"] if p.endswith(("f0.jpg", "f1.jpg"))]
     assert bad_in_train  # 1 of 6 frames is held out, so at least one bad frame is trained on
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -340,7 +363,7 @@ def test_unreadable_frames_are_skipped_and_counted_once_with_loader_workers(tmp_
     m = evaluate_run(tmp_path / "run", coco, split="all")  # unreadable frames: named, not scored
     assert sorted(p.rsplit("/", 1)[-1] for p in m["images_unreadable"]) == ["f0.jpg", "f1.jpg"]
     assert m["images"] == 4
-    page = (tmp_path / "run" / "report.html").read_text()
+    page = (tmp_path / "run" / "report_d.html").read_text()  # every image of d/annotations.json: beside the run's own
     assert "2 image(s) could not be read and are not scored" in page and "f0.jpg" in page
     with pytest.raises(ConfigError, match="num_workers"):
         DetectConfig(num_workers=-1).resolved()
@@ -382,21 +405,25 @@ def test_flips_and_transpose_move_boxes_with_the_pixels():
 def test_a_reused_split_trains_and_holds_out_the_same_images(run, tiny_coco, tmp_path):
     out, _ = run
     new = tmp_path / "again"
-    cfg = DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2, limit_train_batches=1,
+    cfg = DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2, limit_train_batches=1,
                        pretrained_backbone=False, seed=7, val_fraction=0.25, split=str(out / "split.json"))
     info = train_detector(tiny_coco, new, cfg, log=lambda s: None)
-    assert json.loads((new / "split.json").read_text()) == json.loads((out / "split.json").read_text())
+    from benthos.data.splits import split_paths
+
+    assert split_paths(new / "split.json") == split_paths(out / "split.json")
     assert info["split"]["reused"] == str(out / "split.json") and info["split"]["val"] == 2  # not 0.25 of 4
 
 
 def test_reused_split_files_that_do_not_fit_the_data_are_refused(run, tiny_coco, tmp_path):
     from benthos.data.detection import read_detection
-    from benthos.detect.engine import reuse_split
+    from benthos.detect.splits import reuse_split
     from benthos.errors import DataError
+
+    from benthos.data.splits import split_paths
 
     out, _ = run
     data = read_detection(tiny_coco)
-    doc = json.loads((out / "split.json").read_text())
+    doc = split_paths(out / "split.json")
     assert reuse_split(data, out / "split.json") == {
         k: sorted(i for i, r in enumerate(data.records) if str(r.image_path) in doc[k]) for k in ("train", "val")}
     cases = {
@@ -415,7 +442,7 @@ def test_reused_split_files_that_do_not_fit_the_data_are_refused(run, tiny_coco,
             reuse_split(data, tmp_path / name)
         said[name] = str(err.value)
         assert str(tmp_path / name) in said[name] and "--split" in said[name]
-    assert "no such split file" in said["missing.json"] and "lists of image paths" in said["shape.json"]
+    assert "no such split file" in said["missing.json"] and "'train' and 'val'" in said["shape.json"]
     assert "under both" in said["both.json"] and "zz.jpg" in said["other.json"]
     assert "in neither" in said["short.json"] and doc["train"][0] in said["short.json"]
 
@@ -423,7 +450,7 @@ def test_reused_split_files_that_do_not_fit_the_data_are_refused(run, tiny_coco,
 def test_a_reused_split_matches_moved_images_by_unique_names_only(tmp_path):
     from types import SimpleNamespace
 
-    from benthos.detect.engine import reuse_split
+    from benthos.detect.splits import reuse_split
     from benthos.errors import DataError
 
     def data(*paths):
@@ -455,12 +482,14 @@ def test_resuming_refuses_another_split_than_the_run_started_with(run, tiny_coco
 
     out, _ = run
     first = tmp_path / "first"
-    cfg = dict(detector="yolo_lite0", image_size=96, batch_size=2, limit_train_batches=1, pretrained_backbone=False)
+    cfg = dict(model="yolo_lite0", input_size=96, batch_size=2, limit_train_batches=1, pretrained_backbone=False)
     train_detector(tiny_coco, first, DetectConfig(epochs=1, seed=3, split=str(out / "split.json"), **cfg),
                    log=lambda s: None)
     again = tmp_path / "again"
     shutil.copytree(first, again)
-    assert json.loads((first / "split.json").read_text()) == json.loads((out / "split.json").read_text())
+    from benthos.data.splits import split_paths
+
+    assert split_paths(first / "split.json") == split_paths(out / "split.json")
     with pytest.raises(DataError, match="started on another split"):  # the seed's own split differs
         train_detector(tiny_coco, again, DetectConfig(epochs=2, seed=3, val_fraction=0.25, **cfg), log=lambda s: None)
     logs = []

@@ -3,18 +3,19 @@ import pytest
 
 
 def test_interrupted_detect_predict_resumes(tmp_path, monkeypatch, coco_factory):
-    from benthos.detect import predict as dp
+    from benthos.detect import inference
+    from benthos.tasks import detect as dp
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import train_detector
+    from benthos.tasks.detect import train as train_detector
 
     coco = coco_factory(tmp_path / "data", n=6)
     run = tmp_path / "det"
-    train_detector(coco, run, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+    train_detector(coco, run, DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2,
                                            val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False))
     images = coco.parent / "images"
-    dp.predict_run(run, images, tmp_path / "whole", chunk=2)
+    dp.predict(run, images, tmp_path / "whole", chunk=2)
 
-    real, seen = dp._predict_each, []
+    real, seen = inference.predict_each, []
 
     def dies_after_four(model, paths, *a):
         for k, item in enumerate(real(model, paths, *a)):
@@ -23,13 +24,13 @@ def test_interrupted_detect_predict_resumes(tmp_path, monkeypatch, coco_factory)
             seen.append(item[0].name)
             yield item
 
-    monkeypatch.setattr(dp, "_predict_each", dies_after_four)
+    monkeypatch.setattr(inference, "predict_each", dies_after_four)
     with pytest.raises(KeyboardInterrupt):
-        dp.predict_run(run, images, tmp_path / "out", chunk=2)
+        dp.predict(run, images, tmp_path / "out", chunk=2)
     seen.clear()
-    monkeypatch.setattr(dp, "_predict_each", lambda model, paths, *a: (seen.append(p.name) or (p, r, e)
+    monkeypatch.setattr(inference, "predict_each", lambda model, paths, *a: (seen.append(p.name) or (p, r, e)
                                                                        for p, r, e in real(model, paths, *a)))
-    res = dp.predict_run(run, images, tmp_path / "out", chunk=2)
+    res = dp.predict(run, images, tmp_path / "out", chunk=2)
     assert res["resumed"] == 4 and len(seen) == 2
     for name in ("detections.csv", "counts.csv", "detections.coco.json"):
         assert (tmp_path / "out" / name).read_text() == (tmp_path / "whole" / name).read_text()
@@ -40,18 +41,18 @@ def test_detect_predict_shards_cover_every_image_once(tmp_path, coco_factory, ca
     import csv
 
     from benthos.cli.main import main
-    from benthos.detect import predict as dp
+    from benthos.tasks import detect as dp
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import train_detector
+    from benthos.tasks.detect import train as train_detector
 
     coco = coco_factory(tmp_path / "data", n=5)
     run = tmp_path / "det"
-    train_detector(coco, run, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+    train_detector(coco, run, DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2,
                                            val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False,
                                            score_thresh=0.0))  # an untrained detector: keep every box
     images = coco.parent / "images"
-    whole = dp.predict_run(run, images, tmp_path / "whole", score_thresh=0.0)
-    shares = [dp.predict_run(run, images, tmp_path / f"s{i}", shard=f"{i}/2", score_thresh=0.0) for i in (1, 2)]
+    whole = dp.predict(run, images, tmp_path / "whole", score_thresh=0.0)
+    shares = [dp.predict(run, images, tmp_path / f"s{i}", shard=f"{i}/2", score_thresh=0.0) for i in (1, 2)]
     names = [sorted(r["path"].name for r in s["results"]) for s in shares]
     assert not set(names[0]) & set(names[1])
     assert sorted(names[0] + names[1]) == sorted(r["path"].name for r in whole["results"])
@@ -70,15 +71,15 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
 
     from benthos.cli.main import main
     from benthos.detect.config import DetectConfig
-    from benthos.detect.engine import train_detector
+    from benthos.tasks.detect import train as train_detector
 
     coco = coco_factory(tmp_path / "data", n=6)
     run = tmp_path / "det"
-    train_detector(coco, run, DetectConfig(detector="yolo_lite0", image_size=96, epochs=1, batch_size=2,
+    train_detector(coco, run, DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2,
                                            val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False,
                                            score_thresh=0.0))
     images = str(coco.parent / "images")
-    common = ["--score-thresh", "0", "--count-thresh", "0.3"]  # an untrained detector: keep every box
+    common = ["--score-thresh", "0", "--min-score", "0.3"]  # an untrained detector: keep every box
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "whole"), *common]) == 0
     for i in (1, 2, 3):  # every share into the same --out: each writes its own shard_Iof3/
         assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "sh"), "--shard", f"{i}/3", *common]) == 0
@@ -110,13 +111,13 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "mixed_up" / "shard_3of3"), "--out", str(tmp_path / "m")]) == 2
     assert "share(s) 2 of 3 given more than once" in capsys.readouterr().err
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "other"), "--shard", "3/3",
-                 "--score-thresh", "0.5", "--count-thresh", "0.3"]) == 0
+                 "--score-thresh", "0.5", "--min-score", "0.3"]) == 0
     capsys.readouterr()
     assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "other" / "shard_3of3"), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
     assert "shard_3of3: predicted with other settings" in err and "score_thresh 0.5 vs 0.0" in err
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "overlap"), "--shard", "3/3",
-                 "--overlap", "0.5", *common]) == 0  # the overlap of no tiles: the same predictions
+                 "--tile-overlap", "0.5", *common]) == 0  # the overlap of no tiles: the same predictions
     assert main(["detect", "merge", sh(1), sh(2), str(tmp_path / "overlap" / "shard_3of3"), "--out", str(tmp_path / "ok")]) == 0
     assert (tmp_path / "ok" / "detections.csv").read_text() == (tmp_path / "whole" / "detections.csv").read_text()
     # a share written before box_vote was recorded predicted as the run was configured (no voting
@@ -133,7 +134,7 @@ def test_detect_merge_rebuilds_the_unsharded_outputs(tmp_path, coco_factory, cap
     capsys.readouterr()
     assert main(["detect", "merge", sh(1), sh(2), sh(3), "--out", str(tmp_path / "m")]) == 2
     assert "box_vote 0.6 vs 0.0" in capsys.readouterr().err
-    from benthos.detect.predict import _with_implied_box_vote
+    from benthos.tasks.detect import _with_implied_box_vote
 
     info = json.loads(old.read_text())["info"]
     assert _with_implied_box_vote(info)["box_vote"] == 0.0

@@ -16,9 +16,9 @@ SAMPLE = Path(str(resources.files("benthos"))) / "sample" / "aquarium" / "detect
 def test_sample_train_evaluate_predict(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["detect", "train", str(SAMPLE / "annotations.json"), "--images", str(SAMPLE / "images"),
-                 "--out", str(run), "--image-size", "320", "--epochs", "2", "--batch-size", "4"]) == 0
+                 "--out", str(run), "--input-size", "320", "--epochs", "2", "--batch-size", "4"]) == 0
     info = json.loads((run / "run.json").read_text())
-    assert info["data"]["images"] >= 30 and "fish" in info["categories"]
+    assert info["data"]["images"] >= 30 and "fish" in info["classes"]
     capsys.readouterr()
     assert main(["detect", "evaluate", str(run), str(SAMPLE / "annotations.json"), "--images", str(SAMPLE / "images"),
                  "--json"]) == 0

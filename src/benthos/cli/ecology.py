@@ -5,7 +5,6 @@ Thin layer: every handler parses, calls ``benthos.ecology.tasks`` and prints.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -110,9 +109,9 @@ def register(subparsers: Any) -> None:
 
 
 def _dumps(obj: Any) -> str:
-    from benthos.runs.atomic import _json_default, json_safe
+    from benthos.runs.atomic import json_text
 
-    return json.dumps(json_safe(obj), indent=2, allow_nan=False, default=_json_default)  # NaN -> null
+    return json_text(obj)  # NaN -> null
 
 
 def _fmt(v: Any) -> str:

@@ -13,6 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", help="labelled images (default: the run's held-out test split)")
     p.add_argument("--format", help="folder | csv | coco | coralnet")
     p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
+    p.add_argument("--out", help="evaluation JSON to write (default: RUN/evaluation.json for the run's own test split, "
+                                 "RUN/evaluation_<data>.json for other data; the report goes beside it)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--tta", choices=["dihedral", "flip", "none"],
                    help="test-time views averaged per image (default: as the run was trained); "
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from benthos.tasks import evaluate_run
 
-    ev = evaluate_run(args.run, args.data, format=args.format, images=args.images, tta=args.tta)
+    ev = evaluate_run(args.run, args.data, format=args.format, images=args.images, tta=args.tta, device=args.device,
+                     out=args.out)
     if args.json:
         print(json.dumps(ev, indent=2))
         return 0
@@ -38,5 +41,5 @@ def _evaluate(args: argparse.Namespace) -> int:
         if m["support"]:
             f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
             print(f"{name[:24]:24s} {f(m['precision']):>9s} {f(m['recall']):>7s} {f(m['f1']):>6s} {m['support']:>7d}")
-    print(f"\nwrote evaluation.json and report.html in {args.run}")
+    print(f"\nwrote {ev['written']} and its report beside it")
     return 0

@@ -37,17 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from benthos.cli import rewrite_deprecated
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(rewrite_deprecated(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    saved_device = os.environ.get("BENTHOS_DEVICE")
     try:
-        if getattr(args, "device", None):  # --device of predict/evaluate: checked here, read by the API
+        if getattr(args, "device", None):  # --device of the inference commands: a bad name stops here
             from benthos.infer.device import pick_device
 
-            os.environ["BENTHOS_DEVICE"] = str(pick_device(args.device))
+            pick_device(args.device)
         result = args.func(args)
     except BenthosError as exc:
         print(f"benthos: error: {exc}", file=sys.stderr)
@@ -64,11 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         # `benthos models list | head` closes the pipe early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    finally:  # main() may run many times in one process (tests, notebooks)
-        if saved_device is None:
-            os.environ.pop("BENTHOS_DEVICE", None)
-        else:
-            os.environ["BENTHOS_DEVICE"] = saved_device
     return int(result or 0)
 
 

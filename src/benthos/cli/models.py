@@ -95,12 +95,15 @@ def _info(args: argparse.Namespace) -> int:
     from benthos.models import model_card
 
     card = model_card(args.name)
-    cost = profile_model(args.name, input_size=args.input_size, num_classes=args.num_classes, **_options(args.option))
+    options = _options(args.option)
+    cost = profile_model(args.name, input_size=args.input_size, num_classes=args.num_classes, **options)
+    # the papers' figures are for one configuration: native input, reference head, default options
+    reference = not options and cost.input_size == card.input_size and cost.num_classes == card.num_classes
     out = {"name": card.name, "params": cost.params, "macs": cost.macs, "input_size": cost.input_size,
-           "num_classes": cost.num_classes,
+           "num_classes": cost.num_classes, "options": options,
            "published": {"params": int(card.params_m * 1e6) if card.params_m else None,
-                         "macs": int(card.macs_g * 1e9) if card.macs_g and cost.input_size == card.input_size else None,
-                         "source": card.figure_source},
+                         "macs": int(card.macs_g * 1e9) if card.macs_g else None,
+                         "source": card.figure_source} if reference else None,
            "card": card.to_dict()}
     if args.json:
         out["layers"] = [l.__dict__ for l in cost.layers]
@@ -119,9 +122,12 @@ def _info(args: argparse.Namespace) -> int:
     print(f"total at {cost.input_size}x{cost.input_size}, {cost.num_classes} classes: "
           f"{cost.params:,} params ({_human(cost.params)}), {cost.macs:,} multiply-adds ({_human(cost.macs)})")
     pub = out["published"]
-    if pub["params"] or pub["macs"]:
+    if pub and (pub["params"] or pub["macs"]):
         bits = [f"{_human(pub['params'])} params" if pub["params"] else "", f"{_human(pub['macs'])} MACs" if pub["macs"] else ""]
         print(f"published: {', '.join(b for b in bits if b)} — {card.figure_source}")
+    elif not reference and (card.params_m or card.macs_g):
+        print(f"(the published figures are for {card.input_size} px, {card.num_classes} classes and the default "
+              "options; this configuration differs, so none is shown)")
     return 0
 
 

@@ -38,7 +38,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size, tta=args.tta,
                   progress=lambda line: print(line, file=sys.stderr, flush=True), images=args.image_dir,
-                  points_per_image=args.points, grid=args.grid, shard=args.shard)
+                  points_per_image=args.points, grid=args.grid, shard=args.shard, device=args.device)
     print(f"predicted {res['n']} {res['unit']} -> {res['out']}")
     for line in res["skipped"][:20]:
         print(f"skipped {line}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write RUN/report.html (learning curves, confusion matrix, mistakes, calibration)")
-    p.add_argument("run", help="run folder written by `benthos train`")
+    p.add_argument("run", help="run folder written by `benthos train` or `benthos detect train`")
     p.add_argument("--evaluate", action="store_true", help="re-evaluate on the run's test split first")
     p.add_argument("--predictions", help="a `benthos predict` CSV: adds the biodiversity sections (counts, diversity, "
                    "rarefaction curves, counts corrected with the run's confusion matrix)")
@@ -29,7 +29,9 @@ def _report(args: argparse.Namespace) -> int:
 
     from benthos.runs import read_meta
 
-    read_meta(args.run)  # a clear error if this is not a run folder
+    meta = read_meta(args.run)  # a clear error if this is not a run folder
+    if meta["kind"] == "detector":
+        return _detector_report(args, meta)
     if args.evaluate or not (Path(args.run) / "evaluation.json").is_file():
         from benthos.tasks import evaluate_run
 
@@ -42,6 +44,27 @@ def _report(args: argparse.Namespace) -> int:
         from benthos.report.classification import write_report
 
         write_report(args.run)
+    print(f"report: {Path(args.run) / 'report.html'}")
+    return 0
+
+
+def _detector_report(args: argparse.Namespace, meta: dict) -> int:
+    """A detector's report needs its boxes on the held-out images: evaluated again from the annotations
+    it was trained on."""
+    from pathlib import Path
+
+    from benthos.errors import BenthosError
+
+    if args.predictions:
+        raise BenthosError(f"{args.run} is a detector run: for the biodiversity of its detections use "
+                           "`benthos ecology report DETECTIONS.csv`")
+    annotations = (meta.get("data") or {}).get("path")
+    if not annotations or not Path(annotations).exists():
+        raise BenthosError(f"{args.run}: the annotations it was trained on ({annotations or 'not recorded'}) are not "
+                           "here; run `benthos detect evaluate RUN ANNOTATIONS --images DIR` to rewrite its report")
+    from benthos.tasks.detect import evaluate
+
+    evaluate(args.run, annotations, images=meta["data"].get("images"), format=meta["data"].get("format"), split="val")
     print(f"report: {Path(args.run) / 'report.html'}")
     return 0
 

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import typing
+
+from benthos.cli import DEPRECATED, add_config_flags, config_values, key_value_flag
 
 HELP = {
     "out": "run folder to create", "format": "folder | csv | coco | coralnet (recognised when omitted)",
     "images": "image folder for COCO/CoralNet annotations", "model": "zoo model name (benthos models list)",
+    "model_options": "an architecture option of the zoo model, e.g. block_design=full_preact, aux_logits=true "
+                     "(`benthos models info NAME` lists them)",
+    "aux_weight": "weight of the auxiliary classifiers' losses (GoogLeNet, Inception-v3 with --model-option "
+                  "aux_logits=true; 0.3 as in GoogLeNet)",
     "weights": "'imagenet', a weights file, or 'none' for random init",
     "strategy": "linear-probe | freeze-bottom | fine-tune | gradual | scratch",
     "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder with its own settings and data; only where and how it runs "
@@ -25,7 +29,21 @@ HELP = {
            "items from photos held out for validation or test are left out",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
+    "tta": "test-time views for evaluation and prediction: auto (the training symmetries), dihedral, flip, none",
 }
+
+DEPRECATED[("train",)] = {"--no-tta": "--tta none"}
+
+
+def _add_flag(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
+    parser.add_argument(flag, action="append", metavar="DATA", default=argparse.SUPPRESS, help=text)
+
+
+def _tta_flag(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
+    from benthos.train.config import TTA_CHOICES
+
+    parser.add_argument(flag, nargs="?", const="auto", choices=TTA_CHOICES, default=argparse.SUPPRESS,
+                        help=text + " (default: auto)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,28 +53,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Train a classifier on labelled images; writes weights, metrics and a report to --out.")
     p.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="image folder, CSV manifest, COCO JSON or CoralNet CSV")
     p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if f.name in ("data", "extra"):
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        kind = hints[f.name]
-        if f.name == "add":
-            p.add_argument(flag, action="append", metavar="DATA", default=argparse.SUPPRESS, help=HELP["add"])
-            continue
-        if kind is bool:
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=HELP.get(f.name))
-            continue
-        base = next((t for t in typing.get_args(kind) if t is not type(None)), kind)
-        p.add_argument(flag, type=base if base in (int, float) else str, default=argparse.SUPPRESS,
-                       help=(HELP.get(f.name, "") + f" (default: {f.default})").strip())
+    add_config_flags(p, TrainConfig, HELP, skip=("data", "extra"),
+                     custom={"add": _add_flag, "model_options": lambda q, f, t: key_value_flag(q, "--model-option", t),
+                             "tta": _tta_flag})
     p.set_defaults(func=_train)
 
 
 def options_from_args(args: argparse.Namespace, cls):
-    values = {k: v for k, v in vars(args).items() if k not in ("func", "command", "config")}
+    values = config_values(args)
     base = cls.from_yaml(args.config).to_dict() if getattr(args, "config", None) else {}
     merged = {**base, **values}
+    if isinstance(merged.get("model_options"), dict) and "model_options" in base and "model_options" in values:
+        merged["model_options"] = {**base["model_options"], **values["model_options"]}
     if str(merged.get("weights", "")).lower() == "none":
         merged["weights"] = None
     return cls.from_dict(merged)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,26 @@ _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, 
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def find_images(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """The image files among ``paths`` (one path or several): a file is taken as given, a folder is
+    searched recursively (sorted; hidden files and folders left out). Every command that takes
+    "images or folders" lists them here, so all of them see the same files.
+    Raises DataError for a path that does not exist, or when no image is found."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if is_image_file(f) and f.is_file()
+                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"{p}: no such file or folder")
+    if not out:
+        raise DataError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {', '.join(map(str, paths))}")
+    return out
 
 
 def _open(path: Path) -> Image.Image:

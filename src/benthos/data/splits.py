@@ -159,3 +159,35 @@ def load_split_indices(path: str | os.PathLike, doc: dict | None = None) -> dict
         return {k: [int(i) for i in v["indices"]] for k, v in doc["splits"].items()}
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"{path}: not a split file written by save_split ({exc}).") from None
+
+
+def save_image_split(path: str | os.PathLike, paths: list[str], split: dict[str, list[int]], **meta) -> Path:
+    """A split of whole images (a detector's): the same file format as :func:`save_split`, each part
+    listing its images' indices and (absolute) paths."""
+    doc = {"format": "benthos-split/1", **meta,
+           "splits": {k: {"indices": list(idx), "samples": [{"path": os.path.abspath(paths[i])} for i in idx]}
+                      for k, idx in split.items()}}
+    return atomic_write_json(path, doc)
+
+
+def split_paths(path: str | os.PathLike, doc: dict | None = None, kind: str = "a run's split.json",
+                hint: str = "") -> dict[str, list[str]]:
+    """The image paths of each part of a split file, as listed (a part may list one image more than
+    once: one entry per sample). Reads the files of :func:`save_split` and :func:`save_image_split`, and
+    detector runs' split.json of before both used that format (``{"train": [paths], "val": [paths]}``).
+    Anything else is a DataError naming the file (``kind``) and ending with ``hint``."""
+    doc = read_split_file(path, kind, hint) if doc is None else doc
+    end = f"; {hint}." if hint else "."
+    if "splits" in doc:
+        parts = doc["splits"]
+        try:
+            out = {k: [s["path"] for s in v["samples"]] for k, v in parts.items()}
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DataError(f"{path}: not {kind} (its 'splits' lack sample paths: {exc!r}){end}") from None
+    else:
+        out = {k: v for k, v in doc.items() if k in ("train", "val", "test")}
+        if not out:
+            raise DataError(f"{path}: not {kind} (no 'splits', nor lists of image paths under 'train' and 'val'){end}")
+    if not all(isinstance(v, list) and all(isinstance(p, str) for p in v) for v in out.values()):
+        raise DataError(f"{path}: not {kind} (each part must list image paths){end}")
+    return out

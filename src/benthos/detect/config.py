@@ -1,19 +1,27 @@
-"""Typed detection training config: every CLI flag has a key here; unknown YAML keys are errors."""
+"""Typed detection training config: every key is a CLI flag of `benthos detect train` (derived from
+the fields, as `benthos train`'s are from TrainConfig) and a YAML key; unknown keys are errors, and
+every value is checked for its type and range before anything is read or written."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import typing
 from dataclasses import dataclass, field
 
 from benthos.errors import ConfigError, closest
 
+TTA_MODES = ("none", "flip")
+# keys of earlier versions -> today's (YAML configs, run.json and config.yaml of older runs)
+RENAMED = {"detector": "model", "image_size": "input_size"}
+
 
 @dataclass
 class DetectConfig:
-    detector: str = ""                 # "" = the registry default (benthos.detect.registry.DEFAULT_DETECTOR)
+    model: str = ""                    # detector name; "" = the registry default (benthos detect list)
     backbone: str | None = None        # override the detector's trunk (timm name)
     pretrained_backbone: bool = True
-    image_size: int | None = None      # network input, long side; None = detector default
+    input_size: int | None = None      # network input, long side in px; None = the detector's default
     epochs: int | None = None
     max_minutes: float | None = None   # wall-clock budget; the LR schedule ends with it
     batch_size: int | None = None
@@ -22,8 +30,8 @@ class DetectConfig:
     weight_decay: float | None = None
     warmup_steps: int | None = None    # None: the detector's default (100 if it names none)
     grad_clip: float = 10.0
-    trainable_stages: int | None = None  # fine-tune only the last N trunk stages (None: all)
-    anchor_sizes: list | None = None
+    trainable_stages: int | None = None  # fine-tune only the last N trunk stages (None: all; 0: none)
+    anchor_sizes: list | None = None   # one list of sizes (px) per feature map
     tile: int | None = None            # train on tiles of this size (px), e.g. for mosaics
     tile_overlap: float = 0.2
     crop: int | None = None            # train on random crops of this many px at the input scale (cheaper steps)
@@ -37,7 +45,7 @@ class DetectConfig:
     group_pattern: str | None = None   # regex on the image path; its first group (or match) names the dive/video/
                                        # transect, and all frames of a group go to one side of the split
     normalize: str = "backbone"        # input mean/std: the trunk's pretraining statistics, or "imagenet"
-                                       # (runs written before 2026-12-04 lack this key and load as "imagenet")
+                                       # (runs whose config lacks this key used ImageNet's and load so)
     ema_decay: float = 0.9995          # exponential moving average of weights (0: off); evaluated and saved
     seed: int = 0
     split: str | None = None           # split.json of an earlier detection run: train on and hold out the same
@@ -45,9 +53,9 @@ class DetectConfig:
     score_thresh: float = 0.05
     box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
                                        # of its class's boxes overlapping it by this IoU (0: off; None: the
-                                       # detector's default; runs saved before 2026-12-06 lack the key: off)
-    tta: bool = False                  # evaluate and predict on each image and its mirror image, merged by NMS
-                                       # (benthos.detect.tta: +0.02 AP50 for the default, 2.2-2.6x the time)
+                                       # detector's default; runs whose config lacks the key: off)
+    tta: str = "none"                  # test-time views for evaluation and prediction: none, or flip (the mirror
+                                       # image too, merged by NMS: slightly better AP, over twice the time)
     channels_last: bool = True
     threads: int | None = None
     num_workers: int | None = None     # DataLoader worker processes; None: 0 on a CPU, up to 4 with a GPU
@@ -56,23 +64,22 @@ class DetectConfig:
     resume: bool = True
     extra: dict = field(default_factory=dict)  # builder options not listed above
 
-    def resolved(self) -> "DetectConfig":
-        """Fill unset values from the detector's registry defaults."""
+    def resolved(self) -> DetectConfig:
+        """Fill unset values from the detector's registry defaults and check every value."""
         from benthos.detect.registry import DEFAULT_DETECTOR, detector_spec
 
-        c = dataclasses.replace(self, detector=self.detector or DEFAULT_DETECTOR)
-        spec = detector_spec(c.detector)
+        self.check()
+        c = dataclasses.replace(self, model=self.model or DEFAULT_DETECTOR)
+        spec = detector_spec(c.model)
         for key, value in spec.defaults.items():
             if getattr(c, key, None) is None:
                 setattr(c, key, value)
         if c.warmup_steps is None:
             c.warmup_steps = 100
-        if c.image_size is None:
-            c.image_size = spec.image_size
+        if c.input_size is None:
+            c.input_size = spec.image_size
         if c.optimizer not in ("sgd", "adamw"):
             raise ConfigError(f"optimizer {c.optimizer!r}: use 'sgd' or 'adamw'")
-        if not 0 < c.val_fraction < 1:
-            raise ConfigError(f"val_fraction {c.val_fraction}: use a fraction between 0 and 1 (e.g. 0.2)")
         if c.group_pattern:
             import re
 
@@ -83,48 +90,131 @@ class DetectConfig:
         from benthos.detect.backbones import check_normalize
 
         check_normalize(c.normalize)  # here too, so a typo stops the run before the data are read
-        if c.num_workers is not None and c.num_workers < 0:
-            raise ConfigError(f"num_workers {c.num_workers}: use 0 (read images in the training process) or more")
-        if not 0 <= c.scale_jitter < 1:
-            raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
-        c.box_vote = check_box_vote(0.0 if c.box_vote is None else c.box_vote, c.detector)
-        if not 0 <= c.ema_decay < 1:
-            raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
+        c.box_vote = check_box_vote(0.0 if c.box_vote is None else c.box_vote, c.model)
+        c.check()
         return c
+
+    def check(self) -> DetectConfig:
+        """Every value's type (as YAML or a flag gave it) and range; a ConfigError naming the key otherwise."""
+        check_types(self, "detection config")
+        positive = ("input_size", "epochs", "batch_size", "tile", "crop", "threads", "limit_train_batches")
+        for key in positive:
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{key} {value}: use a whole number >= 1" + (" (or leave it out)" if key != "epochs"
+                                                                                  else ""))
+        for key in ("max_minutes", "lr", "grad_clip"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{key} {value}: use a number above 0")
+        for key in ("weight_decay", "color_jitter"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigError(f"{key} {value}: use 0 (off) or more")
+        for key in ("warmup_steps", "trainable_stages", "num_workers", "eval_every"):
+            value = getattr(self, key)
+            if value is not None and value < 0:
+                raise ConfigError(f"{key} {value}: use a whole number >= 0")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction {self.val_fraction}: use a fraction between 0 and 1 (e.g. 0.2)")
+        if not 0 <= self.tile_overlap < 1:
+            raise ConfigError(f"tile_overlap {self.tile_overlap}: use a fraction of a tile from 0 to below 1, e.g. 0.2")
+        if not 0 <= self.scale_jitter < 1:
+            raise ConfigError(f"scale_jitter {self.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay {self.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
+        if not 0 <= self.score_thresh < 1:
+            raise ConfigError(f"score_thresh {self.score_thresh}: use a score from 0 to below 1, e.g. 0.05")
+        if self.tta not in TTA_MODES:
+            raise ConfigError(f"tta {self.tta!r}: use one of {', '.join(TTA_MODES)}")
+        if self.anchor_sizes is not None and not (
+                all(isinstance(level, list) and level for level in self.anchor_sizes)
+                and all(_number(s) and s > 0 for level in self.anchor_sizes for s in level)):
+            raise ConfigError(f"anchor_sizes {self.anchor_sizes!r}: give one list of sizes in px per feature map, "
+                              "e.g. [[16, 24], [32, 48], [64, 96], [128, 256]]")
+        return self
 
     @staticmethod
     def trained_normalize(saved: dict) -> str:
         """The input normalisation a saved run (its run.json config or config.yaml) was trained with:
-        runs written before 2026-12-04 have no ``normalize`` key and used ImageNet's statistics."""
+        runs whose config has no ``normalize`` key used ImageNet's statistics."""
         return saved.get("normalize", "imagenet")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict, where: str = "config") -> "DetectConfig":
+    def from_dict(cls, d: dict, where: str = "config") -> DetectConfig:
+        """A config from a mapping (YAML, run.json): keys of earlier versions are read under their new
+        names; unknown keys and values of the wrong type are ConfigErrors naming them."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{where}: a config is a mapping of key: value")
+        d = {RENAMED.get(k, k): v for k, v in d.items()}
+        if isinstance(d.get("tta"), bool):  # written as true/false before flip was one of several modes
+            d["tta"] = "flip" if d["tta"] else "none"
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = [k for k in d if k not in names]
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}." + closest(unknown[0], names))
-        return cls(**d)
+            raise ConfigError(f"{where}: unknown key(s) {unknown}." + closest(str(unknown[0]), names))
+        return cls(**d).check_as(where)
+
+    def check_as(self, where: str) -> DetectConfig:
+        try:
+            return self.check()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> "DetectConfig":
+    def from_yaml(cls, path: str | os.PathLike) -> DetectConfig:
         import yaml
 
         try:
             d = yaml.safe_load(open(path, encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read YAML config ({exc})") from exc
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{path}: cannot read YAML config ({exc})") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: a config is a mapping of key: value")
         return cls.from_dict(d, str(path))
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def check_types(config, what: str) -> None:
+    """Each field of the dataclass ``config`` holds a value of its annotated type (int for int, a finite
+    number for float, True/False for bool, text for str, None where Optional): YAML's ``epochs: "many"``
+    or ``lr: .nan`` is a ConfigError naming the key, not a crash mid-run."""
+    hints = typing.get_type_hints(type(config))
+    for f in dataclasses.fields(config):
+        value, kind = getattr(config, f.name), hints[f.name]
+        allowed = [t for t in typing.get_args(kind) if t is not type(None)] if typing.get_args(kind) else [kind]
+        if value is None and type(None) in typing.get_args(kind):
+            continue
+        ok = any(_is(value, typing.get_origin(t) or t) for t in allowed)
+        if not ok:
+            names = " or ".join(_name(typing.get_origin(t) or t) for t in allowed)
+            raise ConfigError(f"{f.name} {value!r}: not {names} ({what} key '{f.name}')")
+
+
+def _is(value, t) -> bool:
+    if t is bool:
+        return isinstance(value, bool)
+    if t is int:
+        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2 ** 31
+    if t is float:
+        return _number(value) and abs(value) < 1e12
+    return isinstance(value, t)
+
+
+def _name(t) -> str:
+    return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list",
+            dict: "a mapping"}.get(t, getattr(t, "__name__", str(t)))
+
+
 def check_box_vote(box_vote, detector: str) -> float:
     """``box_vote`` as a float, or a ConfigError: an IoU from 0 (off) to 1, and only for Faster R-CNN
-    (the other detectors' builders have no voting step). Used by training and by ``load_detector``."""
+    (the other detectors' builders have no voting step). Used by training and by loading a run."""
     from benthos.detect.registry import detector_spec
 
     if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:

@@ -23,10 +23,7 @@ from torch import nn
 
 from benthos.errors import ConfigError, closest
 
-# Measured on the NOAA brittle-star set, frames of other video hours held out, quiet 2-core CPU
-# (docs/bench_detect.md): Faster R-CNN + FPN on Lite0 with every default reached AP50 0.392 for
-# brittle stars in 29 min (0.26-0.34 s per 640 px frame); the YOLO written here reached 0.152 in
-# 43 min. The best measured detector is the default; revisit when one beats it on held-out dives.
+# the best detector measured on frames of held-out dives (BENCHMARKS.md): change it when another beats it there
 DEFAULT_DETECTOR = "fasterrcnn_lite0_fpn"
 
 
@@ -55,7 +52,11 @@ def register_detector(name: str, *, family: str, method: str, backbone: str, ima
 
 
 def _load() -> None:
-    from benthos.detect import models  # noqa: F401  registers the builders
+    # the builders register themselves when their modules are imported (plugin discovery, as timm's
+    # registry): by name, so that the registry does not depend on the models that depend on it
+    import importlib
+
+    importlib.import_module("benthos.detect.models")
 
 
 def list_detectors(pattern: str | None = None) -> list[str]:

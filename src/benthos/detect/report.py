@@ -57,31 +57,71 @@ def _unreadable_note(metrics: dict) -> str:
             "(full paths in evaluation.json).</p>")
 
 
-def write_evaluation(run: str | os.PathLike, info: dict, metrics: dict, data: DetectionData, preds: dict[int, dict],
-                     report: bool = True) -> None:
-    """A run's ``evaluation.json`` (``metrics``, with pr_curves) and, with ``report``, its ``report.html``
-    (from the predictions ``preds`` on ``data``): written by both ``detect train`` and ``detect evaluate``."""
-    run = Path(run)
-    atomic_write_json(run / "evaluation.json", metrics)
+def write_evaluation(target: str | os.PathLike, info: dict, metrics: dict, data: DetectionData,
+                     preds: dict[int, dict], report: bool = True) -> Path:
+    """An evaluation file (``metrics``, with pr_curves; ``target`` is its path, or a run folder for its own
+    ``evaluation.json``) and, with ``report``, the report beside it (``runs.run.report_path``), drawn from the
+    predictions ``preds`` on ``data``: written by both ``detect train`` and ``detect evaluate``."""
+    from benthos.runs.atomic import json_safe
+    from benthos.runs.run import EVALUATION, report_path
+
+    target = Path(target)
+    if target.is_dir() or target.suffix != ".json":
+        target = target / EVALUATION
+    atomic_write_json(target, json_safe(metrics))
     if report:
-        write_detection_report(run / "report.html", info, metrics, data, preds)
+        write_detection_report(report_path(target), info, metrics, data, preds)
+    return target
+
+
+def _split_words(metrics: dict) -> str:
+    split, where = metrics.get("split", "val"), metrics.get("data")
+    if split == "val":
+        return "the run's held-out images" + (f" in {where}" if where else "")
+    return f"every image of {where}" if where else "every image"
 
 
 def _postprocess_note(metrics: dict) -> str:
-    """How the boxes were merged, when not by plain NMS on one view (evaluations record it since 2026-12-06)."""
-    said = ["mirror TTA"] if metrics.get("tta") else []
+    """How the boxes were merged, when not by plain NMS on one view."""
+    said = ["mirror TTA"] if metrics.get("tta") not in (None, False, "none") else []
     if metrics.get("box_vote"):
         said.append(f"box voting at IoU {metrics['box_vote']:g}")
     return "; " + ", ".join(said) if said else ""
 
 
+def _counts_section(info: dict, data: DetectionData, preds: dict[int, dict]) -> str:
+    """Predicted against annotated counts per image at the run's counting threshold."""
+    from benthos.detect.counting import CountThreshold, count_table
+
+    threshold = CountThreshold.from_dict(info.get("count_threshold"))
+    rows = count_table(data, preds, threshold)
+    if not rows:
+        return ""
+    annotated, counted = sum(r["annotated"] for r in rows), sum(r["counted"] for r in rows)
+    mae = sum(abs(r["error"]) for r in rows) / len(rows)
+    rel = f" ({(counted - annotated) / annotated:+.0%})" if annotated else ""
+    fitted = info.get("count_threshold") or {}
+    f1 = (fitted.get("f1_optimal") or {}).get("default")
+    note = (f'<p class="note">Animals counted as boxes with {H.esc(threshold.describe())}'
+            + (f"; the F1-optimal threshold would be {f1:.3g}" if f1 is not None else "")
+            + ". `benthos detect predict` and `benthos ecology` count with the same threshold unless given "
+            "--min-score.</p>")
+    summary = H.kpis({"annotated animals": annotated, "counted": counted, "mean abs. error per image": mae}, digits=2)
+    detail = ("<details><summary>per image</summary>" + H.table(rows, ["image", "annotated", "counted", "error"])
+              + "</details>")
+    return H.section("Counts", summary + f'<p class="note">total counted{H.esc(rel)} against annotated.</p>'
+                     + note + detail)
+
+
 def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, data: DetectionData,
                            preds: dict[int, dict], n_gallery: int = 12, score_thresh: float = 0.3) -> Path:
     cats = data.categories
+    arch = info.get("architecture") or info.get("detector")
+    size = info.get("input_size") or info.get("image_size")
     sections = [H.section("Summary", H.kpis({k: metrics.get(k, float("nan")) for k in ("mAP", "AP50", "AP75")}
                                              | {"images": metrics.get("images", 0)}) +
-                          f'<p class="note">detector {H.esc(info.get("detector"))}, input {info.get("image_size")} px,'
-                          f' trained {info.get("train_seconds", "?")} s; split: {H.esc(metrics.get("split", "val"))}'
+                          f'<p class="note">detector {H.esc(arch)}, input {size} px,'
+                          f' trained {info.get("train_seconds", "?")} s; images: {H.esc(_split_words(metrics))}'
                           f"{_postprocess_note(metrics)}; COCO metrics by pycocotools.</p>" + _unreadable_note(metrics))]
     rows = [{"class": c, **{k: v for k, v in m.items()}} for c, m in metrics.get("per_class", {}).items()]
     sections.append(H.section("Per class", H.table(rows, ["class", "AP", "AP50", "AP75", "gt"]) +
@@ -112,5 +152,8 @@ def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, d
     legend = ('<p class="note">green: true positive, red: false positive, yellow: missed (IoU 0.5, '
               f'score &ge; {score_thresh})</p>')
     sections.append(H.section("Detections", legend + '<div class="gallery">' + "".join(items) + "</div>"))
-    return H.write_page(path, f"Detector report: {info.get('detector')}", sections,
+    counts = _counts_section(info, data, preds)
+    if counts:
+        sections.insert(1, counts)
+    return H.write_page(path, f"Detector report: {arch}", sections,
                         subtitle=", ".join(cats))

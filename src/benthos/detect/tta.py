@@ -2,15 +2,15 @@
 
 Seafloor organisms look the same mirrored, so a detector that misses an animal (or scores it
 low) in one view often finds it in the other. Costs one more forward pass per image.
-Measured on the NOAA brittle-star set (docs/bench_detect.md): AP50 0.328 -> 0.349 for the
-previous default Faster R-CNN (all trunk stages trained), at 2.2-2.6x the time per 640 px
-frame (0.76-0.93 s on 2 CPU cores, close to the 1 s budget), so it is an option (``--tta``),
-not the default.
+It gains a little AP at over twice the time per frame (BENCHMARKS.md), so it is an option
+(``--tta flip``), not the default.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from benthos.errors import ConfigError
 
 
 class FlipTTA(nn.Module):
@@ -37,7 +37,16 @@ class FlipTTA(nn.Module):
         return out
 
 
-def with_tta(model: nn.Module, tta: bool) -> nn.Module:
-    """``model`` wrapped in :class:`FlipTTA` when ``tta``, else unchanged (eval mode either way)."""
+def with_tta(model: nn.Module, tta: str) -> nn.Module:
+    """``model`` wrapped in :class:`FlipTTA` for ``tta`` "flip", unchanged for "none" (eval mode either way)."""
+    from benthos.detect.config import TTA_MODES
+
+    if tta not in TTA_MODES:
+        raise ConfigError(f"tta {tta!r}: use one of {', '.join(TTA_MODES)}")
     model.eval()
-    return FlipTTA(model).eval() if tta else model
+    return FlipTTA(model).eval() if tta == "flip" else model
+
+
+def tta_of(model: nn.Module) -> str:
+    """The test-time views a loaded detector uses: "flip" (wrapped in :class:`FlipTTA`) or "none"."""
+    return "flip" if isinstance(model, FlipTTA) else "none"

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from benthos.errors import BenthosError, WeightsError
-from benthos.models.registry import ModelCard, WeightSpec, get_entry, list_models, model_card
+from benthos.models.registry import ModelCard, WeightSpec, get_entry, list_models, model_card, upstream
 from benthos.models.weights import match_state_dict, published_state_dict, read_state_dict
 from benthos.models.zoo_model import ZooModel
 
-__all__ = ["create_model", "list_models", "model_card", "ModelCard", "WeightSpec", "ZooModel", "preprocessing", "check_input_size"]
+__all__ = ["create_model", "list_models", "model_card", "ModelCard", "WeightSpec", "ZooModel", "preprocessing", "check_input_size",
+           "model_from_run", "upstream"]
 
 
 def _adapt_first_conv(net: nn.Module, in_chans: int) -> None:
@@ -87,38 +88,84 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
         net = build(card.num_classes, card.in_chans)
         net.load_state_dict(match_state_dict(net, published_state_dict(card, spec), f"{spec.kind}:{spec.ref}"))
         model = ZooModel.wrap(net, entry.head, name, card.num_classes, aux)
+        if in_chans != card.in_chans:
+            _adapt_first_conv(model.body, in_chans)
     else:
-        model = _from_file(entry, local, in_chans, build, aux)
-    if in_chans != card.in_chans:
-        _adapt_first_conv(model.body, in_chans)
+        model = _from_state_dict(entry, read_state_dict(local), str(local), in_chans, build, aux, num_classes)
     if num_classes is not None and num_classes != model.num_classes:
         model.reset_classifier(num_classes)
     return model
 
 
-def _from_file(entry, path: Path, in_chans: int, build, aux) -> ZooModel:
+def _from_state_dict(entry, sd: dict, source: str, in_chans: int, build, aux, num_classes: int | None,
+                     body_only_ok: bool = True) -> ZooModel:
+    """A zoo model holding the weights ``sd``: keys as a run saves them (the network's own names, see
+    :meth:`ZooModel.native_state_dict`), as runs saved them before (``body.``/``head.``), or an ImageNet
+    file of the network (its own names, any head size: then the body alone is loaded, if ``body_only_ok``)."""
     card = entry.card
-    sd = read_state_dict(path)
     if any(k.startswith("body.") for k in sd) and any(k.startswith("head.") for k in sd):
-        # a benthos checkpoint: the head's shape says how many classes it was trained for
+        # a run saved before run schema 2 (ZooModel's own keys): the head's shape says how many classes it was trained for
         head_w = [v for k, v in sd.items() if k.startswith("head.") and k.endswith("weight")]
         n = int(head_w[-1].shape[0]) if head_w else card.num_classes
         model = ZooModel.wrap(build(n, in_chans), entry.head, card.name, n, aux)
-        model.load_state_dict(match_state_dict(model, sd, str(path)))
+        model.load_state_dict(match_state_dict(model, sd, source))
         return model
-    net = build(card.num_classes, card.in_chans)
+    probe = ZooModel.wrap(build(card.num_classes, in_chans), entry.head, card.name, card.num_classes, aux)
+    head_w = [v for k, v in sd.items() if k.startswith(probe.head_key + ".") and k.endswith("weight")]
+    n = num_classes or (int(head_w[-1].shape[0]) if head_w else card.num_classes)
+    model = probe if n == card.num_classes else ZooModel.wrap(build(n, in_chans), entry.head, card.name, n, aux)
     try:
-        net.load_state_dict(match_state_dict(net, sd, str(path)))
+        model.load_native_state_dict(match_state_dict(model.native_state_dict(), sd, source))
+        return model
     except WeightsError:
+        if not body_only_ok:
+            raise
         # an ImageNet backbone saved with another head size: load all but the classifier
-        probe = ZooModel.wrap(build(card.num_classes, card.in_chans), entry.head, card.name, card.num_classes)
         body_keys = set(probe.body.state_dict())
         body_sd = {k: v for k, v in sd.items() if k in body_keys}
         if len(body_sd) < len(body_keys):
             raise
-        probe.body.load_state_dict(match_state_dict(probe.body, body_sd, str(path)))
+        probe.body.load_state_dict(match_state_dict(probe.body, body_sd, source))
         return probe
-    return ZooModel.wrap(net, entry.head, card.name, card.num_classes, aux)
+
+
+def model_from_run(run_dir: Path, meta: dict[str, Any], device: str | torch.device | None = None,
+                   **_) -> tuple[nn.Module, dict[str, Any]]:
+    """The classifier (or ensemble) of a run folder, in eval mode, on the CPU: the loader
+    ``benthos.runs.load_run`` uses for runs of kind classifier and ensemble (``device`` is left to the
+    inference that runs it). The weights are checked against run.json's SHA-256."""
+    from benthos.runs.run import load_run, read_weights, weights_file
+
+    if meta["kind"] == "ensemble":
+        from benthos.models.ensemble import Ensemble
+
+        members = []
+        for sub in meta["members"]:
+            model, member_meta = load_run(run_dir / sub, kind="classifier", device=device)
+            if member_meta["classes"] != meta["classes"]:
+                raise BenthosError(f"{run_dir / sub}: its classes differ from the ensemble's; the run folder is damaged")
+            members.append(model)
+        return Ensemble(members).eval(), meta
+    path = weights_file(run_dir, meta)
+    entry = get_entry(meta["architecture"])
+    options = meta.get("model_options") or {}
+    in_chans = meta.get("preprocessing", {}).get("in_chans") or entry.card.in_chans
+    n = len(meta["classes"])
+
+    def build(k: int, chans: int) -> nn.Module:
+        net = entry.builder(num_classes=k, in_chans=chans, **options)
+        _adapt_first_conv(net, chans)
+        return net
+
+    aux = entry.card.aux_prefixes if options.get("aux_logits") else ()
+    try:
+        model = _from_state_dict(entry, read_weights(path), str(path), in_chans, build, aux, n, body_only_ok=False)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc} (run.json says {meta['architecture']} with {n} classes)") from None
+    if model.num_classes != n:
+        raise BenthosError(f"{path} has a head for {model.num_classes} classes but run.json lists {n}: "
+                           "the run folder is damaged")
+    return model.eval(), meta  # inference moves it to its device (benthos.infer.predict_samples)
 
 
 def preprocessing(name: str, weights: str | None = "imagenet") -> dict[str, Any]:

@@ -53,23 +53,39 @@ class ModelCard:
 
 
 @dataclass(frozen=True)
+class Upstream:
+    """Where a zoo network comes from: ``library``'s builder ``name`` with ``kwargs`` (and num_classes).
+    ``options``: whether the card's options are that builder's keyword arguments too (False where an
+    option switches to a network written here, e.g. ResNet's block designs)."""
+
+    library: str  # "torchvision" or "timm"
+    name: str
+    kwargs: dict = field(default_factory=dict)
+    options: bool = True
+
+
+@dataclass(frozen=True)
 class Entry:
     card: ModelCard
     # builder(num_classes, in_chans, **options) -> nn.Module; head is where the classifier sits
     builder: Callable[..., nn.Module]
     head: str  # dotted attribute path of the final classifier, or "timm" (get/reset_classifier)
+    # the torchvision or timm builder of the same network: a run's weights load into it (num_classes=K,
+    # strict=True); None for the networks written here
+    upstream: Upstream | None = None
 
 
 _REGISTRY: dict[str, Entry] = {}
 
 
-def register_model(card: ModelCard, head: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(card: ModelCard, head: str, upstream: Upstream | None = None
+                   ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``builder`` under ``card.name``."""
 
     def wrap(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if card.name in _REGISTRY:
             raise ValueError(f"model {card.name} registered twice")
-        _REGISTRY[card.name] = Entry(card, builder, head)
+        _REGISTRY[card.name] = Entry(card, builder, head, upstream)
         return builder
 
     return wrap
@@ -93,6 +109,16 @@ def get_entry(name: str) -> Entry:
 
 def model_card(name: str) -> ModelCard:
     return get_entry(name).card
+
+
+def upstream(name: str, **options: Any) -> dict[str, Any] | None:
+    """How to build the network of zoo model ``name`` (with ``options``) with its own library, so that a
+    run's weights file loads into it with ``strict=True``: {"library", "name", "kwargs"} (add
+    ``num_classes=K``); None for the networks written here, or options that make it one."""
+    up = get_entry(name).upstream
+    if up is None or (options and not up.options):
+        return None
+    return {"library": up.library, "name": up.name, "kwargs": {**up.kwargs, **options}}
 
 
 def _ensure_loaded() -> None:

@@ -47,11 +47,12 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return sd
 
 
-def match_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], source: str) -> OrderedDict:
-    """Map ``sd`` onto ``model``'s keys: by name when they agree, else by position when every
-    tensor's shape lines up in order (e.g. lukemelas-style EfficientNet keys onto timm's).
-    Raises WeightsError naming missing, unexpected and mis-shaped keys."""
-    target = model.state_dict()
+def match_state_dict(model: nn.Module | dict[str, torch.Tensor], sd: dict[str, torch.Tensor],
+                     source: str) -> OrderedDict:
+    """Map ``sd`` onto the keys of ``model`` (a module, or the state dict it expects): by name when they
+    agree, else by position when every tensor's shape lines up in order (e.g. lukemelas-style
+    EfficientNet keys onto timm's). Raises WeightsError naming missing, unexpected and mis-shaped keys."""
+    target = model.state_dict() if isinstance(model, nn.Module) else model
     if set(sd) == set(target):
         bad = [k for k in target if sd[k].shape != target[k].shape]
         if not bad:

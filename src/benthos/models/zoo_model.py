@@ -6,7 +6,10 @@
     model.param_groups()                   # [(stage name, params)] from stem to head
 
 The wrapped network keeps its own module names under ``body`` so torchvision/timm weights
-load into it before wrapping; its final classifier moves to ``head``.
+load into it before wrapping; its final classifier moves to ``head``. A run saves
+:meth:`ZooModel.native_state_dict`: the network's own key names with the head back in its
+place, so the file loads into ``timm.create_model(name, num_classes=K)`` (or the torchvision
+builder) with ``strict=True`` and no renaming.
 """
 from __future__ import annotations
 
@@ -58,24 +61,42 @@ def _params(m: nn.Module) -> int:
 
 
 class ZooModel(nn.Module):
-    def __init__(self, body: nn.Module, head: nn.Module, name: str, num_classes: int, aux_prefixes: tuple[str, ...] = ()):
+    def __init__(self, body: nn.Module, head: nn.Module, name: str, num_classes: int, aux_prefixes: tuple[str, ...] = (),
+                 head_key: str = "head"):
         super().__init__()
         self.body = body
         self.head = head
         self.name = name
         self.num_classes = num_classes
         self.aux_prefixes = aux_prefixes
+        self.head_key = head_key  # where the head sits in the wrapped network (its weights' key prefix there)
 
     @classmethod
     def wrap(cls, net: nn.Module, head_path: str, name: str, num_classes: int, aux_prefixes: tuple[str, ...] = ()) -> ZooModel:
         """Split ``net`` into body and head; the head's place in ``net`` becomes an identity."""
         if head_path == "timm":
             head = net.get_classifier()
+            head_path = next(n for n, m in net.named_modules() if m is head)
             net.reset_classifier(0)
         else:
             head = _get(net, head_path)
             _set(net, head_path, nn.Identity())
-        return cls(net, head, name, num_classes, aux_prefixes)
+        return cls(net, head, name, num_classes, aux_prefixes, head_path)
+
+    # -- weights in the wrapped network's own names ----------------------------------------
+    def native_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights as the wrapped network (timm, torchvision or our own) names them, head included."""
+        out = dict(self.body.state_dict())
+        out.update({f"{self.head_key}.{k}": v for k, v in self.head.state_dict().items()})
+        return out
+
+    def load_native_state_dict(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Load weights named as :meth:`native_state_dict` names them (strict: every key, every shape)."""
+        prefix = self.head_key + "."
+        head = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        body = {k: v for k, v in state_dict.items() if not k.startswith(prefix)}
+        self.body.load_state_dict(body, strict=True)
+        self.head.load_state_dict(head, strict=True)
 
     # -- forward ------------------------------------------------------------------------
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,8 +25,9 @@ def write_report(
     evaluation: dict | None = None,
     mistakes: list[dict] | None = None,
     extra_sections: list[str] | None = None,
+    path: str | os.PathLike | None = None,
 ) -> Path:
-    """Write ``run_dir/report.html`` and return its path.
+    """Write ``run_dir/report.html`` (or ``path``: the report of an evaluation on other data) and return its path.
 
     ``evaluation``: a dict from :func:`benthos.evaluate.classification_metrics` (defaults to
     ``run_dir/evaluation.json`` if present). ``mistakes``: dicts with ``path``, ``true``,
@@ -61,7 +62,7 @@ def write_report(
         sections.append(section("Calibration", _calibration(evaluation), anchor="calibration"))
     sections += list(extra_sections or [])
     arch = run.get("architecture") or "unknown model"
-    return write_page(run_dir / "report.html", f"Classification report: {run_dir.name}", sections,
+    return write_page(Path(path) if path else run_dir / "report.html", f"Classification report: {run_dir.name}", sections,
                       subtitle=f"{arch} \u00b7 {len(run.get('classes') or [])} classes")
 
 

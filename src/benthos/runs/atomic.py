@@ -55,6 +55,11 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
+def json_text(obj: Any, indent: int | None = 2) -> str:
+    """``obj`` as strict JSON text: NaN and infinities as null, numpy values and paths as plain JSON."""
+    return json.dumps(json_safe(obj), indent=indent, allow_nan=False, default=_json_default)
+
+
 def json_safe(value: Any) -> Any:
     """``value`` with NaN and infinities as None (JSON null), through dicts, lists, tuples and numpy.
 

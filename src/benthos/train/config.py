@@ -11,6 +11,7 @@ import yaml
 from benthos.errors import ConfigError, closest
 
 STRATEGIES = ("linear-probe", "freeze-bottom", "fine-tune", "gradual", "scratch")
+TTA_CHOICES = ("auto", "dihedral", "flip", "none")
 BALANCE = ("weighted-loss", "sampler", "none")
 
 
@@ -21,6 +22,9 @@ class TrainConfig:
     format: str | None = None  # folder | csv | coco | coralnet; recognised when None
     images: str | None = None  # image folder for COCO/CoralNet annotations
     model: str = "efficientnet_lite0"
+    model_options: dict[str, Any] = field(default_factory=dict)  # architecture options of the zoo model
+    # (`benthos models info NAME` lists them), e.g. {"block_design": "full_preact"} or {"aux_logits": True}
+    aux_weight: float = 0.3  # weight of the auxiliary classifiers' losses (GoogLeNet / Inception-v3 with aux_logits)
     weights: str | None = "imagenet"  # None for random init; a name from the card or a file path
     strategy: str = "fine-tune"
     freeze_bottom: int = 0  # stages frozen for strategy freeze-bottom
@@ -29,25 +33,24 @@ class TrainConfig:
     epochs: int = 25
     batch_size: int = 32
     lr: float = 2e-3  # head learning rate; stages below get lr * lr_decay^depth
-    lr_decay: float = 0.85  # per-stage learning-rate decay toward the stem (0.7 until 2026-12-05; BENCHMARKS.md)
+    lr_decay: float = 0.85  # per-stage learning-rate decay toward the stem (chosen on CCR: BENCHMARKS.md)
     weight_decay: float = 0.02
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
-    mixup: float = 0.0  # mixup's Beta(a, a) parameter (0: off): each batch blended with a shuffled copy of itself;
-    # 0.2 on CCR patches, three splits: mean test accuracy 0.899 vs 0.904 without (BENCHMARKS.md)
+    mixup: float = 0.0  # mixup's Beta(a, a) parameter (0: off): each batch blended with a shuffled copy of itself
+    # (an option: it measured no gain on CCR patches, BENCHMARKS.md)
     ema_decay: float = 0.995  # 0 disables the exponential moving average of weights
     augment: str = "seafloor"  # seafloor (flips both axes, 90-degree rotations) | seafloor-strong (+ TrivialAugment, erasing) | standard | none
     # Survey patches are cut at a fixed scale around a point or box, so their scale and border carry
-    # information: training sees whole patches (no zoom) and evaluation all of the patch. On CCR
-    # patches, three splits, two runs each: 0.931 / 0.934 / 0.900 and 0.915 / 0.918 / 0.909 (mean
-    # 0.918) against 0.890 / 0.922 / 0.900 with zooming crops (scale 0.5-1) and a 0.875 centre
-    # crop, the ImageNet habit (BENCHMARKS.md).
+    # information: training sees whole patches (no zoom) and evaluation all of the patch (it beat the
+    # ImageNet habit of zooming crops and a centre crop on CCR patches: BENCHMARKS.md).
     crop_scale: float = 1.0  # random resized crops keep at least this fraction of the image (1: whole image, no zoom)
     eval_crop: float = 1.0  # evaluation and prediction see this central fraction of the image (1: all of it)
-    tta: bool = True  # test-time augmentation with the same symmetries as training
+    tta: str = "auto"  # test-time views: auto (the training symmetries: dihedral for seafloor augmentation, else
+    # flip), dihedral (4 rotations x mirror), flip, or none
     calibrate: bool = True  # fit a softmax temperature on the validation split after training
-    balance: str = "none"  # unweighted loss (since 2026-12-04): class weighting cost accuracy and macro-F1
-                           # on CCR and on a 25:1 imbalanced set without raising balanced accuracy
+    balance: str = "none"  # unweighted loss: class weighting cost accuracy and macro-F1 on CCR and on a
+                           # 25:1 imbalanced set without raising balanced accuracy (BENCHMARKS.md)
     patience: int = 6  # early stopping: epochs in a row with validation loss clearly above its best
     stop_tolerance: float = 0.02  # "clearly": by more than this fraction (small validation sets are noisy)
     val_fraction: float = 0.15  # 0: no validation split (full schedule, last weights kept, no calibration)
@@ -99,6 +102,16 @@ class TrainConfig:
                               "between 0 and 1, e.g. 0.02")
         if not 0 <= self.mixup <= 10:
             raise ConfigError(f"mixup {self.mixup}: use 0 (off) or a Beta parameter such as 0.2 (mild) to 1 (strong)")
+        if isinstance(self.tta, bool):  # true/false before the views were named
+            self.tta = "auto" if self.tta else "none"
+        if self.tta not in TTA_CHOICES:
+            raise ConfigError(f"tta {self.tta!r}: choose one of {', '.join(TTA_CHOICES)}")
+        if not isinstance(self.model_options, dict):
+            raise ConfigError(f"model_options {self.model_options!r}: give a mapping of option: value "
+                              "(`benthos models info NAME` lists the options)")
+        if isinstance(self.aux_weight, bool) or not isinstance(self.aux_weight, (int, float)) or not 0 <= self.aux_weight <= 10:
+            raise ConfigError(f"aux_weight {self.aux_weight!r}: use a weight from 0 (auxiliary heads off) to 10, "
+                              "e.g. 0.3 as in GoogLeNet")
         if self.on_error not in ("skip", "stop"):
             raise ConfigError(f"on_error must be 'skip' or 'stop', not '{self.on_error}'")
         for name in ("epochs", "batch_size"):
@@ -131,6 +144,12 @@ class TrainConfig:
             self.weights = None
         return self
 
+    def tta_mode(self) -> str:
+        """The test-time views the run is evaluated and predicted with (``auto`` resolved)."""
+        if self.tta != "auto":
+            return self.tta
+        return "dihedral" if self.augment.startswith("seafloor") else "flip"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -141,7 +160,10 @@ class TrainConfig:
         if unknown:
             k = unknown[0]
             raise ConfigError(f"{source}: unknown key '{k}'.{closest(k.replace('-', '_'), names)}")
-        return cls(**{k.replace("-", "_"): v for k, v in d.items()})
+        d = {k.replace("-", "_"): v for k, v in d.items()}
+        if isinstance(d.get("tta"), bool):  # configs written when tta was true/false
+            d["tta"] = "auto" if d["tta"] else "none"
+        return cls(**d)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:

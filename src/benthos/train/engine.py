@@ -80,7 +80,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
             loss = float(trainer.callback_metrics.get("val_loss", float("inf")))  # synced over ranks
             keep, stop = self.stopper.update(loss)
             if keep and trainer.is_global_zero:
-                save_weights(run_dir, module.eval_model().state_dict())
+                save_weights(run_dir, module.eval_model().native_state_dict())
             if stop:
                 trainer.should_stop = bool(trainer.strategy.reduce_boolean_decision(True, all=False))
 
@@ -97,7 +97,7 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
         def on_train_epoch_end(self, trainer, module):
             module.record_epoch()
             if trainer.is_global_zero:
-                save_weights(run_dir, module.eval_model().state_dict())
+                save_weights(run_dir, module.eval_model().native_state_dict())
 
     return [
         # the newest state after every epoch, replacing the previous one (atomically, see CheckpointIO)
@@ -299,7 +299,7 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     if card.in_chans != 3:
         pre["mean"], pre["std"] = [0.5] * 3, [0.5] * 3
 
-    model = create_model(cfg.model, weights=cfg.weights, in_chans=3)
+    model = create_model(cfg.model, weights=cfg.weights, in_chans=3, **cfg.model_options)
     model.reset_classifier(len(classes))
     _apply_strategy(model, cfg)
 
@@ -318,7 +318,7 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
 
         history, timings = fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
     else:
-        history, timings = _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
+        history, timings = fit_classifier(model, cfg, train_s, val_s, class_to_idx, pre, run_dir)
         if timings.get("rank", 0) != 0:
             raise SystemExit(0)  # DDP worker: rank 0 writes the run folder
 
@@ -328,15 +328,16 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
                     len(unreadable), "; ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else ""))
     meta = {
         "architecture": cfg.model, "classes": classes, "preprocessing": pre,
-        "tta": ("dihedral" if cfg.augment.startswith("seafloor") else "flip") if cfg.tta else "none",
-        "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
+        "tta": cfg.tta_mode(), "model_options": cfg.model_options, "strategy": cfg.strategy, "config": cfg.to_dict(),
         "data": {"source": data.source, "path": str(cfg.data), "n_images": len(used), "unit": data.unit(),
                  "counts": _counts([data.samples[i] for i in used], classes), "issues": [str(i) for i in data.issues[:200]], "n_issues": len(data.issues),
                  "split": {k: len(v) for k, v in split.items()},
                  "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},
+        "split": {"file": "split.json", "seed": cfg.seed, "reused": cfg.split, **{k: len(v) for k, v in split.items()}},
+        "metrics": held_out_metrics(history),
         "history": history, "timings": timings, "duration_s": round(time.time() - t0, 1), "versions": versions(),
     }
-    write_meta(run_dir, meta)
+    write_meta(run_dir, meta, kind="classifier")
     if cfg.calibrate and val_s:
         from benthos.train.calibrate import calibrate_run, calibration_line
 
@@ -345,6 +346,16 @@ def train_resolved(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
             meta["calibration"] = record
             log.info(calibration_line(record))
     return meta
+
+
+def held_out_metrics(history: list[dict]) -> dict:
+    """The validation scores of the epoch whose weights were kept (the lowest validation loss; every run
+    kind records its held-out metrics under run.json ``metrics``; the test split's are in evaluation.json)."""
+    scored = [row for row in history if row.get("val_loss") is not None]
+    if not scored:
+        return {}
+    best = min(scored, key=lambda row: row["val_loss"])
+    return {"val_loss": best["val_loss"], "val_accuracy": best.get("val_acc"), "epoch": best.get("epoch")}
 
 
 def _apply_strategy(model, cfg: TrainConfig) -> None:
@@ -377,7 +388,9 @@ def _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir):
     return train_dl, val_dl, labels
 
 
-def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
+def fit_classifier(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
+    """Fine-tune ``model`` on ``train_s`` (early-stopped on ``val_s``) with Lightning, saving the kept weights
+    in ``run_dir``: (history rows, timings). Boxes and points are cut into patches once first."""
     import warnings
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # cloud-logger tips, GPU-available notes

@@ -94,7 +94,7 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         mdir = run_dir / "members" / f"m{i}"
         if (mdir / "run.json").is_file():
             log.info("member %d of %d: already trained (%s)", i + 1, cfg.members, mdir)
-            metas.append(read_meta(mdir))
+            metas.append(read_meta(mdir, kind="classifier"))
             continue
         if (mdir / "config.yaml").is_file():
             mcfg = TrainConfig(data=cfg.data, resume=str(mdir))
@@ -119,7 +119,7 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
     unreadable = list(dict.fromkeys(u for m in metas for u in m["data"].get("unreadable_during_training", [])))
     meta = {
         "architecture": cfg.model, "classes": first["classes"], "preprocessing": first["preprocessing"],
-        "tta": first["tta"], "model_options": {}, "strategy": cfg.strategy, "config": cfg.to_dict(),
+        "tta": first["tta"], "model_options": cfg.model_options, "strategy": cfg.strategy, "config": cfg.to_dict(),
         "members": [f"members/m{i}" for i in range(cfg.members)],
         "data": {**first["data"], "split": {k: len(v) for k, v in split.items()},
                  "unreadable_during_training": unreadable[:200], "n_unreadable_during_training": len(unreadable)},
@@ -129,7 +129,7 @@ def train_ensemble(cfg: TrainConfig, run_dir: Path) -> dict[str, Any]:
         "duration_s": round(sum(m.get("duration_s", 0) for m in metas), 1),  # the members' training, summed
         "versions": versions(),
     }
-    write_meta(run_dir, meta)
+    write_meta(run_dir, meta, kind="ensemble")
     if cfg.calibrate:
         from benthos.train.calibrate import calibrate_run, calibration_line
 

@@ -61,7 +61,7 @@ class ClassifierModule(pl.LightningModule):
             return self._loss(z, y) if perm is None else lam * self._loss(z, y) + (1 - lam) * self._loss(z, y[perm])
 
         logits, aux = self.model.forward_with_aux(x)
-        loss = loss_of(logits) + sum(0.3 * loss_of(a) for a in aux)
+        loss = loss_of(logits) + sum(self.cfg.aux_weight * loss_of(a) for a in aux)
         if perm is not None and lam < 0.5:
             y = y[perm]  # training accuracy against the dominant image's label
         self._train_loss += float(loss.detach()) * len(y)

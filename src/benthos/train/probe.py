@@ -98,7 +98,7 @@ def fit_linear_probe(model, cfg, train_s, val_s, class_to_idx, pre, run_dir: Pat
                 break
     head.load_state_dict(best_state)
     _fold_standardisation(head, mean, std)
-    save_weights(run_dir, model.state_dict())
+    save_weights(run_dir, model.native_state_dict())
     first = t_cache + epoch_times[0]
     later = sum(epoch_times[1:]) / max(1, len(epoch_times) - 1)
     return history, {"fit_s": round(time.time() - t0, 2), "epochs": len(history), "feature_cache_s": round(t_cache, 2),

@@ -24,9 +24,8 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
                 min_stride: int = 8, normalize: str = "backbone", fpn_channels: int = 96, box_vote: float = 0.0,
                 **_) -> nn.Module:
-    """``fpn_channels``: width of the FPN maps (and so of the RPN and box head inputs); 96 by default.
-    160 (``extra: {fpn_channels: 160}`` in a --config YAML) measured no better on brittle stars:
-    AP50 0.393 vs 0.392, 16.1 vs 10.3 GMACs, 36.9 vs 28.7 training minutes (docs/bench_detect.md).
+    """``fpn_channels``: width of the FPN maps (and so of the RPN and box head inputs); 96 by default
+    (wider maps cost more and measured no better: BENCHMARKS.md).
 
     ``box_vote``: after the final NMS, move each box to the score-weighted mean of the boxes of
     its class overlapping it by at least this IoU (:func:`benthos.detect.tiling.nms_vote`; 0: off).
@@ -91,22 +90,11 @@ def voting_roi_heads() -> type:
 
 DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)
 
-# 256 sampled RoIs per image (torchvision: 512): a CPU step of 4 frames at 640 px takes ~3.3 s
-# instead of ~4.8 s (RoIAlign's backward was 18% of the step), and frames here hold a median
-# of 5 boxes, so 64 positive RoIs per image are never short. 7 epochs: 39.9 min for 379 frames
-# (docs/bench_detect.md). The P2 variant (stride-4 level, 8-12 px anchors) costs 14.7 instead of
-# 10.3 GMACs per frame but trains at nearly the same speed (315-345 s per epoch here); on the
-# held-out video hours it scored AP50 0.361 (40-min budget) and 0.325 (7 epochs, 36.5 min) for
-# brittle stars against 0.328 for the P3 default: not clearly better, so not the default.
-# Trunk stem + first two block stages (stride 2 and 4) frozen, as torchvision freezes conv1 +
-# layer1 of its ResNet detectors: those layers hold 0.5% of the trunk's weights but run at the highest
-# resolution, so their backward pass was a third of the step. An epoch takes ~200 s instead of
-# ~330 s; 9 epochs (30.6 min) reached AP50 0.361 (AP 0.132) against 0.328 (AP 0.115) for all
-# stages trained 7 epochs in 39.9 min; 12 epochs (39.1 min) gave 0.358: no gain from the
-# longer schedule, so 9 (docs/bench_detect.md, 2026-12-03). With the inputs normalised as the
-# Lite weights were pretrained (2026-12-04; ImageNet's statistics before): 0.392 (AP 0.145) in 28.7 min.
-# Box voting at IoU 0.6 after the final NMS (2026-12-06, prediction only): AP50 0.395 -> 0.414 and
-# 0.403 -> 0.415 on two splits of held-out video hours, AP and mAP up too (docs/bench_detect.md).
+# The default's choices, each measured on held-out video hours of brittle-star frames (BENCHMARKS.md,
+# "Why the detection defaults are what they are"): 256 sampled RoIs per image (torchvision: 512; the
+# frames hold few boxes and RoIAlign's backward was a large part of a CPU step); the trunk's stem and
+# first two stages frozen (trainable_stages=5, as torchvision freezes conv1 + layer1: 0.5% of the
+# weights, a third of the step); 9 epochs; box voting at IoU 0.6 after the final NMS.
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
                   image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
                   **(DEFAULTS | {"epochs": 9, "trainable_stages": 5, "box_vote": 0.6}))(faster_rcnn)

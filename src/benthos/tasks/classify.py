@@ -1,5 +1,5 @@
-"""Whole jobs, one function each (pyspacer style: a request in, a result out). The CLI calls
-these; they join the subsystems (train -> evaluate -> report, predict -> CSV)."""
+"""Classification jobs, one function each: evaluate a run, predict images or points to a CSV, finish
+a training run (evaluate + report), add the biodiversity sections to its report."""
 from __future__ import annotations
 
 import csv
@@ -16,7 +16,6 @@ from benthos.errors import BenthosError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 TTA_MODES = ("dihedral", "flip", "none")
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"}
 
 
 def temperature_of(meta: dict) -> float:
@@ -34,14 +33,17 @@ def tta_of(meta: dict, tta: str | None = None) -> str:
 
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
                  images: str | None = None, split: str = "test", write: bool = True,
-                 tta: str | None = None) -> dict[str, Any]:
+                 tta: str | None = None, device: str | None = None,
+                 out: str | os.PathLike | None = None) -> dict[str, Any]:
     """Evaluate a run on DATA (labels matched by name), or on its own held-out split.
 
     ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated), to
     see what ``benthos predict --tta`` would cost on your own labelled images.
 
-    Writes ``evaluation.json`` (metrics + confusion matrix, used by ecology corrections) and
-    refreshes ``report.html`` in the run folder.
+    Its own held-out split: writes ``evaluation.json`` (metrics + confusion matrix, used by ecology
+    corrections) and refreshes ``report.html`` in the run folder. Other data never replaces them: the
+    evaluation goes beside (``evaluation_<data>.json`` with ``report_<data>.html``), or to ``out``.
+    ``ev["written"]`` says where.
     """
     from benthos.data import load_classification, load_split
     from benthos.evaluate import evaluate_by_name
@@ -49,7 +51,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     from benthos.runs import load_run
 
     run_dir = Path(run_dir)
-    model, meta = load_run(run_dir)
+    model, meta = load_run(run_dir, kind=("classifier", "ensemble"))
     if data:
         cfg = meta.get("config") or {}  # boxes and points are cut as for training
         ds = load_classification(data, format=format, images=images, margin=float(cfg.get("margin", 0.1)),
@@ -63,7 +65,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
     temperature = temperature_of(meta)
     tta = tta_of(meta, tta)
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=tta, temperature=temperature)
+    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=tta, temperature=temperature,
+                                    device=device)
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
     ev["tta"] = tta
@@ -75,10 +78,13 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     mistakes = _mistakes(samples, probs, meta["classes"])
     ev["mistakes"] = mistakes  # kept so a later `benthos report` can redraw the gallery
     if write:
-        atomic_write_json(run_dir / "evaluation.json", ev)
         from benthos.report.classification import write_report
+        from benthos.runs.run import evaluation_path, report_path
 
-        write_report(run_dir, ev, mistakes)
+        target = evaluation_path(run_dir, data, out)
+        atomic_write_json(target, ev)
+        write_report(run_dir, ev, mistakes, path=report_path(target))
+        ev["written"] = str(target)
     return ev
 
 
@@ -90,21 +96,6 @@ def _mistakes(samples, probs: np.ndarray, classes: list[str], limit: int = 30) -
     return [{"path": str(samples[i].path), "true": samples[i].label, "pred": classes[pred[i]],
              "score": float(probs[i, pred[i]]), "box": list(samples[i].box) if samples[i].box else None}
             for i in wrong[:limit]]
-
-
-def find_images(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """Image files among ``paths``; folders are searched recursively."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_EXTS and f.is_file())
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise BenthosError(f"{p}: no such file or folder")
-    if not out:
-        raise BenthosError(f"no images ({', '.join(sorted(IMAGE_EXTS))}) found in {', '.join(map(str, paths))}")
-    return out
 
 
 def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None, patch_size: int,
@@ -131,7 +122,7 @@ def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
             chunk: int = 256, images: str | os.PathLike | None = None, points_per_image: int | None = None,
-            grid: str | None = None, shard: str | None = None) -> dict[str, Any]:
+            grid: str | None = None, shard: str | None = None, device: str | None = None) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
     ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
     ``predictions.csv`` into.
@@ -157,6 +148,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     import torch
 
     from benthos.data import Sample, check_image
+    from benthos.data.images import find_images
     from benthos.infer import predict_samples
     from benthos.runs import load_run
     from benthos.runs.journal import SUFFIX, Journal, Progress
@@ -169,7 +161,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         out = Path(out) / "predictions.csv"
     if share:  # every share its own file and journal, even when the machines write to one folder
         out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
-    model, meta = load_run(run_dir)
+    model, meta = load_run(run_dir, kind=("classifier", "ensemble"))
     digest = weights_digest(run_dir)  # of the weights loaded, whatever happens to the file meanwhile
     forget_record(out)  # an earlier file's record must not outlive it (rewritten at the end)
     classes = meta["classes"]
@@ -222,7 +214,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     todo.sort(key=lambda key: first_seen[by_key[key].path])  # a photo's points together: one decode (CSV order kept)
     from benthos.infer.device import pick_device
 
-    if pick_device().type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts
+    if pick_device(device).type != "cpu":  # a GPU finishes 256 images in well under a second: fewer loader restarts
         chunk *= 8
     chunk = max(batch_size, chunk // batch_size * batch_size)
     n0 = len(by_key) - len(todo)  # a point listed twice is predicted once
@@ -246,7 +238,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
             if good:
                 probs, logits = predict_samples(model, [dataclasses.replace(by_key[g], label=classes[0]) for g in good],
                                                 meta["preprocessing"], batch_size=batch_size, tta=tta,
-                                                temperature=temperature_of(meta))
+                                                temperature=temperature_of(meta), device=device)
                 energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
                 for g, p, e in zip(good, probs, energy):
                     s = by_key[g]

@@ -1,0 +1,83 @@
+"""A detector from a config, and a trained detector from its run folder (the loader that
+``benthos.runs.load_run`` uses for runs of kind ``detector``)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from benthos.detect.config import DetectConfig, check_box_vote
+from benthos.errors import WeightsError
+
+
+def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
+    """The detector ``cfg`` describes (resolved), for ``num_classes`` foreground classes."""
+    from benthos.detect.registry import create_detector
+
+    opts = dict(cfg.extra, backbone=cfg.backbone, trainable_stages=cfg.trainable_stages,
+                anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh, normalize=cfg.normalize)
+    if cfg.box_vote:  # None (a run saved before the key existed) or 0: plain NMS
+        opts["box_vote"] = cfg.box_vote
+    return create_detector(cfg.model, num_classes, pretrained_backbone=cfg.pretrained_backbone,
+                           image_size=cfg.input_size, **opts)
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    """The run's weights into ``model``: every key and shape must match (WeightsError otherwise)."""
+    from benthos.runs.run import read_weights
+
+    try:
+        missing, unexpected = model.load_state_dict(read_weights(path), strict=False)
+    except RuntimeError as exc:  # shapes that differ
+        raise WeightsError(f"{path}: the weights do not fit the detector run.json describes "
+                           f"({str(exc).splitlines()[-1].strip()[:200]}); was the run folder edited?") from None
+    if missing or unexpected:
+        raise WeightsError(f"{path}: weights do not match the detector in run.json (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}); was the run folder edited?")
+
+
+def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None = None, tta: str | bool | None = None,
+                   box_vote: float | None = None) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode, run.json) of a detector run; the weights are checked against run.json.
+
+    ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
+    ``tta``: "flip" also predicts on the mirror image and merges (:class:`benthos.detect.tta.FlipTTA`),
+    "none" does not (True/False as before); None = as the run was configured.
+    ``box_vote``: box voting IoU after the final NMS (Faster R-CNN; 0: off); None = as the run was
+    configured (runs saved before the key have none). The weights are the same either way, so an
+    older run can be scored with voting, or a new one without, to compare.
+    """
+    from benthos.detect.tta import with_tta
+    from benthos.infer.device import pick_device
+    from benthos.runs.run import weights_file
+
+    cfg = DetectConfig.from_dict(meta["config"], str(run_dir / "run.json"))
+    cfg.normalize = DetectConfig.trained_normalize(meta["config"])
+    cfg.pretrained_backbone = False  # the weights file has everything
+    if box_vote is not None:
+        cfg.box_vote = check_box_vote(box_vote, cfg.model)
+    path = weights_file(run_dir, meta)
+    model = build_model(cfg, len(meta["classes"]))
+    load_weights(model, path)
+    model.eval()
+    model.to(pick_device(device))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    mode = cfg.tta if tta is None else ("flip" if tta is True else "none" if tta is False else tta)
+    return with_tta(model, mode), meta
+
+
+def box_vote_of(model: torch.nn.Module) -> float:
+    """The box-voting IoU a loaded detector (or its TTA wrapper) applies after NMS; 0.0 when none."""
+    from benthos.detect.tiling import nms_settings
+
+    return nms_settings(model)[2]
+
+
+def load_detector(run: str | Path, tta: str | bool | None = None, box_vote: float | None = None,
+                  device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+    """(model in eval mode, run.json) of a detector run folder; a run of another kind is refused in one
+    line. Options as :func:`model_from_run`."""
+    from benthos.runs.run import read_meta
+
+    return model_from_run(Path(run), read_meta(run, kind="detector"), device=device, tta=tta, box_vote=box_vote)
