@@ -59,17 +59,17 @@ def row_of(info: dict, run: str | Path, frames: list[torch.Tensor], cls: str, ad
     """One table row: accuracy from ``metrics`` (default: the run's own), cost measured here on
     the model as it was scored (with mirror TTA when the metrics were)."""
     metrics = metrics or info["metrics"]
-    tta = bool(metrics.get("tta", False))
-    model, _ = load_detector(run, tta=tta)
+    tta = metrics.get("tta", "none") not in (False, "none")
+    model, _ = load_detector(run, tta="flip" if tta else "none")
     base = model.model if tta else model
     pc = metrics["per_class"].get(cls, {})
-    return {"detector": info["detector"], "run": str(run) if adopted else None, "tta": tta,
+    return {"detector": info["architecture"], "run": str(run) if adopted else None, "tta": tta,
             "AP50_cls": pc.get("AP50"), "AP_cls": pc.get("AP"),
             "mAP": metrics["mAP"], "AP50": metrics["AP50"], "params_M": info["params"] / 1e6,
             "GMACs": macs(base) / 1e9 * (2 if tta else 1), "s_per_frame": latency(model, frames),
             "train_min": info["train_seconds"] / 60,
             "epochs": info["epochs_done"], "steps": info.get("steps"), "batch": info["config"]["batch_size"],
-            "image_size": info["image_size"], "pretrained": info["config"]["pretrained_backbone"],
+            "image_size": info["input_size"], "pretrained": info["config"]["pretrained_backbone"],
             "split": info["split"]}
 
 
@@ -113,7 +113,7 @@ def main() -> None:
     done = {r["detector"] for r in results if not r.get("run")}
     if args.latency_only:
         for r in results:
-            model, _ = load_detector(r.get("run") or out / r["detector"], tta=r.get("tta", False))
+            model, _ = load_detector(r.get("run") or out / r["detector"], tta="flip" if r.get("tta") else "none")
             r["s_per_frame"] = latency(model, frames, repeats=2)
             print(f"{r.get('run') or r['detector']}: {r['s_per_frame']:.3f} s/frame", flush=True)
         atomic_write_json(results_file, results)

@@ -45,7 +45,7 @@ def main() -> None:
     model, info = load_detector(a.run)
     data = run_split(a.run, read_detection(a.data, None, a.images), "val")
     heads = getattr(model, "roi_heads", None) or model  # Faster R-CNN keeps it in roi_heads
-    sizes = a.sizes or [info["image_size"]]
+    sizes = a.sizes or [info["input_size"]]
     nms = a.nms or [heads.nms_thresh]
     print(f"{a.run}: {len(data.records)} held-out frames, {info['detector']}, trained at {info['image_size']} px")
     for size in sizes:

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     train = {Path(p).name for p in split["train"]}
     model, info = load_detector(args.run)
     id_of = {c["name"]: c["id"] for c in coco["categories"]}
-    cat_ids = [id_of[name] for name in info["categories"]]  # the run's 0-based labels -> the file's ids
+    cat_ids = [id_of[name] for name in info["classes"]]  # the run's 0-based labels -> the file's ids
     names = {c["id"]: c["name"] for c in coco["categories"]}
     by_image: dict[int, list] = {}
     for a in coco["annotations"]:

@@ -81,7 +81,7 @@ def main() -> None:
     run = Path(args.run)
     model, info = load_detector(run, tta=False)
     data = run_split(run, read_detection(args.data), args.split)
-    k = info["categories"].index(args.cls)
+    k = info["classes"].index(args.cls)
     (getattr(model, "roi_heads", None) or model).score_thresh = 0.001  # every proposal with a score
     preds = predict_records(model, data.records)
 

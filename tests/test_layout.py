@@ -92,3 +92,14 @@ def test_benchmarks_and_the_cli_use_public_names_only(folder):
             if hidden:
                 private.append(f"{path.name}: {module} {names}")
     assert not private, private
+
+
+def test_the_cli_parser_does_not_import_torch():
+    """`benthos --help` is instant: building every command's flags loads no heavy library."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from benthos.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'lightning', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,6 +1,4 @@
 """A detector run killed after a checkpoint and resumed ends with the weights of a run never stopped."""
-import shutil
-
 import pytest
 import torch
 from safetensors.torch import load_file

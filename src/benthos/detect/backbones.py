@@ -145,3 +145,48 @@ def anchor_generator(trunk: FeatureTrunk, sizes, aspect_ratios=(0.5, 1.0, 2.0)) 
         raise ConfigError(f"anchor_sizes has {len(sizes)} level(s) but this detector has {len(trunk.strides)} feature "
                           f"maps (strides {trunk.strides}): give one list of sizes per map")
     return AnchorGenerator(sizes, (tuple(aspect_ratios),) * len(sizes))
+
+
+@torch.no_grad()
+def fold_frozen_batchnorm(trunk: nn.Module, example: torch.Tensor) -> int:
+    """Fold every frozen BatchNorm that directly follows a convolution into that convolution's weights
+    and bias, for inference: the same outputs (to float rounding) without the per-call scale-and-shift
+    (a multiply and an add over every feature map, a quarter of a CPU forward pass of the default
+    detector). Pairs are found by running ``example`` through ``trunk`` (a BN whose input is exactly a
+    conv's output). Returns how many were folded. Never for training: the BN statistics are gone."""
+    from timm.layers.norm_act import FrozenBatchNormAct2d
+    from torchvision.ops.misc import FrozenBatchNorm2d  # what timm freezes plain BatchNorm2d into
+
+    produced: dict[int, nn.Conv2d] = {}
+    pairs: list[tuple[nn.Conv2d, nn.Module, str]] = []
+    names = {m: n for n, m in trunk.named_modules()}
+
+    def conv_hook(m, args, out):
+        produced[out.data_ptr()] = m
+
+    def bn_hook(m, args):
+        conv = produced.get(args[0].data_ptr())
+        if conv is not None:
+            pairs.append((conv, m, names[m]))
+
+    handles = [m.register_forward_hook(conv_hook) for m in trunk.modules() if isinstance(m, nn.Conv2d)]
+    handles += [m.register_forward_pre_hook(bn_hook) for m in trunk.modules()
+                if isinstance(m, (FrozenBatchNorm2d, FrozenBatchNormAct2d))]
+    try:
+        trunk.eval()(example)
+    finally:
+        for h in handles:
+            h.remove()
+    seen: set[int] = set()
+    for conv, bn, name in pairs:
+        if id(bn) in seen or id(conv) in seen:  # a conv feeding two BNs (or a BN met twice): leave it
+            continue
+        seen.update((id(bn), id(conv)))
+        scale = bn.weight * (bn.running_var + bn.eps).rsqrt()
+        conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        bias = (conv.bias if conv.bias is not None else torch.zeros_like(scale)) - bn.running_mean
+        conv.bias = nn.Parameter(bias * scale + bn.bias, requires_grad=False)
+        after = nn.Sequential(bn.drop, bn.act) if isinstance(bn, FrozenBatchNormAct2d) else nn.Identity()
+        parent, _, attr = name.rpartition(".")
+        setattr(trunk.get_submodule(parent) if parent else trunk, attr, after)
+    return len(seen) // 2

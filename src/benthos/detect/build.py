@@ -60,11 +60,21 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     model = build_model(cfg, len(meta["classes"]))
     load_weights(model, path)
     model.eval()
+    fold_for_inference(model, cfg.input_size)
     model.to(pick_device(device))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     mode = cfg.tta if tta is None else ("flip" if tta is True else "none" if tta is False else tta)
     return with_tta(model, mode), meta
+
+
+def fold_for_inference(model: torch.nn.Module, size: int) -> int:
+    """Fold the frozen BatchNorms of every trunk of ``model`` into their convolutions (the same outputs,
+    fewer operations per frame); for loaded runs, never for training. Returns how many were folded."""
+    from benthos.detect.backbones import FeatureTrunk, fold_frozen_batchnorm
+
+    example = torch.rand(1, 3, size, size)
+    return sum(fold_frozen_batchnorm(m.body, example) for m in model.modules() if isinstance(m, FeatureTrunk))
 
 
 def box_vote_of(model: torch.nn.Module) -> float:

@@ -19,7 +19,10 @@ import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # importing the registry (the CLI's --help) must not import torch
+    from torch import nn
 
 from benthos.errors import ConfigError, closest
 
