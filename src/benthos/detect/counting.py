@@ -43,7 +43,8 @@ class CountThreshold:
         return f"score >= {self.default:.3g}" + (f" ({extra})" if extra else "") + f", {self.source}"
 
     def to_dict(self) -> dict:
-        return {"default": round(self.default, 5), "per_class": {k: round(v, 5) for k, v in self.per_class.items()},
+        # unrounded: two boxes' scores can differ in the sixth decimal, and the threshold lies between them
+        return {"default": float(self.default), "per_class": {k: float(v) for k, v in self.per_class.items()},
                 "source": self.source}
 
     @classmethod

@@ -4,6 +4,8 @@
   ``detections.csv``        one row per box: image, label, score, x0, y0, x1, y1 (all boxes >= score_thresh)
   ``detections.coco.json``  the same as COCO results, with images and categories; ``info`` says what made them
   ``counts.csv``            animals per image and class, counted at the recorded threshold, and a TOTAL row
+  ``expected_counts.csv``   the expected number of animals per image and class from the boxes' calibrated
+                            scores, with a 95% interval (runs whose threshold was fitted with a calibration)
   ``detections.csv.json``   the record of detections.csv: run, weights, settings and the counting threshold,
                             which `benthos ecology` reads so that every count uses the same threshold
 """
@@ -35,12 +37,14 @@ def result(image: str | os.PathLike, width: int, height: int, boxes, scores, lab
 
 
 def write_predictions(results: list[dict], categories: list[str], out: str | os.PathLike,
-                      threshold: CountThreshold | float = 0.5, info: dict | None = None) -> dict[str, Path]:
+                      threshold: CountThreshold | float = 0.5, info: dict | None = None,
+                      expected: dict | None = None) -> dict[str, Path]:
     """``detections.csv``, ``detections.coco.json``, ``counts.csv`` and the CSV's record.
 
     Counts use the boxes at or above ``threshold`` (per class where it says so); every box is in the
     CSV and JSON. ``info`` (the run, its weights, the settings) goes into the JSON's ``info`` and the
-    record, with the threshold, which :func:`read_share` reads back."""
+    record, with the threshold, which :func:`read_share` reads back. ``expected``: the run's fitted
+    counting record (with ``score_calibration`` and ``recall_ceiling``): also ``expected_counts.csv``."""
     from benthos.runs.shards import record_path
 
     threshold = threshold if isinstance(threshold, CountThreshold) else CountThreshold.given(threshold, "count_thresh")
@@ -74,8 +78,31 @@ def write_predictions(results: list[dict], categories: list[str], out: str | os.
     cw.writerows(counts)
     cw.writerow(["TOTAL", *[sum(row[i + 1] for row in counts) for i in range(len(categories))]])
     atomic_write_text(paths["counts"], cbuf.getvalue())
+    if expected and expected.get("score_calibration") and expected.get("recall_ceiling"):
+        paths["expected"] = _write_expected(results, categories, out / "expected_counts.csv", expected)
     paths["record"] = atomic_write_json(record_path(paths["csv"]), record)  # after the CSV: it describes it
     return paths
+
+
+def _write_expected(results: list[dict], categories: list[str], path: Path, fitted: dict) -> Path:
+    """Expected animals per image and class (calibrated scores summed over the recall ceiling), 95% interval."""
+    from benthos.detect.counting import expected_count
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["image", "label", "expected", "low", "high"])
+    totals = {c: [] for c in categories}
+    for r in results:
+        for k, c in enumerate(categories):
+            scores = r["scores"][r["labels"] == k]
+            totals[c].append(scores)
+            e, lo, hi = expected_count(scores, fitted["score_calibration"], fitted["recall_ceiling"])
+            w.writerow([r["path"], c, f"{e:.2f}", f"{lo:.2f}", f"{hi:.2f}"])
+    for c in categories:
+        scores = np.concatenate(totals[c]) if totals[c] else np.zeros(0)
+        e, lo, hi = expected_count(scores, fitted["score_calibration"], fitted["recall_ceiling"])
+        w.writerow(["TOTAL", c, f"{e:.2f}", f"{lo:.2f}", f"{hi:.2f}"])
+    return atomic_write_text(path, buf.getvalue())
 
 
 def read_share(folder: Path) -> tuple[list[str], dict, list[tuple[str, dict]]]:

@@ -228,6 +228,19 @@ def _with_implied_box_vote(info: dict) -> dict:
     return {**info, "box_vote": config.get("box_vote") or 0.0} if same else info
 
 
+def _fitted_counting(info: dict) -> dict | None:
+    """The counting record of the run the shares were predicted with, when its folder is readable here
+    and holds the same weights (for expected counts); None otherwise."""
+    from benthos.runs.run import read_meta
+
+    try:
+        meta = read_meta(info["run"], kind="detector")
+    except (KeyError, TypeError, BenthosError):
+        return None
+    same = (meta.get("weights") or {}).get("sha256") == info.get("weights_sha256")
+    return meta.get("count_threshold") if same else None
+
+
 def _tta_setting(info: dict) -> dict:
     """A share's ``info`` with ``tta`` as today's mode names (files of before wrote true/false)."""
     if isinstance(info.get("tta"), bool):
@@ -307,7 +320,7 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
             "weights_sha256": digest, "architecture": info["architecture"], **{k: header[k] for k in SETTINGS}}
     files = write_predictions(results, info["classes"], out, threshold,
-                              info={**made, **({"shard": shard} if shard else {})})
+                              info={**made, **({"shard": shard} if shard else {})}, expected=info.get("count_threshold"))
     journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0, "threshold": threshold,
             "classes": info["classes"]}
@@ -374,6 +387,6 @@ def merge(shares: list[str | os.PathLike], out: str | os.PathLike, min_score: fl
         raise DataError(f"{out} is one of the shares; write the merged files elsewhere (e.g. the folder above them)")
     results.sort(key=lambda r: r["path"])  # the order of an unsharded run (find_images sorts)
     info = {k: v for k, v in first[2].items() if k not in ("shard", "count_thresh", "count_threshold")}
-    files = write_predictions(results, first[1], out, threshold, info=info)
+    files = write_predictions(results, first[1], out, threshold, info=info, expected=_fitted_counting(info))
     return {"files": files, "shares": len(folders), "images": len(results),
             "detections": sum(len(r["scores"]) for r in results), "threshold": threshold}
