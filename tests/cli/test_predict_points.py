@@ -72,7 +72,7 @@ def test_labelled_points_csv_and_bad_usage(run_and_photos, tmp_path, capsys):
     # a CSV without Row/Column: one message naming what is missing
     bad = _points_csv(tmp_path / "bad.csv", [("q0.png", 1)], header=("Name", "Row"))
     assert main(["predict", str(run), str(bad), "--images", str(photos)]) == 2
-    assert "bad.csv:1: a CoralNet CSV needs the columns Name, Row, Column (Label is optional)" in capsys.readouterr().err
+    assert "bad.csv:1: a CoralNet CSV needs the columns Name, Row, Column (Label code is optional)" in capsys.readouterr().err
     # no usable point at all
     none = _points_csv(tmp_path / "none.csv", [("nowhere.png", 1, 1)])
     assert main(["predict", str(run), str(none), "--images", str(photos)]) == 2

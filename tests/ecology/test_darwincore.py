@@ -28,27 +28,28 @@ def test_occurrences_from_detections_with_event_metadata(files):
                                         decimalLatitude="54.1", decimalLongitude="7.9", minimumDepthInMeters="30") for im in images],
               ["image", "station", "eventDate", "decimalLatitude", "decimalLongitude", "minimumDepthInMeters"])
     meta = read_metadata(files / "meta.csv")
-    rows, cols = occurrences(preds, group_keys(preds, "station", meta), _taxonomy(), meta, model="demo-net")
+    rows, cols, notes = occurrences(preds, group_keys(preds, "station", meta), _taxonomy(), meta, model="model demo-net")
     assert {"scientificName", "taxonRank", "individualCount", "eventID", "basisOfRecord", "identificationVerificationStatus",
             "identificationRemarks", "eventDate", "decimalLatitude", "minimumDepthInMeters"} <= set(cols)
     assert sum(r["individualCount"] for r in rows) == len(preds)
     r = rows[0]
     assert r["basisOfRecord"] == "MachineObservation" and r["taxonRank"] == "species" and r["phylum"]
-    assert "model=demo-net" in r["identificationRemarks"] and "mean score=" in r["identificationRemarks"]
+    assert r["identificationRemarks"].startswith("model demo-net; benthos ") and "mean score " in r["identificationRemarks"]
+    assert notes == {"unnamed": [], "warnings": []}
     assert r["decimalLatitude"] == "54.1" and r["eventDate"] == "2024-05-01"  # every station_1 image shares it
     assert len({r["occurrenceID"] for r in rows}) == len(rows)
 
 
 def test_points_give_cover_and_skip_non_taxa(files):
     preds = read_predictions(files / "points.csv")
-    rows, _ = occurrences(preds, group_keys(preds, "image"), _taxonomy())
+    rows, _, _ = occurrences(preds, group_keys(preds, "image"), _taxonomy())
     assert all(r["scientificName"] != "sand" for r in rows)
     assert all("individualCount" not in r and r["organismQuantityType"].startswith("% cover") for r in rows)
 
 
 def test_archive_meta_xml_matches_the_table(files):
     preds = read_predictions(files / "preds.csv")
-    rows, cols = occurrences(preds, group_keys(preds, "folder"), _taxonomy())
+    rows, cols, _ = occurrences(preds, group_keys(preds, "folder"), _taxonomy())
     path = write_archive(files / "dwca.zip", rows, cols, title="test survey")
     with zipfile.ZipFile(path) as z:
         assert set(z.namelist()) == {"occurrence.txt", "meta.xml", "eml.xml"}
