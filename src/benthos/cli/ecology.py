@@ -166,7 +166,8 @@ def _counts(a: argparse.Namespace) -> int:
         table.write_wide(a.wide)
     if a.out:
         table.write_long(a.out)
-        print(f"{int(table.counts.sum())} {'points' if table.points else 'counted'}, {len(table.samples)} samples, "
+        what = "points" if table.points else "boxes counted" if c.preds.kind == "detection" else "predictions counted"
+        print(f"{int(table.counts.sum())} {what}, {len(table.samples)} samples, "
               f"{int((table.counts.sum(0) > 0).sum())} taxa -> {a.out}" + (f", {a.wide}" if a.wide else ""))
     else:
         sys.stdout.write(to_csv_text(table.long_rows(), ["sample", "taxon", table.unit]))

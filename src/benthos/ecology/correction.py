@@ -229,7 +229,8 @@ class Correction:
         if not {"acc", "em"} <= set(self.lower):
             return []
         a_lo, a_hi, e_lo, e_hi = self.lower["acc"], self.upper["acc"], self.lower["em"], self.upper["em"]
-        return [c for j, c in enumerate(self.classes) if a_hi[j] < e_lo[j] or e_hi[j] < a_lo[j]]
+        gap = 0.005 * max(self.n, 1)  # gaps under half a percent of the sample are rounding, not disagreement
+        return [c for j, c in enumerate(self.classes) if a_hi[j] + gap < e_lo[j] or e_hi[j] + gap < a_lo[j]]
 
     def to_dict(self) -> dict[str, Any]:
         d = {"classes": self.classes, "unit": self.unit, "n": self.n, "naive": self.naive.tolist(),
@@ -281,9 +282,12 @@ def correct_sample(labels_idx: np.ndarray, evaluation: Evaluation, probs: np.nda
             pr = probs[idx] if probs is not None else None
             # the held-out matrix is itself a sample: redraw each true class's items
             rates_b = resample_rates(evaluation.confusion, rng)
+            # priors measured on the held-out items are as uncertain as their counts; given ones are not
+            priors_b = priors if evaluation.train_priors is not None else rng.dirichlet(
+                evaluation.confusion.sum(1) + 1.0 / k)
             bdiv["naive"].append(diversity_of(np.bincount(lab, minlength=k)))
             for m in methods:
-                est = estimate(m, lab, pr, rates_b, priors)
+                est = estimate(m, lab, pr, rates_b, priors_b)
                 boots[m].append(est)
                 bdiv[m].append(diversity_of(est))
         for m in methods:

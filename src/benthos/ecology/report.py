@@ -28,6 +28,7 @@ DIVERSITY_COLUMNS = [
     ("effective taxa, Simpson", "hill_q2", "Hill number of order 2: 1 / sum p^2, the number of equally common taxa with the same Simpson index"),
     ("evenness", "pielou", "Pielou's J' = H' / ln S: 1 when every taxon is equally common"),
 ]
+DIGITS = {"hill_q1": 2, "hill_q2": 2, "chao1": 1, "ace": 1}  # effective and estimated numbers of taxa: fewer digits
 INDIVIDUAL_COLUMNS = [
     ("sample coverage", "goods_coverage", "Good's coverage 1 - F1/n: share of the individuals that belong to taxa seen more than once (F1: taxa seen once)"),
     ("estimated taxa (Chao1)", "chao1", "bias-corrected Chao1 = S + F1(F1-1) / (2(F2+1)); F1, F2: taxa seen once, twice"),
@@ -42,6 +43,15 @@ def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+TEXT_COLUMNS = ("sample", "taxon", "level", "measure")
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str] | None = None, digits: int = 3,
+           titles: dict[str, str] | None = None) -> str:
+    """A table that scrolls sideways when wide, its text columns aligned left."""
+    return f'<div class="scroll">{H.table(rows, columns, digits, titles, left=TEXT_COLUMNS)}</div>'
 
 
 def _fold(summary: str, body: str, n_rows: int) -> str:
@@ -82,7 +92,7 @@ def composition_figure(counts: Any, points: bool = False) -> tuple[str, list[str
         other = share[:, rest].sum(1)
         ax.barh(y, other, left=left, color="#b8bfc4", label=f"other taxa ({len(rest)})", edgecolor="white", linewidth=0.4)
     ax.set_yticks(y, [counts.samples[i] for i in shown], fontsize=8)
-    ax.invert_yaxis()
+    ax.set_ylim(len(shown) - 0.5, -0.5)  # first sample on top, no empty margin
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of the sample's points (% cover)" if points else "share of the sample's individuals (%)")
     ax.set_ylabel("sample")
@@ -110,9 +120,10 @@ def _curve_figure(curves: dict[str, Any]) -> str:
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("individuals sampled")
         ax.set_ylabel("number of taxa" if ax is axes[0] else "effective number of taxa")
-    axes[0].legend(fontsize=8, title="sample", title_fontsize=8)
     fig.suptitle("Rarefaction (solid line), observed sample (dot) and extrapolation (dashed) with 95% intervals", fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    fig.legend(*axes[0].get_legend_handles_labels(), fontsize=8, title="sample", title_fontsize=8, loc="upper left",
+               bbox_to_anchor=(0.885, 0.9))
     return H.figure_png(fig, alt="rarefaction and extrapolation curves")
 
 
@@ -125,6 +136,9 @@ def _accumulation_figure(acc: dict[str, list[float]]) -> str:
         sd = np.array(acc["sd"])
         ax.fill_between(k, s - 1.96 * sd, s + 1.96 * sd, alpha=0.2, linewidth=0, label="95% range")
     ax.plot(k, acc["collector"], ":", label="in the order of the file")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("Taxa found as samples are added")
     ax.set_xlabel("samples")
     ax.set_ylabel("taxa found")
@@ -161,7 +175,7 @@ def _diversity_section(diversity: dict[str, dict[str, Any]], points: bool) -> st
         r: dict[str, Any] = {"sample": name, first: d["n"]}
         for word, key, _ in cols:
             v = d.get(key)
-            r[word] = "n/a" if v is None else v
+            r[word] = "n/a" if v is None else v if isinstance(v, int) else f"{v:.{DIGITS.get(key, 3)}f}"
         if not points:
             lo, hi = d["chao1_ci"]
             r["Chao1 95% interval"] = f"{lo:.1f} - {hi:.1f}"
@@ -169,13 +183,13 @@ def _diversity_section(diversity: dict[str, dict[str, Any]], points: bool) -> st
                 col = f"expected taxa in {m} individuals"
                 if col not in depth_names:
                     depth_names.append(col)
-                r[col] = v if v is not None else "n/a"
+                r[col] = f"{v:.1f}" if v is not None else "n/a"
         rows.append(r)
     titles = {word: tip for word, _, tip in cols}
     titles["Chao1 95% interval"] = "log-normal 95% interval of Chao1 (Chao 1987)"
     for col in depth_names:
         titles[col] = "Hurlbert's rarefaction: taxa expected among that many individuals drawn at random, to compare samples at equal effort"
-    body = _fold(f"Diversity of {len(rows)} samples (unfold)", H.table(rows, None, digits=3, titles=titles), len(rows))
+    body = _fold(f"Diversity of {len(rows)} samples (unfold)", _table(rows, None, digits=3, titles=titles), len(rows))
     notes = [f"{name}: {why}" for name, d in diversity.items() for k, why in d.get("undefined", {}).items()]
     if notes:
         body += _fold(f"{len(notes)} values not defined (why)", '<ul class="note">' + "".join(
@@ -208,7 +222,7 @@ def _curves_section(curves: dict[str, Any], accumulation: dict[str, list[float]]
     titles = {"estimated for the whole community": "asymptotic estimate (Chao et al. 2014): Chao1 for q = 0, "
                                                    "Chao, Wang & Jost (2013) for q = 1, unbiased Simpson for q = 2"}
     body += _fold(f"Observed and estimated diversity of {len(curves)} samples (unfold)",
-                  H.table(rows, digits=2, titles=titles), len(rows))
+                  _table(rows, digits=2, titles=titles), len(rows))
     body += ('<p class="note">Chao et al. (2014) rarefaction below the sample size (solid line), extrapolation to twice '
              f"the sample (dashed) and bootstrap 95% intervals (shaded, {next(iter(curves.values())).nboot} replicates), "
              "as in iNEXT.</p>")
@@ -250,8 +264,8 @@ def _correction_section(corrections: Any, points: bool) -> str:
               f"annotated{unit}": "the same points' labels in the CoralNet CSV they were predicted from"}
     body = "".join(f'<p class="warn">{H.esc(w)}</p>' for w in warnings)
     body += _fold(f"Corrected {'cover' if points else 'counts'}: {len(rows)} rows (unfold)",
-                  H.table(rows, digits=1, titles=titles), len(rows))
-    body += _fold(f"Diversity, as predicted and corrected: {len(drows)} rows (unfold)", H.table(drows, digits=2), len(drows))
+                  _table(rows, digits=1, titles=titles), len(rows))
+    body += _fold(f"Diversity, as predicted and corrected: {len(drows)} rows (unfold)", _table(drows, digits=2), len(drows))
     body += ('<p class="note">In brackets: bootstrap 95% intervals, resampling the predictions and the held-out examples '
              "behind the confusion matrix (a class with few test examples gets a wide interval). "
              + ("Cover is the percent of the sample's points. " if points else "") + "</p>")
@@ -282,7 +296,7 @@ def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None
                     f"{H.esc(_names(left_out))}. Every sample is in the table below.</p>")
         rows = counts.wide_rows()
         shown = rows[:200]
-        body = H.table(shown, ["sample", *counts.taxa, "total"])
+        body = _table(shown, ["sample", *counts.taxa, "total"])
         if len(rows) > 200:
             body += f'<p class="note">First 200 of {len(rows)} samples; all of them are in the CSV from `benthos ecology counts --wide`.</p>'
         what = "points" if points else "individuals"
@@ -301,7 +315,7 @@ def biodiversity_sections(counts: Any = None, cover: list[dict[str, Any]] | None
         titles = {"cover (%)": "points of the taxon / all points, pooled over the photos",
                   "mean cover over photos (%)": "mean of each photo's cover: photos are the replicates",
                   "annotated cover (%)": "the same points' labels in the CoralNet CSV they were predicted from"}
-        body = _fold(f"Cover of {len(table_rows)} taxon-and-group rows (unfold)", H.table(table_rows, digits=2, titles=titles),
+        body = _fold(f"Cover of {len(table_rows)} taxon-and-group rows (unfold)", _table(table_rows, digits=2, titles=titles),
                      len(table_rows))
         body += ('<p class="note">Cover: points of the taxon / all points (%), pooled; mean and standard deviation: over '
                  "photos, each photo's own cover.</p>")

@@ -50,7 +50,8 @@ class Counted:
         """The one line every counting command prints: the threshold and what it kept."""
         if self.threshold is None:
             return None
-        return f"{self.threshold.describe(sorted(set(self.preds.labels)))} ({int(self.keep.sum())} of {len(self.keep)} counted)"
+        what = "boxes" if self.preds.kind == "detection" else "predictions"
+        return f"{self.threshold.describe(sorted(set(self.preds.labels)))}; {int(self.keep.sum())} of {len(self.keep)} {what} counted"
 
     def kept(self) -> tuple[Predictions, list[str]]:
         """Only the counted rows, and their samples."""

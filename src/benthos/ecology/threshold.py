@@ -83,7 +83,7 @@ def from_record(record: dict[str, Any], record_file: str | Path) -> CountThresho
     per_class = {str(k): _score(v, f"{record_file}: count_threshold.per_class[{k!r}]") for k, v in per.items()}
     how = str(ct.get("source") or "").strip()
     return CountThreshold(default, per_class, "record",
-                          f"recorded beside {Path(str(record_file)).name.removesuffix('.json')}" + (f" ({how})" if how else ""))
+                          f"recorded beside {Path(str(record_file)).name.removesuffix('.json')}" + (f", {how}" if how else ""))
 
 
 def count_threshold(preds: Any, min_score: float | None = None) -> CountThreshold | None:
