@@ -263,9 +263,15 @@ def _correction_section(corrections: Any, points: bool) -> str:
               f"as predicted{unit}": "counts of the predicted labels, uncorrected (naive)",
               f"annotated{unit}": "the same points' labels in the CoralNet CSV they were predicted from"}
     body = "".join(f'<p class="warn">{H.esc(w)}</p>' for w in warnings)
-    body += _fold(f"Corrected {'cover' if points else 'counts'}: {len(rows)} rows (unfold)",
-                  _table(rows, digits=1, titles=titles), len(rows))
-    body += _fold(f"Diversity, as predicted and corrected: {len(drows)} rows (unfold)", _table(drows, digits=2), len(drows))
+    what = "cover" if points else "counts"
+    pooled = [r for r in rows if r["sample"] == "all"]
+    body += f"<p>All samples together, {what} as predicted and corrected:</p>" + _table(pooled, digits=1, titles=titles)
+    body += _table([r for r in drows if r["sample"] == "all"], digits=2)
+    per = [r for r in rows if r["sample"] != "all"]
+    if per:
+        body += H.details(f"Corrected {what} per sample: {len(per)} rows (unfold)", _table(per, digits=1, titles=titles))
+        dper = [r for r in drows if r["sample"] != "all"]
+        body += H.details(f"Diversity per sample, as predicted and corrected: {len(dper)} rows (unfold)", _table(dper, digits=2))
     body += ('<p class="note">In brackets: bootstrap 95% intervals, resampling the predictions and the held-out examples '
              "behind the confusion matrix (a class with few test examples gets a wide interval). "
              + ("Cover is the percent of the sample's points. " if points else "") + "</p>")
