@@ -270,7 +270,7 @@ def _diversity(a: argparse.Namespace) -> int:
     if notes:
         print("\nnot defined:\n  " + "\n  ".join(notes))
     if table.points:
-        print(f"\nnote: {POINTS_NOTE}.")
+        print("\n" + textwrap.fill(f"note: {POINTS_NOTE}.", 100))
     legend = ("Shannon H' = -sum p ln p; Gini-Simpson = 1 - sum p^2; Hill q1 = exp(H'), Hill q2 = 1 / sum p^2 "
               "(effective numbers of taxa); evenness J' = H' / ln(taxa); p: a taxon's share of the points"
               if table.points else DIVERSITY_LEGEND)
@@ -321,8 +321,9 @@ def _correct(a: argparse.Namespace) -> int:
                 line.append(f"{v[fig]['value']:.2f}" + (f" ({v[fig]['lower']:.2f}-{v[fig]['upper']:.2f})" if "lower" in v[fig] else ""))
             drows.append(line)
         print(text_table(drows, ["diversity", *c.diversity]))
-    print("\nacc: adjusted classify-and-count (inverts the held-out confusion matrix); em: Saerens et al. (2002) "
-          "prior-shift EM on the softmax. Intervals resample the predictions and the held-out examples behind the matrix.")
+    print("\n" + textwrap.fill("acc: adjusted classify-and-count (inverts the held-out confusion matrix); em: Saerens "
+                               "et al. (2002) prior-shift EM on the softmax. Intervals resample the predictions and the "
+                               "held-out examples behind the matrix.", 100))
     if res.evaluation.path:
         print(f"held-out errors from {res.evaluation.path}" + (f" ({res.evaluation.data})" if res.evaluation.data else ""))
     _warn(res.warnings)
