@@ -136,7 +136,12 @@ def _dumps(obj: Any) -> str:
     return json.dumps(json_safe(obj), indent=2, allow_nan=False, default=_json_default)  # NaN -> null
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
+def _fmt(v: Any) -> str:
+    return "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    """A table cell: fixed decimals, n/a for an undefined value."""
     if v is None:
         return "n/a"
     if isinstance(v, float):
@@ -203,7 +208,7 @@ def _cover(a: argparse.Namespace) -> int:
         line = [r["taxon"], f"{r['cover']:.1f}", f"{r['points']}/{r['total_points']}",
                 f"{r['cover_mean']:.1f} +- {r['cover_sd']:.1f}"]
         if annotated:
-            line += [_fmt(r["annotated_cover"], 1), _fmt(r["annotated_cover_mean"], 1)]
+            line += [_num(r["annotated_cover"], 1), _num(r["annotated_cover_mean"], 1)]
         table.append(line)
     print(f"percent cover over all {every[0]['total_points']} points ({every[0]['n_images']} images) -> {a.out}")
     print(text_table(table, head))
@@ -249,12 +254,12 @@ def _diversity(a: argparse.Namespace) -> int:
         head += ["coverage", "Chao1 (95% CI)", "ACE"] + [f"taxa in {m}" for m in depths]
     rows = []
     for s, d in res.items():
-        r = [s, d["n"], d["richness"], _fmt(d["shannon"]), _fmt(d["simpson"]), _fmt(d["hill_q1"], 2),
-             _fmt(d["hill_q2"], 2), _fmt(d["pielou"])]
+        r = [s, d["n"], d["richness"], _num(d["shannon"]), _num(d["simpson"]), _num(d["hill_q1"], 2),
+             _num(d["hill_q2"], 2), _num(d["pielou"])]
         if not table.points:
             lo, hi = d["chao1_ci"]
-            r += [_fmt(d["goods_coverage"]), f"{d['chao1']:.1f} ({lo:.1f}-{hi:.1f})", _fmt(d["ace"], 1)]
-            r += [_fmt(d["rarefied"][m], 2) for m in depths]
+            r += [_num(d["goods_coverage"]), f"{d['chao1']:.1f} ({lo:.1f}-{hi:.1f})", _num(d["ace"], 1)]
+            r += [_num(d["rarefied"][m], 2) for m in depths]
         rows.append(r)
     print(text_table(rows, head))
     asym = [(s, d["asymptotic"]) for s, d in res.items() if d.get("asymptotic")]
@@ -304,12 +309,12 @@ def _correct(a: argparse.Namespace) -> int:
         head = ["taxon", "naive"] + [f"{m}" for m in methods] + (["annotated"] if c.annotated is not None else [])
         table = []
         for r in c.rows():
-            line = [r["taxon"], _fmt(r["naive"], digits) if points else r["naive"]]
+            line = [r["taxon"], _num(r["naive"], digits) if points else r["naive"]]
             for m in methods:
                 ci = f" ({r[m + '_lower']:.{digits}f}-{r[m + '_upper']:.{digits}f})" if r.get(m + "_lower") is not None else ""
                 line.append(f"{r[m]:.{digits}f}{ci}")
             if c.annotated is not None:
-                line.append(_fmt(r["annotated"], digits))
+                line.append(_num(r["annotated"], digits))
             table.append(line)
         print(text_table(table, head))
         figs = ("richness", "hill_q1", "hill_q2")
