@@ -123,11 +123,15 @@ def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None,
     return samples, [str(i) for i in issues]
 
 
-def carried_columns(samples: list) -> tuple[list[str], Callable[[Any], list[str]]]:
+def carried_columns(csv_path: str | os.PathLike) -> tuple[list[str], Callable[[Any], list[str]]]:
     """The columns of a points CSV that its predictions carry (CoralNet's Date, Aux1-Aux5, ...; the
-    point's own label as ``annotated_label``), and the function giving a sample's values."""
-    names = list(next((s.meta["columns"] for s in samples if s.meta.get("columns")), {}))
-    labelled = any(s.label for s in samples)
+    point's own label as ``annotated_label``), and the function giving a sample's values. Taken
+    from the CSV's header, so every share of a sharded job writes the same columns."""
+    from benthos.data.regions import csv_header, is_point_column, label_column
+
+    head = csv_header(Path(csv_path))
+    names = [c.strip() for c in head if c.strip() and not is_point_column(c)]
+    labelled = label_column(head) is not None
     ours = {"image", "label", "score", "energy", "row", "column", "annotated_label"}
     header = [f"input:{n}" if n.lower() in ours or n.lower().startswith(("prob:", "label_", "score_")) else n
               for n in names] + (["annotated_label"] if labelled else [])
@@ -280,7 +284,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
             line = r["skipped"] if r["skipped"].startswith(path) else f"{path}: {r['skipped']}"
             if line not in skipped:
                 skipped.append(line)
-    carried, values = carried_columns(samples) if points and not laid_out else ([], None)
+    carried, values = carried_columns(inputs[0]) if points and not laid_out else ([], None)
     good_rows = [r["row"] + (values(s) if values else []) for s, r in zip(samples, results) if "row" in r]
     if not good_rows and not share:  # a share with nothing readable writes an empty file: array jobs still succeed
         journal.close(remove=True)
