@@ -72,7 +72,7 @@ def test_labelled_points_csv_and_bad_usage(run_and_photos, tmp_path, capsys):
     # a CSV without Row/Column: one message naming what is missing
     bad = _points_csv(tmp_path / "bad.csv", [("q0.png", 1)], header=("Name", "Row"))
     assert main(["predict", str(run), str(bad), "--images", str(photos)]) == 2
-    assert "bad.csv:1: a CoralNet CSV needs the columns Name, Row, Column (Label is optional)" in capsys.readouterr().err
+    assert "bad.csv:1: a CoralNet CSV needs the columns Name, Row, Column (Label code is optional)" in capsys.readouterr().err
     # no usable point at all
     none = _points_csv(tmp_path / "none.csv", [("nowhere.png", 1, 1)])
     assert main(["predict", str(run), str(none), "--images", str(photos)]) == 2
@@ -292,3 +292,50 @@ def test_merge_reads_what_each_share_records(run_and_photos, tmp_path, capsys):
                  "--out", str(merged)]) == 0
     assert sorted(m["shard"] or "-" for m in json.loads((tmp_path / "merged.csv.json").read_text())["merged_from"]) \
         == ["-", "1/2"]
+
+
+def test_coralnet_export_columns_and_labels_are_carried_through(run_and_photos, tmp_path, capsys):
+    """Photos in a folder per site, CoralNet's own columns and `Label code`: predictions keep Date and
+    Aux1 (for grouping) and the points' labels (annotated cover beside the predicted one)."""
+    import json
+    import shutil
+
+    run, photos = run_and_photos
+    for site, name in (("siteA", "q0.png"), ("siteB", "q1.png")):
+        (tmp_path / "survey" / site).mkdir(parents=True)
+        shutil.copy(photos / name, tmp_path / "survey" / site / name)
+    export = _points_csv(tmp_path / "export.csv", [
+        ("q0.png", "2024-05-01", "siteA", 10, 20, "CCA"), ("q0.png", "2024-05-01", "siteA", 60, 80, "Sand"),
+        ("q1.png", "2024-05-02", "siteB", 30, 40, "Sand"), ("q1.png", "2024-05-02", "siteB", 90, 150, "Turf")],
+        header=("Name", "Date", "Aux1", "Row", "Column", "Label code"))
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(run), str(export), "--images", str(tmp_path / "survey"), "--out", str(out),
+                 "--tta", "none"]) == 0
+    rows = list(csv.DictReader(open(out)))
+    assert [(r["Date"], r["Aux1"], r["annotated_label"]) for r in rows] == [
+        ("2024-05-01", "siteA", "CCA"), ("2024-05-01", "siteA", "Sand"), ("2024-05-02", "siteB", "Sand"),
+        ("2024-05-02", "siteB", "Turf")]
+    assert rows[0]["image"].endswith("siteA/q0.png")
+    capsys.readouterr()
+
+    # cover by a CoralNet column, with the annotated cover of the same points beside the predicted one
+    cover = tmp_path / "cover.csv"
+    assert main(["ecology", "cover", str(out), "--by", "group", "Aux1", "--out", str(cover)]) == 0
+    printed = capsys.readouterr().out
+    assert "annotated cover %" in printed
+    got = {(r["level"], r["sample"], r["taxon"]): r for r in csv.DictReader(open(cover))}
+    assert got[("group", "siteB", "Turf")]["annotated_cover"] == "50" and got[("group", "siteB", "Turf")]["points"] == "0"
+    assert got[("all", "all", "Sand")]["annotated_cover"] == "50"
+    # the CoralNet export itself as --metadata (one row per point; Name -> photo)
+    counts = tmp_path / "counts.csv"
+    assert main(["ecology", "counts", str(out), "--metadata", str(export), "--by", "group", "Date", "--out", str(counts)]) == 0
+    assert {r["sample"] for r in csv.DictReader(open(counts))} == {"2024-05-01", "2024-05-02"}
+    assert open(counts).readline().strip() == "sample,taxon,points"  # points, not individuals
+    capsys.readouterr()
+    # corrections of point data are cover, with the annotated cover beside
+    (tmp_path / "evaluation.json").write_text(json.dumps({"classes": ["CCA", "Sand"],
+                                                           "confusion_matrix": [[8, 2], [1, 9]]}))
+    assert main(["ecology", "correct", str(out), "--evaluation", str(tmp_path / "evaluation.json"), "--json",
+                 "--bootstrap", "20"]) == 0
+    res = json.loads(capsys.readouterr().out)["corrections"]["all"]
+    assert res["unit"] == "% cover" and res["annotated"] == [1, 2] and res["annotated_total"] == 4

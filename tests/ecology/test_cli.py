@@ -24,7 +24,10 @@ def test_counts_diversity_pipeline(files, capsys):
     assert {"richness", "shannon", "simpson", "hill_q1", "hill_q2", "chao1", "chao1_ci", "ace", "rarefied", "pielou"} <= set(res["station_1"])
     assert (files / "curves.csv").read_text().startswith("sample,order,m,method,value,lower,upper")
     code, out, _ = run(capsys, "diversity", files / "c.csv", "--no-curves")
-    assert code == 0 and "station_1: n=" in out and "accumulation over samples" in out
+    lines = out.splitlines()
+    assert code == 0 and lines[0].split()[:4] == ["sample", "individuals", "taxa", "Shannon"]
+    assert lines[1].startswith("station_1 ") and "Chao1 (95% CI)" in lines[0] and "Gini-Simpson = 1 - sum p^2" in out
+    assert "taxa found as samples are added" in out and "=" not in lines[1]  # a table, not key=value
 
 
 def test_every_command_runs(files, capsys):
@@ -34,7 +37,7 @@ def test_every_command_runs(files, capsys):
     t.lines.pop("Crossaster papposus")
     t.write(files / "tax.csv")
     assert run(capsys, "counts", files / "dets.csv")[1].startswith("sample,taxon,count")
-    assert "% cover" in run(capsys, "cover", files / "points.csv", "--out", files / "cover.csv")[1]
+    assert "percent cover over all 60 points" in run(capsys, "cover", files / "points.csv", "--out", files / "cover.csv")[1]
     code, out, _ = run(capsys, "correct", files / "preds.csv", "--evaluation", files / "evaluation.json", "--bootstrap", "10")
     assert code == 0 and "naive" in out and "acc" in out
     code, out, _ = run(capsys, "unknown", files / "preds.csv", "--calibrate", files / "val.csv", "--score", "confidence",
@@ -43,7 +46,8 @@ def test_every_command_runs(files, capsys):
     code, out, _ = run(capsys, "taxonomy", files / "tax.csv", "--predictions", files / "preds.csv", "--evaluation",
                        files / "evaluation.json", "--out", files / "rolled.csv")
     assert code == 0 and "accuracy [phylum]" in out
-    code, out, _ = run(capsys, "darwincore", files / "dets.csv", "--taxonomy", files / "tax.csv", "--out", files / "dwca.zip")
+    code, out, _ = run(capsys, "darwincore", files / "dets.csv", "--taxonomy", files / "tax.csv", "--out", files / "dwca.zip",
+                       "--title", "t", "--creator", "A. Person", "--licence", "CC-BY-4.0")
     assert code == 0 and "occurrences" in out
     code, out, _ = run(capsys, "report", files / "preds.csv", "--by", "folder", "--evaluation", files / "evaluation.json",
                        "--calibrate", files / "val.csv", "--score", "confidence", "--bootstrap", "5", "--out", files / "r.html")

@@ -91,3 +91,63 @@ def test_bad_evaluation(tmp_path):
 def test_round_preserving():
     r = round_preserving(np.array([1.4, 1.4, 1.2, 0.0]))
     assert r.sum() == 4 and r.tolist() == [2, 1, 1, 0]
+
+
+def _width(c, method="acc"):
+    return float((c.upper[method] - c.lower[method]).sum())
+
+
+def test_intervals_widen_with_a_smaller_evaluation_set():
+    ev = Evaluation.example()  # 100 held-out examples per class
+    small = Evaluation(ev.classes, np.array([[9, 1, 0, 0], [1, 8, 0, 1], [3, 0, 6, 1], [0, 0, 0, 10]]))  # 10 per class
+    rng = np.random.default_rng(0)
+    lab = _simulate(np.array([60, 50, 20, 30]), ev.rates, rng)
+    big_c = correct_sample(lab, ev, methods=("acc",), nboot=200, seed=3)
+    small_c = correct_sample(lab, small, methods=("acc",), nboot=200, seed=3)
+    assert _width(small_c) > 1.5 * _width(big_c)  # about twice as wide (seeded)
+
+
+def test_a_tiny_perfect_matrix_is_not_taken_as_certain():
+    # 3 test examples per class, all right: a plain bootstrap gives intervals of zero width
+    ev = Evaluation(["a", "b", "c"], np.diag([3, 3, 3]))
+    lab = np.array([0] * 20 + [1] * 10 + [2] * 5)
+    c = correct_sample(lab, ev, methods=("acc",), nboot=200, seed=0)
+    assert all(hi - lo > 1.0 for lo, hi in zip(c.lower["acc"], c.upper["acc"]))
+    assert c.corrected["acc"] == pytest.approx([20, 10, 5])  # the estimate itself is the matrix's
+
+
+def test_warnings_small_classes_other_data_and_disagreement(files):
+    from benthos.ecology.tasks import correction_warnings
+
+    ev = Evaluation(["a", "b"], np.array([[40, 10], [2, 3]]), data="survey_2023.csv")
+    assert ev.small_classes() == {"b": 5}
+    rates = np.array([[0.9, 0.1], [0.1, 0.9]])
+    probs = np.tile([0.95, 0.05], (200, 1))  # the softmax says: all 'a'
+    lab = np.array([0] * 100 + [1] * 100)      # but half are labelled 'b'
+    c = correct_sample(lab, Evaluation(["a", "b"], np.round(rates * 500).astype(int)), probs, nboot=50, seed=0)
+    assert c.disagreements() == ["a", "b"]
+    warnings = correction_warnings([c], ev)
+    assert any("few held-out examples" in w and "b (5)" in w for w in warnings)
+    assert any("measured on survey_2023.csv, not on the run's held-out test split" in w for w in warnings)
+    assert any("acc and em disagree beyond their 95% intervals for a, b" in w for w in warnings)
+
+
+def test_points_are_corrected_as_percent_cover(files):
+    preds = read_predictions(files / "points.csv")
+    ev = read_evaluation(files / "evaluation.json")
+    res = correct_predictions(preds, ev, nboot=20)
+    rows = res[-1].rows()
+    assert all(r["unit"] == "% cover" for r in rows)
+    assert sum(r["naive"] for r in rows) == pytest.approx(100) and sum(r["acc"] for r in rows) == pytest.approx(100)
+    assert all(0 <= r["acc_lower"] <= r["acc"] + 1e-9 and r["acc_upper"] <= 100 for r in rows)
+
+
+def test_a_run_folder_means_its_own_test_evaluation(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "evaluation_other.json").write_text(json.dumps({"classes": ["a"], "confusion_matrix": [[1]]}))
+    with pytest.raises(DataError, match=r"run/evaluation\.json: not found"):
+        read_evaluation(run)  # the evaluation on other data is never taken for the run's own
+    (run / "evaluation.json").write_text(json.dumps({"classes": ["a", "b"], "confusion_matrix": [[1, 0], [0, 1]],
+                                                     "data": "the run's held-out 'test' split"}))
+    assert read_evaluation(run).classes == ["a", "b"]

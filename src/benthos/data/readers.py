@@ -74,14 +74,13 @@ def detect_format(path: Path) -> str:
     if suffix == ".json":
         return "coco"
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            header = {c.strip().lower() for c in next(csv.reader(fh), [])}
-        if {"name", "row", "column", "label"} <= header:
+        header = {c.strip().lower() for c in regions.csv_header(path)}
+        if regions.is_coralnet_header(header):  # Label code (CoralNet's export) or Label
             return "coralnet"
         if {"path", "label"} <= header:
             return "csv"
         raise DataError(f"{path}:1: cannot tell what this CSV is. A manifest has columns 'path,label[,group]'; "
-                        f"a CoralNet export has 'Name,Row,Column,Label'. Found: {sorted(header)}.")
+                        f"a CoralNet export has 'Name,Row,Column,Label code'. Found: {sorted(header)}.")
     raise DataError(f"{path}: not a folder, .csv or .json. Pass format= (--format) one of {', '.join(FORMATS)}.")
 
 

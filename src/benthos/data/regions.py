@@ -7,7 +7,9 @@ two regions of one photograph on both sides.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
 from pathlib import Path
 
 from benthos.data.images import image_size
@@ -78,38 +80,134 @@ def read_coco_crops(json_path: Path, images: Path | None = None, margin: float =
     return samples, issues
 
 
+# -- CoralNet ---------------------------------------------------------------------------------
+# CoralNet's annotation export: Name, Date, Aux1-Aux5, Height (cm), Latitude, Longitude, Depth,
+# Camera, Photographer, Water quality, Strobes, Framing gear used, White balance card, Comments,
+# then per point Row, Column and "Label code" (older exports and hand-made files: "Label"), and
+# optionally Annotator, Date annotated, Machine suggestion/confidence N. Column names are matched
+# without regard to case or surrounding spaces.
+CORALNET_LABELS = ("label code", "label")  # the first one present is the label
+CORALNET_POINT_COLUMNS = {"name", "row", "column", "label", "label code", "label id", "annotator", "date annotated"}
+_POINT_PREFIXES = ("machine suggestion", "machine confidence")
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower()
+
+
 def _column(header: list[str], name: str) -> int:
-    return [c.strip().lower() for c in header].index(name)
+    return [_norm(c) for c in header].index(name)
+
+
+def label_column(header: list[str]) -> int | None:
+    """Index of the label column of a CoralNet CSV (``Label code``, else ``Label``), or None."""
+    names = [_norm(c) for c in header]
+    return next((names.index(n) for n in CORALNET_LABELS if n in names), None)
+
+
+def is_coralnet_header(header: list[str] | set[str]) -> bool:
+    """A CoralNet CSV of labelled points: Name, Row, Column and Label code (or Label)."""
+    names = {_norm(c) for c in header}
+    return {"name", "row", "column"} <= names and any(n in names for n in CORALNET_LABELS)
+
+
+def is_point_column(name: str) -> bool:
+    """A column that describes one point (its place, label, annotator) rather than the photo."""
+    n = _norm(name)
+    return n in CORALNET_POINT_COLUMNS or n.startswith(_POINT_PREFIXES)
+
+
+def read_csv_rows(path: Path, what: str = "CoralNet CSV") -> list[list[str]]:
+    """All rows of a CSV in UTF-8 (with or without Excel's byte-order mark).
+
+    Any other encoding is refused, naming the line and the byte: a CSV saved as Latin-1 or
+    Windows-1252 decodes without error under either guess, so a wrong guess would silently
+    rename labels and photos ("Acrópora" becoming "AcrÃ³pora" splits one class in two); the one
+    fix, saving as "CSV UTF-8", is the user's to make, once.
+    """
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8 (the {what} was probably saved as "
+                        "Latin-1/Windows-1252, e.g. by Excel); save it as 'CSV UTF-8' (Excel: Save As > CSV UTF-8) "
+                        "and try again") from None
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:
+        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
+
+
+def csv_header(path: Path) -> list[str]:
+    """The first row of a CSV (UTF-8, see :func:`read_csv_rows`), or [] for an empty file."""
+    rows = read_csv_rows(path, "CSV")
+    return rows[0] if rows else []
+
+
+class PhotoFinder:
+    """A CoralNet photo's file under the images folder: ``folder/Name`` when it is there, else the
+    one file of that name anywhere below (CoralNet names photos by file name only, while surveys
+    keep them in a folder per dive or site). Two files of one name are refused, not guessed."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._index: dict[str, list[Path]] | None = None
+
+    def _build(self) -> dict[str, list[Path]]:
+        index: dict[str, list[Path]] = {}
+        for folder, dirs, files in os.walk(self.root, followlinks=True):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for f in files:
+                index.setdefault(f, []).append(Path(folder) / f)
+        return index
+
+    def find(self, name: str, where: str) -> Path:
+        direct = self.root / name
+        if direct.is_file():
+            return direct
+        if self._index is None:
+            self._index = self._build()
+        hits = self._index.get(Path(name).name, [])
+        if len(hits) > 1:
+            listed = ", ".join(str(h.relative_to(self.root)) for h in sorted(hits)[:4])
+            raise DataError(f"{where}: photo '{name}' is found {len(hits)} times under {self.root} ({listed}): write its "
+                            f"path relative to {self.root} in the Name column, or pass --images with the folder of "
+                            "this survey's photos only")
+        return hits[0] if hits else direct
 
 
 def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 224,
-                  labelled: bool = True, keep=None) -> tuple[list[Sample], list[DataIssue]]:
-    """One square patch per CoralNet point (CSV ``Name,Row,Column,Label``, as CoralNet exports).
+                  labelled: bool = True, keep=None, columns: bool = False) -> tuple[list[Sample], list[DataIssue]]:
+    """One square patch per CoralNet point (CSV ``Name,Row,Column,Label code``, as CoralNet exports;
+    ``Label`` is accepted for the label too).
 
-    Patches reaching past the image edge are padded when cut; points outside the image
-    are skipped. ``labelled=False`` (points to classify): the Label column may be missing
-    or empty; such samples get the label "". ``keep``: a test on each photo's path; the points
-    of photos it rejects are left out silently, their photos not opened (another machine's share).
+    Photos are looked for under ``images`` (default: ``images/`` beside the CSV, else its folder),
+    in subfolders too (:class:`PhotoFinder`). Patches reaching past the image edge are padded when
+    cut; points outside the image are skipped. ``labelled=False`` (points to classify): the label
+    column may be missing or empty; such samples get the label "". ``keep``: a test on each photo's
+    path; the points of photos it rejects are left out silently, their photos not opened (another
+    machine's share). ``columns``: keep CoralNet's other columns (Date, Aux1-Aux5, ...) in each
+    sample's ``meta["columns"]``, to carry them into predictions.
     """
     img_dir = default_image_dir(csv_path, images)
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{csv_path}: cannot be read as a UTF-8 CSV ({exc}); save it as 'CSV UTF-8' "
-                        "(in a spreadsheet: Save as > CSV UTF-8) and try again") from None
+    rows = read_csv_rows(csv_path)
     try:
         cols = [_column(rows[0], n) for n in ("name", "row", "column")]
     except (IndexError, ValueError):
-        need = "Name, Row, Column, Label" if labelled else "Name, Row, Column (Label is optional)"
+        need = "Name, Row, Column, Label code" if labelled else "Name, Row, Column (Label code is optional)"
         raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns {need}.") from None
-    try:
-        cols.append(_column(rows[0], "label"))
-    except ValueError:
-        if labelled:
-            raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label.") from None
+    lab = label_column(rows[0])
+    if lab is None and labelled:
+        raise DataError(f"{csv_path}:1: a CoralNet CSV needs the columns Name, Row, Column, Label code "
+                        "(or Label); found " + ", ".join(c.strip() for c in rows[0]) + ".")
+    if lab is not None:
+        cols.append(lab)
+    extra = [(i, c.strip()) for i, c in enumerate(rows[0]) if not is_point_column(c) and c.strip()] if columns else []
     src = str(csv_path)
+    finder = PhotoFinder(img_dir)
     sizes: dict[str, tuple[int, int] | None] = {}
+    paths: dict[str, Path] = {}
     issues: list[DataIssue] = []
     samples: list[Sample] = []
     for n, row in enumerate(rows[1:], start=2):
@@ -122,17 +220,17 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
             if not name or (labelled and not label):
                 raise ValueError
         except (IndexError, ValueError):
-            need = "Name, numeric Row/Column and Label" if labelled else "Name and numeric Row/Column"
+            need = "Name, numeric Row/Column and Label code" if labelled else "Name and numeric Row/Column"
             issues.append(DataIssue(src, n, f"row needs {need}: {row}", "skipped", "bad_row"))
             continue
         if name not in sizes:
-            path = img_dir / name
+            path = paths[name] = finder.find(name, f"{csv_path}:{n}")
             sizes[name] = None
             if keep is not None and not keep(path):
                 continue
             if not path.is_file():
-                issues.append(DataIssue(src, n, f"image {path} does not exist (pass images=/--images); "
-                                        "all its points are left out", "skipped", "missing_file"))
+                issues.append(DataIssue(src, n, f"image {name} was not found in {img_dir} or its subfolders "
+                                        "(pass images=/--images); all its points are left out", "skipped", "missing_file"))
             else:
                 try:
                     sizes[name] = image_size(path)
@@ -147,7 +245,8 @@ def read_coralnet(csv_path: Path, images: Path | None = None, patch_size: int = 
             issues.append(DataIssue(src, n, f"point (row {r:g}, column {c:g}) is outside {name} ({W}x{H})",
                                     "skipped", "outside_image"))
             continue
-        samples.append(point_patch(img_dir / name, label, name, r, c, patch_size, line=n))
+        more = {"columns": {h: (row[i].strip() if i < len(row) else "") for i, h in extra}} if extra else {}
+        samples.append(point_patch(paths[name], label, name, r, c, patch_size, line=n, **more))
     return samples, issues
 
 

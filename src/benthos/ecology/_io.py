@@ -86,3 +86,16 @@ def finite_or_none(x: Any) -> float | None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def text_table(rows: Sequence[Sequence[Any]], header: Sequence[str], right: Sequence[bool] | None = None) -> str:
+    """Rows as aligned plain text for a terminal: text left-aligned, numbers right-aligned."""
+    cells = [[str(h) for h in header]] + [["" if v is None else str(v) for v in r] for r in rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(header))]
+    if right is None:
+        right = [j > 0 for j in range(len(header))]
+    lines = []
+    for r in cells:
+        parts = [v.rjust(w) if rt else v.ljust(w) for v, w, rt in zip(r, widths, right)]
+        lines.append("  ".join(parts).rstrip())
+    return "\n".join(lines)

@@ -5,8 +5,13 @@ Two estimators of the true class totals of a set of predictions:
        true i) is measured on held-out data (the run's evaluation.json); solved for t >= 0.
   em   Saerens, Latinne & Decaestecker (2002): re-estimate class priors from the softmax
        outputs by EM, for when the survey's class mix differs from the training data.
-Bootstrap intervals resample both the held-out confusion matrix (row by row) and the
-predictions, and carry the uncertainty into richness and Hill numbers.
+Bootstrap intervals resample both the predictions and the held-out items behind the confusion
+matrix, and carry the uncertainty into richness and Hill numbers. The held-out items of each
+true class are resampled with a Bayesian bootstrap (Rubin 1981) plus one pseudo-item spread
+evenly over the classes: a class with 3 test examples, all right, is then not taken as always
+right (a plain bootstrap of 3 right answers gives an interval of zero width), while 300 test
+examples barely feel the pseudo-item. A class with no test example at all is assumed always
+right, and the command says so. For classified points the results are percent cover.
 """
 from __future__ import annotations
 
@@ -23,6 +28,9 @@ from benthos.errors import DataError
 from benthos.ecology.diversity import chao1, hill
 
 
+MIN_SUPPORT = 10  # fewer held-out examples of a class than this: its error rates are little more than a guess
+
+
 @dataclass
 class Evaluation:
     """The held-out confusion matrix of a run (rows = true class, columns = predicted)."""
@@ -31,6 +39,12 @@ class Evaluation:
     confusion: np.ndarray
     train_priors: np.ndarray | None = None  # class priors the classifier was trained with, if known
     path: Path | None = None
+    data: str | None = None  # what it was measured on, as `benthos evaluate` records it
+
+    def small_classes(self, min_support: int = MIN_SUPPORT) -> dict[str, int]:
+        """Classes with fewer than ``min_support`` held-out examples, and how many they have."""
+        support = self.confusion.sum(1)
+        return {c: int(n) for c, n in zip(self.classes, support) if n < min_support}
 
     @property
     def rates(self) -> np.ndarray:
@@ -75,7 +89,9 @@ class Evaluation:
             i, j = bad[0]
             raise DataError(f"{where}: confusion_matrix[{i}][{j}] = {conf[i, j]}: entries must be counts (whole numbers >= 0).")
         pri = d.get("train_priors")
-        return cls(classes, conf.astype(np.int64), None if pri is None else np.asarray(pri, float), path)
+        data = d.get("data")
+        return cls(classes, conf.astype(np.int64), None if pri is None else np.asarray(pri, float), path,
+                   str(data) if data else None)
 
     @classmethod
     def example(cls) -> Evaluation:
@@ -86,7 +102,8 @@ class Evaluation:
 
 
 def read_evaluation(path: str | os.PathLike) -> Evaluation:
-    """Read ``evaluation.json`` (or a run folder holding one)."""
+    """Read ``evaluation.json``, or a run folder's own ``RUN/evaluation.json`` (its held-out test split;
+    evaluations on other data lie beside it under other names and are only read when named)."""
     path = Path(path)
     if path.is_dir():
         path = path / "evaluation.json"
@@ -138,6 +155,21 @@ def round_preserving(values: np.ndarray) -> np.ndarray:
     return base
 
 
+def resample_rates(confusion: np.ndarray, rng: np.random.Generator, pseudo: float = 1.0) -> np.ndarray:
+    """One bootstrap draw of M[i, j] = P(predicted j | true i): each true class's held-out items
+    reweighted by a Bayesian bootstrap, with ``pseudo`` items spread evenly over the predicted
+    classes (see the module's docstring). Rows without items stay "always right"."""
+    c = np.asarray(confusion, float)
+    k = c.shape[1]
+    w = rng.gamma(c + pseudo / k)
+    total = w.sum(1, keepdims=True)
+    m = w / np.where(total > 0, total, 1.0)
+    empty = c.sum(1) == 0
+    m[empty] = 0.0
+    m[empty, empty.nonzero()[0]] = 1.0
+    return m
+
+
 def diversity_of(counts: np.ndarray) -> dict[str, float]:
     """Richness, Hill q1, q2 and Chao1 of (rounded) counts; zeros if empty."""
     c = round_preserving(counts)
@@ -148,7 +180,11 @@ def diversity_of(counts: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class Correction:
-    """Naive and corrected totals per class of one sample, with bootstrap 95% intervals."""
+    """Naive and corrected totals per class of one sample, with bootstrap 95% intervals.
+
+    ``points``: the rows are classified points, and :meth:`rows` gives percent cover of the
+    sample's ``n`` points; ``annotated``: the points' own labels per class, where they had them.
+    """
 
     sample: str
     classes: list[str]
@@ -157,28 +193,65 @@ class Correction:
     lower: dict[str, np.ndarray]
     upper: dict[str, np.ndarray]
     diversity: dict[str, dict[str, Any]]  # method -> figure -> {"value", "lower", "upper"}
+    points: bool = False
+    annotated: np.ndarray | None = None  # annotated points per class (points only)
+    annotated_total: int = 0              # points with an annotation, of any label
+
+    @property
+    def n(self) -> int:
+        return int(self.naive.sum())
+
+    @property
+    def unit(self) -> str:
+        return "% cover" if self.points else "count"
+
+    def _scale(self, v: np.ndarray) -> np.ndarray:
+        return v / max(self.n, 1) * 100.0 if self.points else v
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
+        naive = self._scale(self.naive)
+        ann = self.annotated / max(self.annotated_total, 1) * 100.0 if self.annotated is not None else None
         for j, c in enumerate(self.classes):
-            r: dict[str, Any] = {"sample": self.sample, "taxon": c, "naive": int(self.naive[j])}
+            r: dict[str, Any] = {"sample": self.sample, "taxon": c, "unit": self.unit,
+                                 "naive": float(naive[j]) if self.points else int(self.naive[j])}
             for m in self.corrected:
-                r[m] = float(self.corrected[m][j])
-                r[f"{m}_lower"] = float(self.lower[m][j]) if m in self.lower else None
-                r[f"{m}_upper"] = float(self.upper[m][j]) if m in self.upper else None
+                r[m] = float(self._scale(self.corrected[m])[j])
+                r[f"{m}_lower"] = float(self._scale(self.lower[m])[j]) if m in self.lower else None
+                r[f"{m}_upper"] = float(self._scale(self.upper[m])[j]) if m in self.upper else None
+            if ann is not None:
+                r["annotated"] = float(ann[j])
             out.append(r)
         return out
 
+    def disagreements(self) -> list[str]:
+        """Classes where ACC and EM disagree beyond their 95% intervals (the intervals do not overlap)."""
+        if not {"acc", "em"} <= set(self.lower):
+            return []
+        a_lo, a_hi, e_lo, e_hi = self.lower["acc"], self.upper["acc"], self.lower["em"], self.upper["em"]
+        gap = 0.005 * max(self.n, 1)  # gaps under half a percent of the sample are rounding, not disagreement
+        return [c for j, c in enumerate(self.classes) if a_hi[j] + gap < e_lo[j] or e_hi[j] + gap < a_lo[j]]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"classes": self.classes, "naive": self.naive.tolist(),
-                "corrected": {m: v.tolist() for m, v in self.corrected.items()},
-                "lower": {m: v.tolist() for m, v in self.lower.items()},
-                "upper": {m: v.tolist() for m, v in self.upper.items()}, "diversity": self.diversity}
+        d = {"classes": self.classes, "unit": self.unit, "n": self.n, "naive": self.naive.tolist(),
+             "corrected": {m: v.tolist() for m, v in self.corrected.items()},
+             "lower": {m: v.tolist() for m, v in self.lower.items()},
+             "upper": {m: v.tolist() for m, v in self.upper.items()}, "diversity": self.diversity,
+             "disagree": self.disagreements()}
+        if self.annotated is not None:
+            d["annotated"] = self.annotated.tolist()
+            d["annotated_total"] = self.annotated_total
+        return d
 
 
 def correct_sample(labels_idx: np.ndarray, evaluation: Evaluation, probs: np.ndarray | None = None,
-                   methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200, seed: int = 0, sample: str = "all") -> Correction:
-    """Correct the class totals of one sample's predictions (label indices into ``evaluation.classes``)."""
+                   methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200, seed: int = 0, sample: str = "all",
+                   points: bool = False, annotated: np.ndarray | None = None, annotated_total: int = 0) -> Correction:
+    """Correct the class totals of one sample's predictions (label indices into ``evaluation.classes``).
+
+    ``points``: the predictions are classified points (results read as percent cover);
+    ``annotated``: those points' annotated labels per class, shown beside.
+    """
     k = len(evaluation.classes)
     labels_idx = np.asarray(labels_idx, np.int64)
     n = len(labels_idx)
@@ -201,19 +274,20 @@ def correct_sample(labels_idx: np.ndarray, evaluation: Evaluation, probs: np.nda
         div[m] = {f: {"value": v} for f, v in diversity_of(corrected[m]).items()}
     if nboot > 1 and n > 0:
         rng = np.random.default_rng(seed)
-        support = evaluation.confusion.sum(1)
         boots: dict[str, list[np.ndarray]] = {m: [] for m in methods}
         bdiv: dict[str, list[dict[str, float]]] = {m: [] for m in ("naive", *methods)}
         for _ in range(nboot):
             idx = rng.integers(0, n, n)
             lab = labels_idx[idx]
             pr = probs[idx] if probs is not None else None
-            # the held-out matrix is itself a sample: redraw each true class's row
-            conf_b = np.array([rng.multinomial(s, r) if s > 0 else np.zeros(k, np.int64) for s, r in zip(support, rates)])
-            ev_b = Evaluation(evaluation.classes, conf_b, evaluation.train_priors)
+            # the held-out matrix is itself a sample: redraw each true class's items
+            rates_b = resample_rates(evaluation.confusion, rng)
+            # priors measured on the held-out items are as uncertain as their counts; given ones are not
+            priors_b = priors if evaluation.train_priors is not None else rng.dirichlet(
+                evaluation.confusion.sum(1) + 1.0 / k)
             bdiv["naive"].append(diversity_of(np.bincount(lab, minlength=k)))
             for m in methods:
-                est = estimate(m, lab, pr, ev_b.rates, ev_b.priors)
+                est = estimate(m, lab, pr, rates_b, priors_b)
                 boots[m].append(est)
                 bdiv[m].append(diversity_of(est))
         for m in methods:
@@ -223,13 +297,15 @@ def correct_sample(labels_idx: np.ndarray, evaluation: Evaluation, probs: np.nda
             for f in div[m]:
                 vals = np.array([r[f] for r in reps])
                 div[m][f]["lower"], div[m][f]["upper"] = float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5))
-    return Correction(sample, list(evaluation.classes), naive, corrected, lower, upper, div)
+    return Correction(sample, list(evaluation.classes), naive, corrected, lower, upper, div, points,
+                      annotated, annotated_total)
 
 
 def correct_predictions(preds: Any, evaluation: Evaluation, groups: list[str] | None = None,
                         methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200, seed: int = 0) -> list[Correction]:
-    """Correct every group of a prediction file (and all of it together) against a run's evaluation."""
-    from benthos.ecology.predictions import check_label_set
+    """Correct every group of a prediction file (and all of it together) against a run's evaluation.
+    Points give percent cover, with the annotated cover beside where the points carry labels."""
+    from benthos.ecology.predictions import ANNOTATED, check_label_set
 
     check_label_set(preds, evaluation.classes, f"the evaluation's classes ({evaluation.path or 'evaluation.json'})")
     if preds.kind == "detection" and "em" in methods:
@@ -238,13 +314,19 @@ def correct_predictions(preds: Any, evaluation: Evaluation, groups: list[str] | 
             raise DataError("detections carry no softmax, so the EM correction cannot run on them; use --method acc.")
     index = {c: i for i, c in enumerate(evaluation.classes)}
     lab = np.array([index[lb] for lb in preds.labels], np.int64)
+    points = preds.kind == "points"
+    ann_labels = preds.extra.get(ANNOTATED) if points else None
     out = []
     keys = list(dict.fromkeys(groups)) if groups else []
-    if len(keys) > 1:
-        g = np.asarray(groups)
-        for i, key in enumerate(keys):
-            sel = g == key
-            out.append(correct_sample(lab[sel], evaluation, preds.probs[sel] if preds.probs is not None else None,
-                                      methods, nboot, seed + i, sample=key))
-    out.append(correct_sample(lab, evaluation, preds.probs, methods, nboot, seed, sample="all"))
+    subsets = [(key, np.asarray(groups) == key) for key in keys] if len(keys) > 1 else []
+    subsets.append(("all", np.ones(len(lab), bool)))
+    for i, (key, sel) in enumerate(subsets):
+        ann, ann_total = None, 0
+        if ann_labels:
+            given = [a for a, k in zip(ann_labels, sel) if k and a]
+            ann_total = len(given)
+            ann = np.array([given.count(c) for c in evaluation.classes], float) if given else None
+        out.append(correct_sample(lab[sel], evaluation, preds.probs[sel] if preds.probs is not None else None,
+                                  methods, nboot, seed + i if key != "all" else seed, sample=key, points=points,
+                                  annotated=ann, annotated_total=ann_total))
     return out

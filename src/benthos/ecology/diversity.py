@@ -155,3 +155,24 @@ def diversity_by_sample(table: Any, depths: list[int] | tuple[int, ...] = (), cu
                                                   "individuals (sum X(X-1) = 0)")
         out[name] = d
     return out
+
+
+POINTS_NOTE = ("classified points are shares of cover, not counted individuals: the number of points is the "
+               "observer's choice, so estimators built on how many individuals were seen once or twice (Chao1, ACE, "
+               "sample coverage, rarefaction and extrapolation) would measure the sampling design, not the community; "
+               "only the measures of the cover shares are given")
+
+
+def point_measures(counts: Any) -> dict[str, Any]:
+    """The measures that mean something for classified points (cover shares): taxa seen among the
+    points, Shannon, Gini-Simpson, Hill numbers q1 and q2 and Pielou evenness of the cover."""
+    c = _as_counts(counts)
+    n = int(c.sum())
+    if n == 0:
+        raise ValueError("empty sample")
+    s = int((c > 0).sum())
+    h = shannon(c)
+    undefined = {} if s > 1 else {"pielou": "Pielou evenness is undefined with a single taxon (ln S = 0)"}
+    return {"n": n, "richness": s, "shannon": h, "simpson": gini_simpson(c), "hill_q1": math.exp(h),
+            "hill_q2": hill(c, 2), "pielou": h / math.log(s) if s > 1 else None, "undefined": undefined,
+            "points": True}

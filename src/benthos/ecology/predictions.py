@@ -19,6 +19,7 @@ from benthos.ecology._io import parse_float, read_csv, write_csv
 
 DETECTION_COLUMNS = ["image", "label", "score", "x0", "y0", "x1", "y1"]
 BASE_COLUMNS = ["image", "label", "score"]
+ANNOTATED = "annotated_label"  # a point's label in the CoralNet CSV it was predicted from, when it had one
 
 
 def detect_kind(header: list[str]) -> str | None:
@@ -215,16 +216,52 @@ def check_label_set(preds: Predictions, classes: list[str], source: str) -> None
             raise DataError(f"{preds.where(i)}: label '{lb}' is not in {source}.{closest(lb, classes)}")
 
 
+# a CoralNet export's photo columns under their Darwin Core names (added when the file has none of that name)
+CORALNET_TO_DWC = {"Date": "eventDate", "Latitude": "decimalLatitude", "Longitude": "decimalLongitude"}
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """Image metadata CSV (column ``image`` plus any of station, transect, site, eventDate, ...) keyed by image."""
+    """Image metadata keyed by image: a CSV with an ``image`` column plus any of station, transect,
+    site, eventDate, ..., or a CoralNet export (``Name``, Date, Aux1-Aux5, ...; one row per point is
+    fine: the rows of one photo must agree on the photo's columns). A CoralNet export's Date,
+    Latitude and Longitude also answer to eventDate, decimalLatitude and decimalLongitude."""
+    from benthos.data.regions import is_point_column
+
     path = Path(path)
-    header, rows = read_csv(path, required=["image"], what="image metadata CSV")
+    header, rows = read_csv(path, what="image metadata CSV", check_header=_metadata_header(path))
+    coralnet = "image" not in header
+    key = "image" if not coralnet else next(h for h in header if h.strip().lower() == "name")
+    keep = [h for h in header if not (coralnet and is_point_column(h))]
     out: dict[str, dict[str, str]] = {}
     for line, r in rows:
-        if r["image"] in out:
-            raise DataError(f"{path}: line {line}: image '{r['image']}' is listed twice; keep one row per image.")
-        out[r["image"]] = dict(r, _line=str(line))
+        image = r[key]
+        if not image:
+            raise DataError(f"{path}: line {line}: empty '{key}' value.")
+        row = {h: r[h] for h in keep}
+        if coralnet:
+            row["image"] = image
+            for src, dwc in CORALNET_TO_DWC.items():
+                if src in row and dwc not in header:
+                    row[dwc] = row[src]
+        if image in out:
+            if not coralnet:
+                raise DataError(f"{path}: line {line}: image '{image}' is listed twice; keep one row per image.")
+            first = out[image]
+            differ = [h for h in keep if first.get(h) != row.get(h)]
+            if differ:
+                raise DataError(f"{path}: line {line}: photo '{image}' has {differ[0]} '{row[differ[0]]}' here but "
+                                f"'{first[differ[0]]}' on line {first['_line']}; one photo has one value.")
+            continue
+        out[image] = dict(row, _line=str(line))
     return out
+
+
+def _metadata_header(path: Path):
+    def check(header: list[str]) -> None:
+        if "image" not in header and not any(h.strip().lower() == "name" for h in header):
+            raise DataError(f"{path}: line 1: no 'image' column (or 'Name', as in a CoralNet export) in header "
+                            f"{','.join(header)}; give one row per image with its path or file name.")
+    return check
 
 
 def lookup_metadata(meta: dict[str, dict[str, str]], image: str) -> dict[str, str] | None:

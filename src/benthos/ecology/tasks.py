@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
 from benthos.errors import DataError
 from benthos.ecology.predictions import Predictions, group_keys, read_metadata, read_predictions
+from benthos.ecology.threshold import CountThreshold, count_threshold, counted
 
 
 def parse_by(by: list[str] | None) -> str:
@@ -31,13 +34,45 @@ def load(predictions: str | os.PathLike, by: list[str] | None = None, metadata: 
     return preds, group_keys(preds, parse_by(by), meta), meta
 
 
+@dataclass
+class Counted:
+    """A prediction file read for counting: the rows, their samples, the metadata, the threshold
+    the counts use (None: every classification counted) and which rows pass it."""
+
+    preds: Predictions
+    groups: list[str]
+    metadata: dict[str, dict[str, str]] | None
+    threshold: CountThreshold | None
+    keep: np.ndarray
+
+    @property
+    def note(self) -> str | None:
+        """The one line every counting command prints: the threshold and what it kept."""
+        if self.threshold is None:
+            return None
+        what = "boxes" if self.preds.kind == "detection" else "predictions"
+        return f"{self.threshold.describe(sorted(set(self.preds.labels)))}; {int(self.keep.sum())} of {len(self.keep)} {what} counted"
+
+    def kept(self) -> tuple[Predictions, list[str]]:
+        """Only the counted rows, and their samples."""
+        return self.preds.subset(self.keep), [g for g, k in zip(self.groups, self.keep) if k]
+
+
+def load_counted(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None,
+                 min_score: float | None = None) -> Counted:
+    """:func:`load`, with the counting threshold (:func:`benthos.ecology.threshold.count_threshold`)."""
+    preds, groups, meta = load(predictions, by, metadata)
+    thr = count_threshold(preds, min_score)
+    return Counted(preds, groups, meta, thr, counted(preds, thr))
+
+
 def counts(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None,
-           min_score: float = 0.0, exclude: tuple[str, ...] = ()) -> Any:
-    """CountTable from a prediction file."""
+           min_score: float | None = None, exclude: tuple[str, ...] = ()) -> tuple[Any, Counted]:
+    """CountTable from a prediction file, and what was counted (threshold, rows kept)."""
     from benthos.ecology.counts import count_predictions
 
-    preds, groups, _ = load(predictions, by, metadata)
-    return count_predictions(preds, groups, min_score, exclude)
+    c = load_counted(predictions, by, metadata, min_score)
+    return count_predictions(c.preds, c.groups, exclude=exclude, keep=c.keep), c
 
 
 def cover(predictions: str | os.PathLike, by: list[str] | None = None, metadata: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -48,24 +83,69 @@ def cover(predictions: str | os.PathLike, by: list[str] | None = None, metadata:
 
 
 def diversity(counts_csv: str | os.PathLike, depths: tuple[int, ...] = (), curves: bool = True, nboot: int = 50,
-              seed: int = 0) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]], Any]:
-    """Per-sample diversity, the accumulation curve over samples, and the count table."""
+              seed: int = 0, points: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, list[float]] | None, Any]:
+    """Per-sample diversity, the accumulation curve over samples (None for points), and the count table.
+
+    Counts of classified points (a ``points`` column, or ``points=True``) are shares of cover,
+    not individuals: only the measures of those shares are given (see :data:`POINT_MEASURES`).
+    """
     from benthos.ecology.counts import read_counts
-    from benthos.ecology.diversity import diversity_by_sample
+    from benthos.ecology.diversity import diversity_by_sample, point_measures
     from benthos.ecology.rarefaction import accumulation
 
-    table = read_counts(counts_csv)
+    table = read_counts(counts_csv, points=points)
+    if table.points:
+        return {s: point_measures(r) for s, r in zip(table.samples, table.counts)}, None, table
     res = diversity_by_sample(table, depths, curves=curves, nboot=nboot, seed=seed)
     return res, accumulation(table.counts, seed=seed), table
 
 
+@dataclass
+class Corrected:
+    """Corrections of one prediction file, and what a reader must know about them."""
+
+    corrections: list[Any]
+    counted: Counted
+    evaluation: Any
+    warnings: list[str]
+
+
 def correct(predictions: str | os.PathLike, evaluation: str | os.PathLike, by: list[str] | None = None,
-            metadata: str | os.PathLike | None = None, methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200, seed: int = 0) -> list[Any]:
+            metadata: str | os.PathLike | None = None, methods: tuple[str, ...] = ("acc", "em"), nboot: int = 200,
+            seed: int = 0, min_score: float | None = None) -> Corrected:
+    """Naive vs corrected counts (cover for points) per sample, with the warnings that go with them."""
     from benthos.ecology.correction import correct_predictions, read_evaluation
 
     ev = read_evaluation(evaluation)
-    preds, groups, _ = load(predictions, by, metadata)
-    return correct_predictions(preds, ev, groups if by else None, methods, nboot, seed)
+    c = load_counted(predictions, by, metadata, min_score)
+    preds, groups = c.kept()
+    if not len(preds):
+        raise DataError(f"{predictions}: nothing left to correct: {c.note}")
+    res = correct_predictions(preds, ev, groups if by else None, methods, nboot, seed)
+    return Corrected(res, c, ev, correction_warnings(res, ev))
+
+
+def correction_warnings(res: list[Any], ev: Any) -> list[str]:
+    """What makes corrected figures less sure than they look: few held-out examples, an evaluation
+    on other data than the run's test split, ACC and EM telling different stories."""
+    from benthos.ecology.correction import MIN_SUPPORT
+
+    out = []
+    small = ev.small_classes(MIN_SUPPORT)
+    if small:
+        listed = ", ".join(f"{c} ({n})" for c, n in sorted(small.items(), key=lambda kv: kv[1]))
+        out.append(f"few held-out examples in {ev.path or 'the evaluation'} for {listed}: fewer than {MIN_SUPPORT} "
+                   "per class leaves their error rates uncertain (the intervals say how much); label more test images"
+                   + ("; classes with 0 are assumed always right" if 0 in small.values() else ""))
+    if ev.data and "held-out" not in ev.data:
+        out.append(f"{ev.path}: measured on {ev.data}, not on the run's held-out test split")
+    for r in res:
+        bad = r.disagreements()
+        if bad:
+            out.append(f"[{r.sample}] acc and em disagree beyond their 95% intervals for {', '.join(bad)}: acc assumes the "
+                       "held-out error rates hold in this survey, em that the scores are calibrated and only the mix of "
+                       "taxa changed; check on labelled survey images before trusting either")
+    return out
 
 
 def unknown(predictions: str | os.PathLike, validation: str | os.PathLike, score: str = "energy", keep: float = 0.95,
@@ -113,65 +193,92 @@ def taxonomy(taxonomy_csv: str | os.PathLike, predictions: str | os.PathLike | N
 
 def darwincore(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
                metadata: str | os.PathLike | None = None, taxonomy_csv: str | os.PathLike | None = None, model: str = "",
-               min_score: float = 0.0, exclude: tuple[str, ...] = (), title: str = "benthos occurrences") -> tuple[Path, int]:
-    """Write a Darwin Core occurrence CSV, or an archive when ``out`` ends in .zip."""
-    from benthos.ecology.darwincore import occurrences, write_archive, write_occurrences
+               min_score: float | None = None, exclude: tuple[str, ...] = (), title: str = "benthos occurrences",
+               creator: str = "", licence: str = "", media_base: str | os.PathLike | None = None,
+               media_url: str | None = None) -> dict[str, Any]:
+    """Write a Darwin Core occurrence CSV, or an archive when ``out`` ends in .zip. Returns the path,
+    the number of occurrences, the labels exported without a scientific name, warnings and what was counted."""
+    from benthos.ecology.darwincore import (check_archive_metadata, check_events, media_mapper, model_identity,
+                                            occurrences, write_archive, write_occurrences)
     from benthos.ecology.taxonomy import read_taxonomy
 
-    preds, events, meta = load(predictions, by, metadata)
+    archive = str(out).endswith(".zip")
+    if archive:
+        check_archive_metadata(title, creator, licence)
+    c = load_counted(predictions, by, metadata, min_score)
+    if c.metadata is not None:
+        check_events(c.metadata, metadata)
     tax = read_taxonomy(taxonomy_csv) if taxonomy_csv else None
-    rows, cols = occurrences(preds, events, tax, meta, model or Path(predictions).stem, min_score, exclude)
+    media, media_note = media_mapper(c.preds, media_base, media_url)
+    remarks = model_identity(c.preds.path, model)
+    if c.threshold is not None:
+        remarks += f"; counted at score >= {c.threshold.default:g}" + (" (per class where recorded)" if c.threshold.per_class else "")
+    rows, cols, notes = occurrences(c.preds, c.groups, tax, c.metadata, remarks, exclude=exclude, keep=c.keep,
+                                    media=media, licence=licence)
     if not rows:
-        raise DataError(f"{predictions}: no occurrence left to export (all below --min-score, excluded or non-taxa).")
-    path = write_archive(out, rows, cols, title) if str(out).endswith(".zip") else write_occurrences(out, rows, cols)
-    return path, len(rows)
+        raise DataError(f"{predictions}: no occurrence left to export (all below the counting threshold, excluded or non-taxa).")
+    path = (write_archive(out, rows, cols, title, creator, licence) if archive else write_occurrences(out, rows, cols))
+    return {"path": path, "n": len(rows), "unnamed": notes["unnamed"],
+            "warnings": ([media_note] if media_note else []) + notes["warnings"], "counted": c}
 
 
 def report_sections(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
-           metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
-           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> tuple[list[str], str]:
+                    metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
+                    validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0,
+                    min_score: float | None = None) -> tuple[list[str], str]:
     """Biodiversity HTML sections of one prediction file, and a subtitle describing it."""
+    secs, subtitle, _ = _report_parts(predictions, by, metadata, evaluation, validation, score, nboot, seed, min_score)
+    return secs, subtitle
+
+
+def _report_parts(predictions: str | os.PathLike, by: list[str] | None, metadata: str | os.PathLike | None,
+                  evaluation: str | os.PathLike | None, validation: str | os.PathLike | None, score: str, nboot: int,
+                  seed: int, min_score: float | None) -> tuple[list[str], str, str | None]:
     from benthos.ecology.correction import correct_predictions, read_evaluation
     from benthos.ecology.counts import count_predictions, percent_cover
-    from benthos.ecology.diversity import diversity_by_sample
+    from benthos.ecology.diversity import diversity_by_sample, point_measures
     from benthos.ecology.rarefaction import accumulation, inext
     from benthos.ecology.report import biodiversity_sections
     from benthos.ecology.unknown import calibrate, find_unknowns
 
-    preds, groups, _ = load(predictions, by, metadata)
-    table = count_predictions(preds, groups)
-    table = type(table)([s for s, r in zip(table.samples, table.counts) if r.sum()], table.taxa,
-                        table.counts[table.counts.sum(1) > 0])
+    c = load_counted(predictions, by, metadata, min_score)
+    preds, groups = c.preds, c.groups
+    table, empty = count_predictions(preds, groups, keep=c.keep).nonempty()
     if not len(table.samples):
-        raise DataError(f"{predictions}: no predictions to report on.")
-    div = diversity_by_sample(table, curves=False)
+        raise DataError(f"{predictions}: no predictions to report on" + (f" ({c.note})" if c.note else "") + ".")
     points = preds.kind == "points"  # classified points are cover, not individuals: no rarefaction of them
+    if points:
+        div = {s: point_measures(r) for s, r in zip(table.samples, table.counts)}
+    else:
+        div = diversity_by_sample(table, curves=False)
     curves = None if points else {s: inext(r, nboot=nboot, seed=seed + i)
                                   for i, (s, r) in enumerate(zip(table.samples, table.counts))}
     cov = percent_cover(preds, groups) if points else None
     corr = None
     if evaluation:
         methods = ("acc",) if preds.kind == "detection" else ("acc", "em")
-        corr = correct_predictions(preds, read_evaluation(evaluation), groups if by else None, methods, max(nboot, 2), seed)
+        ev = read_evaluation(evaluation)
+        kept, kept_groups = c.kept()
+        res = correct_predictions(kept, ev, kept_groups if by else None, methods, max(nboot, 2), seed)
+        corr = (res, correction_warnings(res, ev))
     unk = None
     if validation:
         val = read_predictions(validation)
         unk = (preds, find_unknowns(preds, calibrate(val, score)))
     secs = biodiversity_sections(table, cov, div, curves, None if points else accumulation(table.counts, seed=seed),
-                                 corr, unk, points=points)
-    return secs, f"{predictions} ({preds.kind}, {len(preds)} rows)"
+                                 corr, unk, points=points, counting=c.note, empty=empty)
+    return secs, f"{predictions} ({preds.kind}, {len(preds)} rows)", c.note
 
 
 def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str] | None = None,
            metadata: str | os.PathLike | None = None, evaluation: str | os.PathLike | None = None,
-           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0) -> Path:
-    """Standalone biodiversity report of one prediction file."""
+           validation: str | os.PathLike | None = None, score: str = "energy", nboot: int = 50, seed: int = 0,
+           min_score: float | None = None) -> tuple[Path, str | None]:
+    """Standalone biodiversity report of one prediction file; the page, and the counting threshold's line."""
     from benthos.ecology.report import write_report
 
-    secs, subtitle = report_sections(predictions, out, by, metadata, evaluation, validation, score, nboot, seed)
-    return write_report(out, secs, subtitle=subtitle)
-
-
+    secs, subtitle, note = _report_parts(predictions, by, metadata, evaluation, validation, score, nboot, seed, min_score)
+    return write_report(out, secs, subtitle=subtitle), note
 
 
 def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:

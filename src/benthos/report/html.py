@@ -28,6 +28,10 @@ th:first-child,td:first-child{text-align:left} th{background:#eef3f6}
 .gallery img{width:160px;height:160px;object-fit:cover;border:1px solid #ccd}
 .kpi{display:inline-block;margin:0 26px 8px 0} .kpi b{display:block;font-size:22px;color:#0b3c5d}
 img.plot{max-width:100%}
+details{margin:6px 0} summary{cursor:pointer;color:#0b3c5d;font-size:14px}
+th[title]{text-decoration:underline dotted;cursor:help} th.l,td.l{text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
+.warn{background:#fff6e0;border-left:4px solid #e0a100;padding:6px 10px;font-size:13px}
 table.kv th,table.kv td{text-align:left;vertical-align:top} table.kv th{background:none;font-weight:600;white-space:nowrap}
 """
 
@@ -42,14 +46,20 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3) -> str:
-    """An HTML table from a list of dicts (columns default to the first row's keys)."""
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None, digits: int = 3,
+          titles: Mapping[str, str] | None = None, left: Sequence[str] = ()) -> str:
+    """An HTML table from a list of dicts (columns default to the first row's keys). ``titles``:
+    a tooltip per column (e.g. its formula), shown when the pointer rests on the header; ``left``:
+    text columns aligned left like the first one (numbers stay right-aligned)."""
     if not rows:
         return '<p class="note">(no rows)</p>'
     columns = list(columns or rows[0].keys())
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    titles = titles or {}
+    cls = {c: ' class="l"' if c in left else "" for c in columns}
+    head = "".join(f'<th{cls[c]} title="{esc(titles[c])}">{esc(c)}</th>' if c in titles else f"<th{cls[c]}>{esc(c)}</th>"
+                   for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(fmt(r.get(c, ''), digits))}</td>" for c in columns) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td{cls[c]}>{esc(fmt(r.get(c, ''), digits))}</td>" for c in columns) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -99,6 +109,11 @@ def gallery(items: Iterable[tuple[str, str]]) -> str:
     """items: (data URI, caption HTML-escaped here)."""
     figs = "".join(f'<figure><img src="{uri}" alt="{esc(cap)}"><figcaption>{esc(cap)}</figcaption></figure>' for uri, cap in items)
     return f'<div class="gallery">{figs}</div>'
+
+
+def details(summary: str, body: str, open: bool = False) -> str:
+    """A block the reader unfolds (long tables): ``summary`` is always shown."""
+    return f"<details{' open' if open else ''}><summary>{esc(summary)}</summary>{body}</details>"
 
 
 def section(title: str, body: str, anchor: str | None = None) -> str:

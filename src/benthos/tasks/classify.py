@@ -107,11 +107,31 @@ def point_samples(csv_path: str | os.PathLike, images: str | os.PathLike | None,
 
     try:
         samples, issues = read_coralnet(Path(csv_path), Path(images) if images else None, patch_size, labelled=False,
-                                        keep=keep)
+                                        keep=keep, columns=True)
     except DataError as exc:
         raise DataError(f"{exc} (`benthos predict` takes images, folders or one CSV of points; to score a "
                         "labelled CSV manifest use `benthos evaluate RUN FILE.csv`)") from None
     return samples, [str(i) for i in issues]
+
+
+def carried_columns(csv_path: str | os.PathLike) -> tuple[list[str], Callable[[Any], list[str]]]:
+    """The columns of a points CSV that its predictions carry (CoralNet's Date, Aux1-Aux5, ...; the
+    point's own label as ``annotated_label``), and the function giving a sample's values. Taken
+    from the CSV's header, so every share of a sharded job writes the same columns."""
+    from benthos.data.regions import csv_header, is_point_column, label_column
+
+    head = csv_header(Path(csv_path))
+    names = [c.strip() for c in head if c.strip() and not is_point_column(c)]
+    labelled = label_column(head) is not None
+    ours = {"image", "label", "score", "energy", "row", "column", "annotated_label"}
+    header = [f"input:{n}" if n.lower() in ours or n.lower().startswith(("prob:", "label_", "score_")) else n
+              for n in names] + (["annotated_label"] if labelled else [])
+
+    def values(s) -> list[str]:
+        cols = s.meta.get("columns") or {}
+        return [cols.get(n, "") for n in names] + ([s.label] if labelled else [])
+
+    return header, values
 
 
 def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
@@ -256,12 +276,13 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
             line = r["skipped"] if r["skipped"].startswith(path) else f"{path}: {r['skipped']}"
             if line not in skipped:
                 skipped.append(line)
-    good_rows = [r["row"] for r in results if "row" in r]
+    carried, values = carried_columns(inputs[0]) if points and not laid_out else ([], None)
+    good_rows = [r["row"] + (values(s) if values else []) for s, r in zip(samples, results) if "row" in r]
     if not good_rows and not share:  # a share with nothing readable writes an empty file: array jobs still succeed
         journal.close(remove=True)
         raise BenthosError("none of the images could be read:\n  " + "\n  ".join(skipped[:10]))
     header_row = ["image", "label", "score"] + [f"{c}_{i}" for i in range(2, k + 1) for c in ("label", "score")]
-    header_row += [f"prob:{c}" for c in classes] + ["energy"] + (["row", "column"] if points else [])
+    header_row += [f"prob:{c}" for c in classes] + ["energy"] + (["row", "column"] if points else []) + carried
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(header_row)
