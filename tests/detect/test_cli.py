@@ -22,7 +22,7 @@ def test_cli_train_evaluate_predict(tiny_coco, tmp_path, capsys):
                  "--tile", "64", "--tile-overlap", "0.3", "--tta", "--min-score", "0.2"]) == 0
     assert (tmp_path / "p" / "detections.csv").is_file() and (tmp_path / "p" / "counts.csv").is_file()
     out = capsys.readouterr().out
-    assert "animals counted (score >= 0.2, given (--min-score))" in out
+    assert "animals counted (counting boxes with score >= 0.2: given with --min-score)" in out
     record = json.loads((tmp_path / "p" / "detections.csv.json").read_text())
     assert record["tta"] == "flip" and record["tile_overlap"] == 0.3 and record["count_threshold"]["default"] == 0.2
 

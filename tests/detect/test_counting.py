@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from benthos.data.detection import DetectionData, DetectionRecord
-from benthos.detect.counting import (CountThreshold, count_boxes, expected_count, fit_count_threshold,
+from benthos.detect.counting import (count_boxes, expected_count, fit_count_threshold, run_threshold,
                                      unbiased_threshold)
+from benthos.errors import DataError
+from benthos.runs.threshold import CountThreshold, from_record
 
 
 def test_unbiased_threshold_keeps_as_many_boxes_as_animals():
@@ -37,7 +39,7 @@ def _data(rng, n_images=40, per_image=(3, 1)):
 def test_fitted_threshold_counts_right_on_its_images_and_records_what_it_rests_on():
     data, preds = _data(np.random.default_rng(0))
     fitted = fit_count_threshold(data, preds)
-    t = CountThreshold.from_dict(fitted)
+    t = run_threshold({"count_threshold": fitted})
     counted = np.sum([count_boxes(p["labels"], p["scores"], data.categories, t) for p in preds.values()], axis=0)
     assert counted.tolist() == [120, 40]  # each class (>= 30 boxes) has its own threshold: exactly right here
     assert fitted["annotated"] == 160 and set(t.per_class) == {"common", "rare"}
@@ -63,10 +65,13 @@ def test_expected_count_from_calibrated_scores():
     assert np.isnan(expected_count(scores, None, 1.0)[0])
 
 
-def test_a_recorded_threshold_is_read_back_and_a_damaged_one_falls_back():
-    t = CountThreshold(0.42, {"a": 0.5}, "fitted")
-    again = CountThreshold.from_dict(t.to_dict())
-    assert (again.default, again.of("a"), again.of("b")) == (0.42, 0.5, 0.42)
-    assert CountThreshold.from_dict({"default": "high"}).default == 0.5
-    with pytest.raises(Exception, match="min_score"):
+def test_a_recorded_threshold_is_read_back_and_a_damaged_one_is_named():
+    t = CountThreshold(0.42, {"a": 0.5}, "record", "fitted")
+    again = from_record(t.to_dict(), "x/run.json")
+    assert (again.default, again.of("a"), again.of("b"), again.source) == (0.42, 0.5, 0.42, "fitted")
+    with pytest.raises(DataError, match="x/run.json: count_threshold.default is 'high'"):
+        from_record({"default": "high"}, "x/run.json")
+    old = run_threshold({})  # a run trained before thresholds were fitted: 0.5, and it says so
+    assert old.default == 0.5 and "trained before thresholds were fitted" in old.describe()
+    with pytest.raises(DataError, match="--min-score is 1.5"):
         CountThreshold.given(1.5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benthos.ecology._io import write_csv
+from benthos.ecology.tables import write_csv
 from benthos.ecology.counts import CountTable, count_predictions, percent_cover, read_counts
 from benthos.ecology.predictions import Predictions, detect_kind, group_keys, read_metadata, read_predictions
 from benthos.errors import DataError

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from benthos.ecology._io import write_csv
+from benthos.ecology.tables import write_csv
 from benthos.ecology.darwincore import DWC, occurrences, write_archive, write_occurrences
 from benthos.ecology.predictions import group_keys, read_metadata, read_predictions
 from benthos.ecology.taxonomy import Taxonomy

@@ -180,10 +180,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     _print_per_class(m["per_class"])
     c = m.get("counts") or {}
     if c.get("annotated") is not None:
-        from benthos.detect.counting import CountThreshold
+        from benthos.detect.counting import run_threshold
 
         print(f"counts: {c['counted']} counted against {c['annotated']} annotated "
-              f"({CountThreshold.from_dict(c['threshold']).describe()})")
+              f"({run_threshold({'count_threshold': c['threshold']}).describe()})")
     print(f"wrote {m['written']} and its report beside it")
     return 0
 

@@ -161,7 +161,7 @@ def _warn(lines: list[str]) -> None:
 
 def _counts(a: argparse.Namespace) -> int:
     from benthos.ecology import tasks
-    from benthos.ecology._io import to_csv_text
+    from benthos.ecology.tables import to_csv_text
 
     table, c = tasks.counts(a.predictions, a.by, a.metadata, a.min_score, tuple(a.exclude))
     to_stdout = not a.out
@@ -188,7 +188,7 @@ def _merge(a: argparse.Namespace) -> int:
 
 def _cover(a: argparse.Namespace) -> int:
     from benthos.ecology import tasks
-    from benthos.ecology._io import text_table, to_csv_text, write_csv
+    from benthos.ecology.tables import text_table, to_csv_text, write_csv
     from benthos.ecology.counts import cover_columns
 
     rows = tasks.cover(a.predictions, a.by, a.metadata)
@@ -225,7 +225,7 @@ DIVERSITY_LEGEND = (
 
 def _diversity(a: argparse.Namespace) -> int:
     from benthos.ecology import tasks
-    from benthos.ecology._io import text_table, write_csv
+    from benthos.ecology.tables import text_table, write_csv
     from benthos.ecology.diversity import POINTS_NOTE
     from benthos.ecology.rarefaction import Curve
 
@@ -287,7 +287,7 @@ def _diversity(a: argparse.Namespace) -> int:
 
 def _correct(a: argparse.Namespace) -> int:
     from benthos.ecology import tasks
-    from benthos.ecology._io import text_table, write_csv
+    from benthos.ecology.tables import text_table, write_csv
 
     res = tasks.correct(a.predictions, a.evaluation, a.by, a.metadata, tuple(a.method), a.bootstrap, a.seed, a.min_score)
     rows = [r for c in res.corrections for r in c.rows()]
@@ -353,7 +353,7 @@ def _unknown(a: argparse.Namespace) -> int:
 
 def _taxonomy(a: argparse.Namespace) -> int:
     from benthos.ecology import tasks
-    from benthos.ecology._io import write_csv
+    from benthos.ecology.tables import write_csv
 
     res = tasks.taxonomy(a.taxonomy, a.predictions, a.threshold, a.evaluation)
     tax = res["taxonomy"]

@@ -17,7 +17,7 @@ def __getattr__(name):  # keep `import benthos.detect` light (torchvision, Light
     lazy = {"DetectConfig": "config", "fit_detector": "engine", "load_detector": "build", "build_model": "build",
             "predict_images": "inference", "predict_records": "inference", "score_records": "inference",
             "write_predictions": "outputs", "coco_metrics": "evaluate", "predict_tiled": "tiling",
-            "tile_windows": "tiling", "CountThreshold": "counting"}
+            "tile_windows": "tiling", "fit_count_threshold": "counting"}
     if name in lazy:
         import importlib
 

@@ -15,55 +15,20 @@ one is closer to the truth on held-out photos is measured in BENCHMARKS.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from benthos.data.detection import DetectionData
-from benthos.errors import BenthosError
+from benthos.runs.threshold import DEFAULT, CountThreshold, from_record
 
 MIN_CLASS_BOXES = 30  # a class gets its own threshold with at least this many annotated validation boxes
-FALLBACK = 0.5
 
 
-@dataclass
-class CountThreshold:
-    """The score from which a box counts: ``default``, or ``per_class[name]`` where given."""
-
-    default: float = FALLBACK
-    per_class: dict[str, float] = field(default_factory=dict)
-    source: str = "no threshold fitted: 0.5"
-
-    def of(self, name: str) -> float:
-        return self.per_class.get(name, self.default)
-
-    def describe(self) -> str:
-        """One line for people: 'score >= 0.42 (brittle_star 0.45), fitted on ...'."""
-        extra = ", ".join(f"{k} {v:.3g}" for k, v in self.per_class.items())
-        return f"score >= {self.default:.3g}" + (f" ({extra})" if extra else "") + f", {self.source}"
-
-    def to_dict(self) -> dict:
-        # unrounded: two boxes' scores can differ in the sixth decimal, and the threshold lies between them
-        return {"default": float(self.default), "per_class": {k: float(v) for k, v in self.per_class.items()},
-                "source": self.source}
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> CountThreshold:
-        """A threshold recorded in run.json or a prediction file's record (None or damaged: the fallback)."""
-        if not isinstance(d, dict) or not _score(d.get("default")):
-            return cls()
-        per = {str(k): float(v) for k, v in (d.get("per_class") or {}).items() if _score(v)}
-        return cls(float(d["default"]), per, str(d.get("source") or "recorded"))
-
-    @classmethod
-    def given(cls, value: float, source: str = "--min-score") -> CountThreshold:
-        if not _score(value):
-            raise BenthosError(f"min_score {value!r}: give a score from 0 to 1, e.g. 0.5")
-        return cls(float(value), {}, f"given ({source})")
-
-
-def _score(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+def run_threshold(info: dict, run: str | None = None) -> CountThreshold:
+    """The counting threshold a detector run's run.json records (``info``), or the stated fallback for runs
+    trained before it was fitted; a damaged record is a DataError naming the file."""
+    where = f"{run}/run.json" if run else "run.json"
+    return from_record(info.get("count_threshold"), where) or CountThreshold(
+        DEFAULT, {}, "default", "no counting threshold in the run's run.json (trained before thresholds were fitted)")
 
 
 def _matched(data: DetectionData, preds: dict[int, dict], iou: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -91,7 +56,7 @@ def unbiased_threshold(scores: np.ndarray, annotated: int, floor: float = 0.0) -
     ``annotated``-th highest score and the next (the lowest score when there are fewer boxes)."""
     s = np.sort(np.asarray(scores, float))[::-1]
     if annotated <= 0:
-        return float(min(1.0, s[0] + 1e-6)) if len(s) else FALLBACK
+        return float(min(1.0, s[0] + 1e-6)) if len(s) else DEFAULT
     if len(s) <= annotated:
         return float(max(floor, s[-1])) if len(s) else floor
     return float((s[annotated - 1] + s[annotated]) / 2)
@@ -100,7 +65,7 @@ def unbiased_threshold(scores: np.ndarray, annotated: int, floor: float = 0.0) -
 def f1_threshold(scores: np.ndarray, tp: np.ndarray, annotated: int) -> tuple[float, float]:
     """(threshold, F1) where F1 of boxes against annotated animals is highest."""
     if not len(scores) or annotated <= 0:
-        return FALLBACK, 0.0
+        return DEFAULT, 0.0
     order = np.argsort(-scores)
     s, t = scores[order], tp[order].astype(float)
     ctp = np.cumsum(t)
@@ -126,7 +91,8 @@ def fit_count_threshold(data: DetectionData, preds: dict[int, dict], floor: floa
             per_class_f1[c] = round(f1_threshold(scores[m], tp[m], per_class_gt[c])[0], 5)
     n = len(data.records)
     return {
-        **CountThreshold(default, per_class, f"fitted on the run's {n} validation images (count = annotated)").to_dict(),
+        **CountThreshold(default, per_class, "record",
+                         f"fitted on the run's {n} validation images (count = annotated)").to_dict(),
         "f1_optimal": {"default": round(f1_t, 5), "f1": round(f1, 4), "per_class": per_class_f1},
         "annotated": annotated, "annotated_per_class": per_class_gt, "validation_images": n,
         "recall_ceiling": round(found / annotated, 4) if annotated else None,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benthos.detect.counting import CountThreshold
+from benthos.runs.threshold import CountThreshold, from_record
 from benthos.errors import BenthosError, DataError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
@@ -47,7 +47,7 @@ def write_predictions(results: list[dict], categories: list[str], out: str | os.
     counting record (with ``score_calibration`` and ``recall_ceiling``): also ``expected_counts.csv``."""
     from benthos.runs.shards import record_path
 
-    threshold = threshold if isinstance(threshold, CountThreshold) else CountThreshold.given(threshold, "count_thresh")
+    threshold = threshold if isinstance(threshold, CountThreshold) else CountThreshold.given(threshold)
     out = Path(out)
     buf = io.StringIO()
     w = csv.writer(buf)
@@ -126,10 +126,6 @@ def read_share(folder: Path) -> tuple[list[str], dict, list[tuple[str, dict]]]:
     return categories, info, share
 
 
-def recorded_threshold(info: dict) -> CountThreshold | None:
+def recorded_threshold(info: dict, where: str) -> CountThreshold | None:
     """The counting threshold a detections file records (``count_threshold``; older files: ``count_thresh``)."""
-    if isinstance(info.get("count_threshold"), dict):
-        return CountThreshold.from_dict(info["count_threshold"])
-    if isinstance(info.get("count_thresh"), (int, float)):
-        return CountThreshold.given(float(info["count_thresh"]), "recorded count_thresh")
-    return None
+    return from_record(info.get("count_threshold", info.get("count_thresh")), where)

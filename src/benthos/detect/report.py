@@ -91,9 +91,9 @@ def _postprocess_note(metrics: dict) -> str:
 
 def _counts_section(info: dict, data: DetectionData, preds: dict[int, dict]) -> str:
     """Predicted against annotated counts per image at the run's counting threshold."""
-    from benthos.detect.counting import CountThreshold, count_table
+    from benthos.detect.counting import count_table, run_threshold
 
-    threshold = CountThreshold.from_dict(info.get("count_threshold"))
+    threshold = run_threshold(info)
     rows = count_table(data, preds, threshold)
     if not rows:
         return ""
@@ -102,7 +102,7 @@ def _counts_section(info: dict, data: DetectionData, preds: dict[int, dict]) -> 
     rel = f" ({(counted - annotated) / annotated:+.0%})" if annotated else ""
     fitted = info.get("count_threshold") or {}
     f1 = (fitted.get("f1_optimal") or {}).get("default")
-    note = (f'<p class="note">Animals counted as boxes with {H.esc(threshold.describe())}'
+    note = (f'<p class="note">Animals counted: {H.esc(threshold.describe())}'
             + (f"; the F1-optimal threshold would be {f1:.3g}" if f1 is not None else "")
             + ". `benthos detect predict` and `benthos ecology` count with the same threshold unless given "
             "--min-score.</p>")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benthos.errors import DataError
-from benthos.ecology._io import read_csv, write_csv
+from benthos.ecology.tables import read_csv, write_csv
 from benthos.ecology.predictions import ANNOTATED, Predictions
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from benthos import __version__
 from benthos.errors import DataError, closest
-from benthos.ecology._io import to_csv_text
+from benthos.ecology.tables import to_csv_text
 from benthos.ecology.predictions import Predictions, lookup_metadata
 from benthos.ecology.taxonomy import Taxonomy
 from benthos.runs.atomic import atomic_write, atomic_write_text

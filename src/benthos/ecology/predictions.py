@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benthos.errors import DataError, closest
-from benthos.ecology._io import parse_float, read_csv, write_csv
+from benthos.ecology.tables import parse_float, read_csv, write_csv
 
 DETECTION_COLUMNS = ["image", "label", "score", "x0", "y0", "x1", "y1"]
 BASE_COLUMNS = ["image", "label", "score"]

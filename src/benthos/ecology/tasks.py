@@ -284,7 +284,7 @@ def report(predictions: str | os.PathLike, out: str | os.PathLike, by: list[str]
 def merge(predictions: list[str | os.PathLike], out: str | os.PathLike) -> dict[str, Any]:
     """Join prediction CSVs of one kind and one class list (e.g. the shares of `benthos predict
     --shard I/N`) into ``out``, refusing files whose headers differ or that hold the same image."""
-    from benthos.ecology._io import read_csv, write_csv
+    from benthos.ecology.tables import read_csv, write_csv
     from benthos.ecology.predictions import prediction_header_check
 
     if len(predictions) < 2:

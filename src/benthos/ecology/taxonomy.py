@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benthos.errors import DataError, closest
-from benthos.ecology._io import read_csv, write_csv
+from benthos.ecology.tables import read_csv, write_csv
 
 ALL_RANKS = ["kingdom", "phylum", "class", "order", "family", "genus", "species"]
 

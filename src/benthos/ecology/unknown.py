@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benthos.errors import DataError
-from benthos.ecology._io import write_csv
+from benthos.ecology.tables import write_csv
 from benthos.ecology.predictions import Predictions
 
 SCORES = ("energy", "confidence", "distance")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from benthos.detect.config import DetectConfig
-from benthos.detect.counting import CountThreshold
+from benthos.runs.threshold import CountThreshold
 from benthos.errors import BenthosError, DataError
 
 
@@ -113,8 +113,10 @@ def train(annotations: str | os.PathLike, out: str | os.PathLike, config: Detect
         from benthos.detect.counting import fit_count_threshold
 
         counting = fit_count_threshold(val_data, val_preds, floor=cfg.score_thresh)
-        log(f"counting threshold: {CountThreshold.from_dict(counting).describe()} "
-            f"(F1-optimal: {counting['f1_optimal']['default']:.3g})")
+        from benthos.detect.counting import run_threshold
+
+        log(f"{run_threshold({'count_threshold': counting}).describe()} "
+            f"(the F1-optimal threshold: {counting['f1_optimal']['default']:.3g})")
     curves = metrics.pop("pr_curves", None)
     info = {
         "architecture": cfg.model, "classes": data.categories, "input_size": cfg.input_size, "config": cfg.to_dict(),
@@ -175,9 +177,9 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
                             "(or leave --split out) to score every image there.")
     metrics, preds, data = score_records(model, data, tile=tile, tile_overlap=tile_overlap)  # unreadable: named
     metrics.update(split=split, tta=tta_of(model), box_vote=box_vote_of(model), data=str(annotations))
-    from benthos.detect.counting import count_table
+    from benthos.detect.counting import count_table, run_threshold
 
-    threshold = CountThreshold.from_dict(info.get("count_threshold"))
+    threshold = run_threshold(info, str(run))
     rows = count_table(data, preds, threshold)
     metrics["counts"] = {"threshold": threshold.to_dict(), "annotated": sum(r["annotated"] for r in rows),
                          "counted": sum(r["counted"] for r in rows),
@@ -279,7 +281,9 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     threshold_given = CountThreshold.given(min_score) if min_score is not None else None
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device)
-    threshold = threshold_given or CountThreshold.from_dict(info.get("count_threshold"))
+    from benthos.detect.counting import run_threshold
+
+    threshold = threshold_given or run_threshold(info, str(run))
     digest = weights_digest(run)  # of the weights loaded now, whatever the file holds by the end
     paths = find_images(images)
     if shard:
@@ -361,7 +365,7 @@ def merge(shares: list[str | os.PathLike], out: str | os.PathLike, min_score: fl
             raise DataError(f"{f}: its classes ({', '.join(categories)}) differ from {first[0]}'s "
                             f"({', '.join(first[1])}): merge the shares of one run")
         infos.append(_tta_setting(info))
-        t = recorded_threshold(info)
+        t = recorded_threshold(info, str(f / "detections.coco.json"))
         if t is not None:
             thresholds.append(t)
         read.append((f, share))
@@ -381,7 +385,9 @@ def merge(shares: list[str | os.PathLike], out: str | os.PathLike, min_score: fl
         if len(distinct) > 1:
             raise DataError("the shares were counted at different scores ("
                             + "; ".join(t.describe() for t in thresholds[:3]) + "): give --min-score to count them all alike")
-        threshold = thresholds[0] if thresholds else CountThreshold()
+        from benthos.runs.threshold import fallback
+
+        threshold = thresholds[0] if thresholds else fallback("the shares")
     out = Path(out)
     if out.resolve() in {f.resolve() for f in folders}:
         raise DataError(f"{out} is one of the shares; write the merged files elsewhere (e.g. the folder above them)")
