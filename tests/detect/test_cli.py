@@ -48,7 +48,7 @@ def test_cli_flags_of_earlier_versions_still_work_with_a_note(tiny_coco, tmp_pat
 
 @pytest.mark.parametrize("args, said", [
     (["--tile", "-5"], "--tile -5"), (["--tile", "256", "--tile-overlap", "1.5"], "--tile-overlap 1.5"),
-    (["--min-score", "2"], "min_score 2.0"), (["--score-thresh", "-1"], "--score-thresh -1"),
+    (["--min-score", "2"], "--min-score is 2.0"), (["--score-thresh", "-1"], "--score-thresh -1"),
 ])
 def test_cli_predict_refuses_bad_settings_in_one_line(tiny_coco, tmp_path, capsys, args, said):
     run = tmp_path / "run"
