@@ -46,6 +46,10 @@ class DetectConfig:
     box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
                                        # of its class's boxes overlapping it by this IoU (0: off; None: the
                                        # detector's default; runs saved before 2026-12-06 lack the key: off)
+    roi_op: str | None = None          # Faster / Fast R-CNN: "align" (RoIAlign) or "pool" (RoI max pooling);
+                                       # None: the detector's default ("align" for Faster R-CNN, "pool" for Fast)
+    max_proposals: int | None = None   # R-CNN / Fast R-CNN: selective-search proposals kept per image
+                                       # (None: the detector's default)
     tta: bool = False                  # evaluate and predict on each image and its mirror image, merged by NMS
                                        # (benthos.detect.tta: +0.02 AP50 for the default, 2.2-2.6x the time)
     channels_last: bool = True
@@ -88,6 +92,19 @@ class DetectConfig:
         if not 0 <= c.scale_jitter < 1:
             raise ConfigError(f"scale_jitter {c.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
         c.box_vote = check_box_vote(0.0 if c.box_vote is None else c.box_vote, c.detector)
+        if c.roi_op is not None:
+            if "roi_op" not in spec.defaults:
+                raise ConfigError(f"roi_op {c.roi_op!r}: the choice of RoI pooling is built for Faster R-CNN and "
+                                  f"Fast R-CNN, not {c.detector} ({spec.method}); leave it out")
+            if c.roi_op not in ("align", "pool"):
+                raise ConfigError(f"roi_op {c.roi_op!r}: use 'align' (RoIAlign) or 'pool' (RoI max pooling)")
+        if c.max_proposals is not None:
+            if "max_proposals" not in spec.defaults:
+                raise ConfigError(f"max_proposals {c.max_proposals}: {c.detector} takes no external region proposals "
+                                  "(R-CNN and Fast R-CNN do); leave it out")
+            if isinstance(c.max_proposals, bool) or not isinstance(c.max_proposals, int) or c.max_proposals < 1:
+                raise ConfigError(f"max_proposals {c.max_proposals!r}: use a whole number of proposals per image, "
+                                  "e.g. 2000")
         if not 0 <= c.ema_decay < 1:
             raise ConfigError(f"ema_decay {c.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
         return c
@@ -122,6 +139,9 @@ class DetectConfig:
         return cls.from_dict(d, str(path))
 
 
+VOTING_METHODS = ("faster_rcnn", "fast_rcnn", "rfcn")  # their builders take box_vote (torchvision's RoIHeads)
+
+
 def check_box_vote(box_vote, detector: str) -> float:
     """``box_vote`` as a float, or a ConfigError: an IoU from 0 (off) to 1, and only for Faster R-CNN
     (the other detectors' builders have no voting step). Used by training and by ``load_detector``."""
@@ -130,7 +150,8 @@ def check_box_vote(box_vote, detector: str) -> float:
     if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
         raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
     method = detector_spec(detector).method
-    if box_vote and method != "faster_rcnn":
-        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN detectors, "
+    if box_vote and method not in VOTING_METHODS:
+        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN, Fast R-CNN and R-FCN "
+                          "detectors, "
                           f"not {detector} ({method}); leave it at 0")
     return float(box_vote)
