@@ -145,3 +145,22 @@ def anchor_generator(trunk: FeatureTrunk, sizes, aspect_ratios=(0.5, 1.0, 2.0)) 
         raise ConfigError(f"anchor_sizes has {len(sizes)} level(s) but this detector has {len(trunk.strides)} feature "
                           f"maps (strides {trunk.strides}): give one list of sizes per map")
     return AnchorGenerator(sizes, (tuple(aspect_ratios),) * len(sizes))
+
+
+def zoo_classifier(name: str, pretrained: bool, trainable_stages: int | None = None) -> nn.Module:
+    """The zoo classifier ``name`` (a :class:`~benthos.models.zoo_model.ZooModel`: ``body`` gives pooled
+    features, ``body.forward_features`` the last map, ``head`` the ImageNet classifier) for detectors
+    built on the whole classifier (OverFeat, R-CNN), with the first stages frozen as
+    :func:`freeze_stages` does and BatchNorm frozen everywhere."""
+    from benthos.models import create_model
+
+    zoo = create_model(name, weights="imagenet" if pretrained else None)
+    if not hasattr(zoo.body, "forward_features") or not isinstance(zoo.head, nn.Linear):
+        raise ConfigError(f"backbone {name!r}: this detector needs a zoo classifier with a convolutional trunk and "
+                          "one linear classifier (e.g. efficientnet_lite0, resnet50)")
+    freeze_stages(zoo.body, trainable_stages)
+    for late in ("conv_head", "bn2"):  # timm's last 1x1 conv (and its BN) feed the classifier: not the stem
+        if trainable_stages != 0 and hasattr(zoo.body, late):
+            for p in getattr(zoo.body, late).parameters():
+                p.requires_grad_(True)
+    return zoo

@@ -364,9 +364,14 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
         opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay, nesterov=True)
     else:
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # R-CNN and Fast R-CNN: region proposals of every frame computed (or found in the cache) once, with progress
+    proposals = model.proposal_provider() if hasattr(model, "proposal_provider") else None
+    if proposals is not None:
+        proposals.precompute(data.records, log)
     ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip, transpose=cfg.transpose,
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
-                          crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter)
+                          crop=cfg.crop, input_size=cfg.image_size, scale_jitter=cfg.scale_jitter,
+                          proposals=proposals)
     gen = torch.Generator().manual_seed(cfg.seed)
     # on a CPU frames are read in the training process: four 640 px frames take ~0.1 s of a ~2 s step
     workers = loader_workers(cfg.num_workers, fabric.device)
@@ -399,6 +404,10 @@ def train_detector(annotations: str | os.PathLike | DetectionData, out: str | os
     budget = cfg.max_minutes * 60 if cfg.max_minutes else None
     t0 = time.monotonic() - spent
     stopped = False
+    if hasattr(net, "custom_fit"):  # trained in stages by the model itself (R-CNN: CNN, then SVMs, regressors)
+        history = net.custom_fit(train_data, val_data, cfg, out, log)
+        _write_history(out, history)
+        start_epoch, ema = cfg.epochs, None  # nothing left for the gradient loop; the model itself is saved
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
         if cfg.crop:

@@ -30,6 +30,7 @@ import numpy as np
 from benthos.errors import BenthosError, ConfigError
 
 INSTALL_HINT = "pip install opencv-contrib-python-headless"
+STORED = 10000  # boxes kept per image in the cache; a detector's max_proposals takes the first N of them
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,13 @@ class ProposalSettings:
                                  # brittle-star frames 400 px kept ~85% recall at IoU 0.5 for ~40% of the time
     k: int = 75                  # scale of fast mode's Felzenszwalb segmentations (OpenCV's default 150
                                  # merges the ~30 px animals of survey frames into the seafloor)
-    max_proposals: int = 2000    # per image, in selective search's own ranking
     min_size: float = 4.0        # px in the image: narrower or lower boxes are dropped
     method: str = "selective_search_fast"
 
     def __post_init__(self) -> None:
         if self.method != "selective_search_fast":
             raise ConfigError(f"proposal method {self.method!r}: only 'selective_search_fast' is built")
-        for name, lo in (("side", 0), ("k", 1), ("max_proposals", 1)):
+        for name, lo in (("side", 0), ("k", 1)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ConfigError(f"proposal setting {name}={v!r}: use a whole number >= {lo}")
@@ -137,7 +137,7 @@ def selective_search(pixels: np.ndarray, settings: ProposalSettings = ProposalSe
     ss.switchToSelectiveSearchFast(settings.k, settings.k)
     rects = np.asarray(ss.process(), np.float32).reshape(-1, 4)  # x, y, w, h, ranked
     boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1) / r
-    return clean_boxes(boxes, w, h, settings.min_size, settings.max_proposals)
+    return clean_boxes(boxes, w, h, settings.min_size, STORED)
 
 
 def proposal_recall(proposals: Iterable[np.ndarray], gt: Iterable[np.ndarray], iou: float = 0.5) -> float:
@@ -157,16 +157,22 @@ def proposal_recall(proposals: Iterable[np.ndarray], gt: Iterable[np.ndarray], i
 class SelectiveSearch:
     """A proposal provider: ``provider(image) -> (P, 4)`` xyxy float32 in the image's pixels, cached.
 
+    ``max_proposals``: the first N in selective search's ranking. The cache holds the whole ranked
+    list, so detectors that keep different numbers share its entries (the first N of a longer list
+    are exactly the list a search capped at N gives).
     ``cache``: a folder, None for :func:`cache_dir`, or False for no disk cache. Picklable, so
     DataLoader worker processes share it (each reads and writes the same folder)."""
 
-    def __init__(self, settings: ProposalSettings | None = None, cache: str | os.PathLike | bool | None = None):
-        self.settings = settings or ProposalSettings()
+    def __init__(self, settings: ProposalSettings | None = None, cache: str | os.PathLike | bool | None = None,
+                 max_proposals: int = 2000):
+        if isinstance(max_proposals, bool) or not isinstance(max_proposals, int) or max_proposals < 1:
+            raise ConfigError(f"max_proposals {max_proposals!r}: use a whole number of proposals per image, e.g. 2000")
+        self.settings, self.max_proposals = settings or ProposalSettings(), max_proposals
         self.cache = None if cache is False else Path(cache) if cache not in (None, True) else cache_dir()
         self.stats = {"computed": 0, "cached": 0, "seconds": 0.0}
 
     def __repr__(self) -> str:
-        return f"SelectiveSearch({self.settings}, cache={self.cache})"
+        return f"SelectiveSearch({self.settings}, max_proposals={self.max_proposals}, cache={self.cache})"
 
     def entry(self, digest: str) -> Path:
         key = hashlib.sha256((digest + self.settings.key()).encode()).hexdigest()
@@ -205,14 +211,14 @@ class SelectiveSearch:
             boxes = self._read(path, digest)
             if boxes is not None:
                 self.stats["cached"] += 1
-                return boxes
+                return boxes[: self.max_proposals]
         t = time.perf_counter()
         boxes = selective_search(pixels, self.settings)
         self.stats["seconds"] += time.perf_counter() - t
         self.stats["computed"] += 1
         if path is not None:
             self._write(path, digest, boxes)
-        return boxes
+        return boxes[: self.max_proposals]
 
     def tensor(self, image):
         """Proposals of a (3, H, W) image tensor as a float tensor on its device."""
@@ -264,5 +270,6 @@ def make_provider(max_proposals: int | None = None, side: int | None = None, k: 
 
     Refuses early, in one line, when OpenCV contrib is missing, before any training starts."""
     ximgproc()
-    given = {"max_proposals": max_proposals, "side": side, "k": k, "min_size": min_size}
-    return SelectiveSearch(ProposalSettings(**{n: v for n, v in given.items() if v is not None}))
+    given = {"side": side, "k": k, "min_size": min_size}
+    return SelectiveSearch(ProposalSettings(**{n: v for n, v in given.items() if v is not None}),
+                           max_proposals=2000 if max_proposals is None else max_proposals)

@@ -87,8 +87,7 @@ class OverFeat(nn.Module):
                  score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
                  normalize: str = "backbone", neg_ratio: int = 3) -> None:
         super().__init__()
-        from benthos.detect.backbones import freeze_stages, trunk_normalisation
-        from benthos.models import create_model
+        from benthos.detect.backbones import trunk_normalisation, zoo_classifier
 
         if merge not in ("nms", "overfeat"):
             raise ConfigError(f"merge {merge!r}: use 'nms' (class-wise non-maximum suppression) or 'overfeat' "
@@ -99,15 +98,8 @@ class OverFeat(nn.Module):
         self.num_classes, self.image_size, self.scales, self.window = num_classes, image_size, scales, window
         self.merge, self.merge_thresh, self.neg_ratio = merge, merge_thresh, neg_ratio
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
-        zoo = create_model(backbone, weights="imagenet" if pretrained_backbone else None)
-        if not hasattr(zoo.body, "forward_features") or not isinstance(zoo.head, nn.Linear):
-            raise ConfigError(f"backbone {backbone!r}: OverFeat needs a zoo classifier with a convolutional trunk "
-                              "and one linear classifier (e.g. efficientnet_lite0, resnet50)")
+        zoo = zoo_classifier(backbone, pretrained_backbone, trainable_stages)
         self.body = zoo.body
-        freeze_stages(self.body, trainable_stages)
-        for m in (self.body.conv_head, self.body.bn2) if hasattr(self.body, "conv_head") else ():
-            for p in m.parameters():  # the last 1x1 conv is the classifier's input, not part of the stem
-                p.requires_grad_(True)
         feat = zoo.head.in_features
         self.stride = 32
         # the ImageNet classifier as a 1x1 conv (its weights kept), then a new one to classes + background
