@@ -15,7 +15,7 @@ from benthos.errors import BenthosError, ConfigError
 
 LINEAGE = ["overfeat_lite0", "rcnn_lite0", "fast_rcnn_lite0_fpn", "rfcn_lite0_fpn", "yolov1_lite0"]
 # tiny settings so each trains, scores and predicts in seconds on a CPU
-TINY = {"overfeat_lite0": dict(extra={"scales": [1.0, 2.0]}),
+TINY = {"overfeat_lite0": dict(extra={"scales": [1.0, 2.0], "train_crop": 64}),
         "rcnn_lite0": dict(extra={"crop_size": 32}, max_proposals=30),
         "fast_rcnn_lite0_fpn": dict(max_proposals=60), "rfcn_lite0_fpn": {}, "yolov1_lite0": {}}
 
@@ -35,16 +35,32 @@ def test_every_detector_names_its_year_and_paper(capsys):
     assert years == sorted(years) and lines[0].split()[0] in ("overfeat_lite0", "rcnn_lite0")  # 2014: oldest first
 
 
+def _tiny_config(name: str) -> DetectConfig:
+    return DetectConfig(detector=name, image_size=64, epochs=1, batch_size=2, limit_train_batches=1,
+                        val_fraction=0.5, pretrained_backbone=False, trainable_stages=1, **TINY[name])
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_coco, tmp_path_factory):
+    """name -> (run folder, run.json, log lines), each detector trained once for this module."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            run, lines = tmp_path_factory.mktemp(name) / "run", []
+            done[name] = run, train_detector(tiny_coco, run, _tiny_config(name), log=lines.append), lines
+        return done[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", LINEAGE)
-def test_lineage_detector_trains_scores_and_predicts(name, tiny_coco, tmp_path):
+def test_lineage_detector_trains_scores_and_predicts(name, tiny_coco, trained):
     from benthos.detect.predict import load_detector, predict_images
     from benthos.detect.tiling import predict_tiled
     from benthos.detect.tta import FlipTTA
 
-    cfg = DetectConfig(detector=name, image_size=64, epochs=1, batch_size=2, limit_train_batches=1, val_fraction=0.5,
-                       pretrained_backbone=False, trainable_stages=1, **TINY[name])
-    run = tmp_path / "run"
-    info = train_detector(tiny_coco, run, cfg, log=lambda s: None)
+    run, info, _ = trained(name)
     assert info["steps"] >= 1 and {"AP50", "mAP", "per_class"} <= set(info["metrics"])
     assert (run / "model.safetensors").is_file() and (run / "evaluation.json").is_file()
     model, _ = load_detector(run)
@@ -267,7 +283,8 @@ def test_rfcn_has_no_per_roi_layers_and_votes_over_position_sensitive_maps():
     assert isinstance(m.roi_heads.box_head, torch.nn.Identity)
     assert head.cls.out_channels == 3 * 3 * 3 and head.box.out_channels == 3 * 3 * 4
     assert not any(isinstance(x, torch.nn.Linear) for x in m.roi_heads.modules())
-    assert m.roi_heads.box_vote == 0.6  # the default Faster R-CNN's voting
+    assert DetectConfig(detector="rfcn_lite0_fpn").resolved().box_vote == 0.6  # the default Faster R-CNN's voting
+    assert create_detector("rfcn_lite0_fpn", 2, pretrained_backbone=False, box_vote=0.6).roi_heads.box_vote == 0.6
     feats = {k: torch.rand(1, 96, s, s) for k, s in (("0", 12), ("1", 6), ("2", 3))}
     out = head(feats, [torch.tensor([[5.0, 5, 20, 20], [0, 0, 90, 90]])], [(96, 96)])
     assert out.shape == (2, 3 + 4)
@@ -286,20 +303,19 @@ def test_yolov1_grid_and_loss_terms():
     assert float(empty["loss_coord"]) == 0 and float(empty["loss_noobj"]) > 0  # no object: only "no object" errors
 
 
-def test_rcnn_keeps_its_svms_and_regressors_in_the_weights_and_caches_features(tiny_coco, tmp_path):
+def test_rcnn_keeps_its_svms_and_regressors_in_the_weights_and_caches_features(tiny_coco, trained):
     from safetensors.torch import load_file
 
     from benthos.data.detection import read_detection
     from benthos.detect.predict import load_detector
 
-    cfg = DetectConfig(detector="rcnn_lite0", image_size=64, epochs=1, batch_size=2, limit_train_batches=1,
-                       val_fraction=0.5, pretrained_backbone=False, max_proposals=30, extra={"crop_size": 32})
-    lines = []
-    train_detector(tiny_coco, tmp_path / "run", cfg, log=lines.append)
+    run, _, lines = trained("rcnn_lite0")
+    cfg = _tiny_config("rcnn_lite0")
     assert any(s.startswith("svm:") for s in lines) and any(s.startswith("proposals:") for s in lines)
-    w = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert any("recall" in s for s in lines)  # proposal recall is shown
+    w = load_file(str(run / "model.safetensors"))
     assert float(w["fitted"]) == 1 and w["svm_weight"].abs().sum() > 0 and "reg_weight" in w and "platt" in w
-    model, _ = load_detector(tmp_path / "run")
+    model, _ = load_detector(run)
     assert float(model.fitted) == 1 and torch.equal(model.svm_weight, w["svm_weight"])
     # refitting the SVMs with the same CNN reads every feature from the disk cache
     data = read_detection(tiny_coco)

@@ -11,7 +11,9 @@ each location's window. One convolution pass per scale (``scales``, multiples of
 size): a location's window is ``window`` cells, so 2.0x sees small animals at 32 px windows
 and 0.5x large ones at 128 px.
 
-Training: each batch at one random scale; an object is assigned to the scale whose window
+Training, as the paper trained on fixed-size crops: each batch at one random scale, and from
+each image a ``train_crop`` px window of the rescaled image (around a random object three times
+in four), so a step costs the same at every scale; an object is assigned to the scale whose window
 matches its size and is learned at the locations whose centres lie inside it, near its
 centre; locations inside objects of other scales are ignored; background locations are
 mined hard (3 per positive, the highest loss). Losses: softmax cross-entropy, and squared
@@ -85,7 +87,7 @@ class OverFeat(nn.Module):
                  image_size: int = 640, scales=(0.5, 1.0, 2.0), window: float = 2.0, hidden: int = 256,
                  merge: str = "nms", merge_thresh: float = 1.0, trainable_stages: int | None = None,
                  score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
-                 normalize: str = "backbone", neg_ratio: int = 3) -> None:
+                 normalize: str = "backbone", neg_ratio: int = 3, train_crop: int | None = 320) -> None:
         super().__init__()
         from benthos.detect.backbones import trunk_normalisation, zoo_classifier
 
@@ -96,7 +98,7 @@ class OverFeat(nn.Module):
         if not scales or any(not 0 < s <= 4 for s in scales):
             raise ConfigError(f"scales {list(scales)}: give input-size multiples between 0 and 4, e.g. [0.5, 1, 2]")
         self.num_classes, self.image_size, self.scales, self.window = num_classes, image_size, scales, window
-        self.merge, self.merge_thresh, self.neg_ratio = merge, merge_thresh, neg_ratio
+        self.merge, self.merge_thresh, self.neg_ratio, self.train_crop = merge, merge_thresh, neg_ratio, train_crop
         self.score_thresh, self.nms_thresh, self.detections_per_img = score_thresh, nms_thresh, detections_per_img
         zoo = zoo_classifier(backbone, pretrained_backbone, trainable_stages)
         self.body = zoo.body
@@ -111,12 +113,38 @@ class OverFeat(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
 
-    # -- one convolution pass over the whole image at one scale
+    def _crops(self, images: list[torch.Tensor], targets: list[dict], scale: float):
+        """``train_crop`` px windows of the images rescaled to ``scale`` (around a random object three
+        times in four), with their boxes (those whose centre is inside), in window pixels."""
+        c, crops, out = self.train_crop, [], []
+        for im, t in zip(images, targets):
+            h, w = im.shape[-2:]
+            r = self.image_size * scale / max(h, w)
+            H, W = max(1, round(h * r)), max(1, round(w * r))
+            big = F.interpolate(im[None], size=(H, W), mode="bilinear", align_corners=False)[0]
+            boxes = t["boxes"].reshape(-1, 4).float() * r
+            if len(boxes) and random.random() < 0.75:
+                cx, cy = boxes[random.randrange(len(boxes))].view(2, 2).mean(0).tolist()
+                x0 = int(min(max(cx - random.uniform(0.15, 0.85) * c, 0), max(W - c, 0)))
+                y0 = int(min(max(cy - random.uniform(0.15, 0.85) * c, 0), max(H - c, 0)))
+            else:
+                x0, y0 = random.randint(0, max(W - c, 0)), random.randint(0, max(H - c, 0))
+            crop = self.mean.expand(3, c, c).clone()  # outside the image: the mean pixel (0 once normalised)
+            piece = big[:, y0: y0 + c, x0: x0 + c]
+            crop[:, : piece.shape[1], : piece.shape[2]] = piece
+            crops.append(crop)
+            b = boxes - boxes.new_tensor([x0, y0, x0, y0])
+            centre = (b[:, :2] + b[:, 2:]) / 2
+            keep = ((centre >= 0) & (centre < c)).all(1)
+            out.append({"boxes": b[keep].clamp(0, c), "labels": t["labels"][keep]})
+        return crops, out
+
+    # -- one convolution pass over the whole image at one scale (0: as given)
     def _pass(self, images: list[torch.Tensor], scale: float):
         ratios, ims = [], []
         for im in images:
             h, w = im.shape[-2:]
-            r = self.image_size * scale / max(h, w)
+            r = self.image_size * scale / max(h, w) if scale else 1.0
             ratios.append(r)
             size = (max(self.stride, round(h * r)), max(self.stride, round(w * r)))
             ims.append((F.interpolate(im[None], size=size, mode="bilinear", align_corners=False)[0] - self.mean)
@@ -138,6 +166,10 @@ class OverFeat(nn.Module):
             if targets is None:
                 raise ValueError("targets are needed in training mode")
             scale = random.choice(self.scales)
+            if self.train_crop:
+                images, targets = self._crops(images, targets, scale)
+                cls, reg, _ = self._pass(images, 0.0)
+                return self.loss(cls, reg, [1.0] * len(images), targets, scale)
             return self.loss(*self._pass(images, scale), targets, scale)
         dets = [[] for _ in images]
         for scale in self.scales:
@@ -246,13 +278,14 @@ class OverFeat(nn.Module):
                    image_size=640, summary="OverFeat: the zoo classifier as 1x1 convolutions, one pass per scale "
                    "(0.5x, 1x, 2x), class scores + box edges per location, NMS or OverFeat's merge",
                    year=2014, paper="Sermanet et al., OverFeat, ICLR 2014",
-                   optimizer="sgd", lr=0.01, weight_decay=1e-4, batch_size=4, epochs=9, trainable_stages=5)
+                   optimizer="sgd", lr=0.01, weight_decay=1e-4, batch_size=8, epochs=12, trainable_stages=5,
+                   warmup_steps=30)
 def overfeat_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                    backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
                    nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",
                    scales=(0.5, 1.0, 2.0), window: float = 2.0, merge: str = "nms", merge_thresh: float = 1.0,
-                   **_) -> OverFeat:
+                   train_crop: int | None = 320, **_) -> OverFeat:
     return OverFeat(num_classes, backbone, pretrained_backbone, image_size, scales=scales, window=window,
                     merge=merge, merge_thresh=merge_thresh, trainable_stages=trainable_stages,
                     score_thresh=score_thresh, nms_thresh=nms_thresh, detections_per_img=detections_per_img,
-                    normalize=normalize)
+                    normalize=normalize, train_crop=train_crop)

@@ -160,8 +160,8 @@ class YOLOv1(nn.Module):
                    image_size=448, summary="YOLO v1: S x S grid (S = 14 at 448 px), B = 2 boxes and one class "
                    "distribution per cell, the v1 squared-error loss, Lite0", year=2016,
                    paper="Redmon et al., You Only Look Once, CVPR 2016",
-                   optimizer="adamw", lr=1e-3, weight_decay=5e-4, batch_size=8, epochs=20, trainable_stages=5,
-                   warmup_steps=50)
+                   optimizer="adamw", lr=1e-3, weight_decay=5e-4, batch_size=4, epochs=20, trainable_stages=5,
+                   warmup_steps=30)
 def yolov1_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 448,
                  backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
                  nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",
