@@ -9,8 +9,8 @@ SSD, R-FCN (and the YOLO-style detector written here), each trained by the CLI u
 Every detector is trained with ``benthos detect train`` on the same split (the first run's
 split.json is passed to the others with ``--split``): whole groups held out with
 ``--group-pattern`` (frames of one dive look alike), else a seeded 80/20 split of the frames.
-``--limit-images N`` uses the first N frames only (a smoke test of this script; the data are
-never copied, a subset annotation file is written under OUT).
+``--limit-images N`` uses N frames spread over the set (a smoke test of this script; the data
+are never copied, a subset annotation file is written under OUT).
 
 Per detector it prints and writes (CSV, default ``benchmarks/results/lineage_<data>.csv``):
 AP50 and AP overall and per class on the held-out frames; seconds per frame at batch 1 on
@@ -48,17 +48,18 @@ CLAIMS = [
 
 
 def subset_annotations(data: Path, n: int, out: Path) -> Path:
-    """The first ``n`` images of a COCO file (absolute image paths), written under ``out``."""
+    """``n`` images of a COCO file, evenly spaced in its order (so that frames of several dives are
+    in it), with absolute image paths, written under ``out``."""
     from benthos.runs.atomic import atomic_write_json
 
     doc = json.loads(data.read_text(encoding="utf-8"))
-    images = doc["images"][:n]
+    images = doc["images"][:: max(1, len(doc["images"]) // n)][:n]
     ids = {im["id"] for im in images}
     for im in images:
         im["file_name"] = str((data.parent / "images" / im["file_name"]).resolve()) \
             if (data.parent / "images" / im["file_name"]).is_file() else str((data.parent / im["file_name"]).resolve())
     sub = dict(doc, images=images, annotations=[a for a in doc["annotations"] if a["image_id"] in ids])
-    return atomic_write_json(out / f"annotations_first{n}.json", sub)
+    return atomic_write_json(out / f"annotations_{n}_frames.json", sub)
 
 
 def train(name: str, ann: Path, out: Path, minutes: float, split: Path | None, args) -> Path:
@@ -188,7 +189,7 @@ def main() -> None:
     ap.add_argument("--group-pattern", default=None, help="hold out whole groups (e.g. dives) named by this regex")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=None, help="override every detector's epochs (smoke tests)")
-    ap.add_argument("--limit-images", type=int, default=None, help="use the first N frames only (smoke test)")
+    ap.add_argument("--limit-images", type=int, default=None, help="use N frames spread over the set (smoke test)")
     ap.add_argument("--time-frames", type=int, default=20, help="held-out frames timed per detector")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--csv", default=None, help="default: benchmarks/results/lineage_<data folder>.csv")
