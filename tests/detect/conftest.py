@@ -39,3 +39,17 @@ def tiny_coco(tmp_path_factory) -> Path:
 def coco_factory():
     """:func:`make_coco` for a test that needs its own (e.g. damaged) copy."""
     return make_coco
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _proposal_cache(tmp_path_factory):
+    """Proposal and R-CNN feature caches of the tests go to a temporary folder, not the user's cache."""
+    import os
+
+    old = os.environ.get("BENTHOS_CACHE")
+    os.environ["BENTHOS_CACHE"] = str(tmp_path_factory.mktemp("benthos_cache"))
+    yield
+    if old is None:
+        os.environ.pop("BENTHOS_CACHE", None)
+    else:
+        os.environ["BENTHOS_CACHE"] = old

@@ -133,10 +133,14 @@ def register(sub) -> None:
 def _list(args: argparse.Namespace) -> int:
     from benthos.detect.registry import DEFAULT_DETECTOR, detector_spec, list_detectors
 
-    for n in list_detectors(args.pattern):
+    # oldest method first, as the lecture tells the lineage; the paper on its own indented line
+    for n in sorted(list_detectors(args.pattern), key=lambda n: (detector_spec(n).year or 9999, n)):
         s = detector_spec(n)
         mark = " (default)" if n == DEFAULT_DETECTOR else ""
-        print(f"{n:26s} {s.method:12s} {s.image_size:4d}px  {s.summary}{mark}")
+        year = str(s.year) if s.year else "-"
+        print(f"{n:26s} {s.method:12s} {s.family:13s} {year:4s} {s.image_size:4d}px  {s.summary}{mark}")
+        if s.paper:
+            print(f"{'':26s} {s.paper}")
     return 0
 
 

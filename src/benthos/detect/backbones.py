@@ -190,3 +190,22 @@ def fold_frozen_batchnorm(trunk: nn.Module, example: torch.Tensor) -> int:
         parent, _, attr = name.rpartition(".")
         setattr(trunk.get_submodule(parent) if parent else trunk, attr, after)
     return len(seen) // 2
+
+
+def zoo_classifier(name: str, pretrained: bool, trainable_stages: int | None = None) -> nn.Module:
+    """The zoo classifier ``name`` (a :class:`~benthos.models.zoo_model.ZooModel`: ``body`` gives pooled
+    features, ``body.forward_features`` the last map, ``head`` the ImageNet classifier) for detectors
+    built on the whole classifier (OverFeat, R-CNN), with the first stages frozen as
+    :func:`freeze_stages` does and BatchNorm frozen everywhere."""
+    from benthos.models import create_model
+
+    zoo = create_model(name, weights="imagenet" if pretrained else None)
+    if not hasattr(zoo.body, "forward_features") or not isinstance(zoo.head, nn.Linear):
+        raise ConfigError(f"backbone {name!r}: this detector needs a zoo classifier with a convolutional trunk and "
+                          "one linear classifier (e.g. efficientnet_lite0, resnet50)")
+    freeze_stages(zoo.body, trainable_stages)
+    for late in ("conv_head", "bn2"):  # timm's last 1x1 conv (and its BN) feed the classifier: not the stem
+        if trainable_stages != 0 and hasattr(zoo.body, late):
+            for p in getattr(zoo.body, late).parameters():
+                p.requires_grad_(True)
+    return zoo

@@ -18,6 +18,9 @@ def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
                 anchor_sizes=cfg.anchor_sizes, score_thresh=cfg.score_thresh, normalize=cfg.normalize)
     if cfg.box_vote:  # None (a run saved before the key existed) or 0: plain NMS
         opts["box_vote"] = cfg.box_vote
+    for key in ("roi_op", "max_proposals"):  # None (or a run saved before the key existed): the builder's default
+        if getattr(cfg, key, None) is not None:
+            opts[key] = getattr(cfg, key)
     return create_detector(cfg.model, num_classes, pretrained_backbone=cfg.pretrained_backbone,
                            image_size=cfg.input_size, **opts)
 

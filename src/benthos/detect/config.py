@@ -54,6 +54,10 @@ class DetectConfig:
     box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
                                        # of its class's boxes overlapping it by this IoU (0: off; None: the
                                        # detector's default; runs whose config lacks the key: off)
+    roi_op: str | None = None          # Faster / Fast R-CNN: "align" (RoIAlign) or "pool" (RoI max pooling);
+                                       # None: the detector's default ("align" for Faster R-CNN, "pool" for Fast)
+    max_proposals: int | None = None   # R-CNN / Fast R-CNN: selective-search proposals kept per image
+                                       # (None: the detector's default)
     tta: str = "none"                  # test-time views for evaluation and prediction: none, or flip (the mirror
                                        # image too, merged by NMS: slightly better AP, over twice the time)
     channels_last: bool = True
@@ -91,13 +95,23 @@ class DetectConfig:
 
         check_normalize(c.normalize)  # here too, so a typo stops the run before the data are read
         c.box_vote = check_box_vote(0.0 if c.box_vote is None else c.box_vote, c.model)
+        if c.roi_op is not None:
+            if "roi_op" not in spec.defaults:
+                raise ConfigError(f"roi_op {c.roi_op!r}: the choice of RoI pooling is built for Faster R-CNN and "
+                                  f"Fast R-CNN, not {c.model} ({spec.method}); leave it out")
+            if c.roi_op not in ("align", "pool"):
+                raise ConfigError(f"roi_op {c.roi_op!r}: use 'align' (RoIAlign) or 'pool' (RoI max pooling)")
+        if c.max_proposals is not None and "max_proposals" not in spec.defaults:
+            raise ConfigError(f"max_proposals {c.max_proposals}: {c.model} takes no external region proposals "
+                              "(R-CNN and Fast R-CNN do); leave it out")
         c.check()
         return c
 
     def check(self) -> DetectConfig:
         """Every value's type (as YAML or a flag gave it) and range; a ConfigError naming the key otherwise."""
         check_types(self, "detection config")
-        positive = ("input_size", "epochs", "batch_size", "tile", "crop", "threads", "limit_train_batches")
+        positive = ("input_size", "epochs", "batch_size", "tile", "crop", "threads", "limit_train_batches",
+                    "max_proposals")
         for key in positive:
             value = getattr(self, key)
             if value is not None and value < 1:
@@ -177,6 +191,9 @@ class DetectConfig:
         return cls.from_dict(d, str(path))
 
 
+VOTING_METHODS = ("faster_rcnn", "fast_rcnn", "rfcn")  # their builders take box_vote (torchvision's RoIHeads)
+
+
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -220,7 +237,8 @@ def check_box_vote(box_vote, detector: str) -> float:
     if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
         raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
     method = detector_spec(detector).method
-    if box_vote and method != "faster_rcnn":
-        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN detectors, "
+    if box_vote and method not in VOTING_METHODS:
+        raise ConfigError(f"box_vote {box_vote}: box voting is built for the Faster R-CNN, Fast R-CNN and R-FCN "
+                          "detectors, "
                           f"not {detector} ({method}); leave it at 0")
     return float(box_vote)

@@ -6,6 +6,11 @@ while each step costs a fraction of a whole frame: on a CPU that buys many more 
 
 Images go to the model as float tensors in 0-1 at their own size; each detector resizes
 and normalises inside (torchvision's convention), so one pipeline serves them all.
+
+With a proposal provider (``proposals``, e.g. :class:`benthos.detect.proposals.SelectiveSearch`)
+each target also carries ``"proposals"`` (P, 4): computed on the ORIGINAL image, so the cache
+keyed by its pixels serves every epoch and the evaluation, then moved with the same
+resize, crop, tile and flips as the boxes.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from torch.utils.data import Dataset
 
 from benthos.data.detection import DetectionRecord
 from benthos.data.issues import DataIssue
+from benthos.detect.proposals import crop_proposals
 from benthos.detect.tiling import crop_targets, tile_windows
 from benthos.errors import DataError
 
@@ -46,8 +52,8 @@ class DetectionDataset(Dataset):
     def __init__(self, records: list[DetectionRecord], train: bool = False, hflip: bool = True, vflip: bool = False,
                  color_jitter: float = 0.2, tile: int | None = None, tile_overlap: float = 0.2,
                  min_visible: float = 0.5, crop: int | None = None, input_size: int | None = None,
-                 scale_jitter: float = 0.0, transpose: bool = False) -> None:
-        self.records, self.train = records, train
+                 scale_jitter: float = 0.0, transpose: bool = False, proposals=None) -> None:
+        self.records, self.train, self.proposals = records, train, proposals
         self.crop, self.input_size, self.scale_jitter = crop, input_size, scale_jitter
         self.hflip, self.vflip, self.transpose, self.color_jitter = hflip, vflip, transpose, color_jitter
         self.min_visible = min_visible
@@ -71,26 +77,36 @@ class DetectionDataset(Dataset):
         except DataError as exc:  # a corrupt frame is skipped, not fatal mid-epoch
             return Skipped(DataIssue(str(r.image_path), None, str(exc), "skipped", "unreadable_image"))
         boxes, labels = r.boxes.copy(), r.labels.copy()
+        props = self.proposals(im) if self.proposals is not None else None
         if im.size != (r.width, r.height):  # annotation size disagrees with the file: rescale boxes
             sx, sy = im.size[0] / r.width, im.size[1] / r.height
             boxes *= np.array([sx, sy, sx, sy], np.float32)
         if win is not None:
             im = im.crop(win)
             boxes, labels = crop_targets(boxes, labels, win, self.min_visible)
+            if props is not None:
+                props = crop_proposals(props, win)
         if self.crop:
-            im, boxes, labels = self._random_crop(im, boxes, labels)
+            im, boxes, labels, props = self._random_crop(im, boxes, labels, props)
         x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
         b = torch.from_numpy(boxes).float().reshape(-1, 4)
+        n = len(b)
+        if props is not None:  # moved by the same flips as the boxes: augmented together
+            b = torch.cat([b, torch.from_numpy(props).float().reshape(-1, 4)])
         if self.train:
             x, b = self._augment(x, b)
-        return x, {"boxes": b, "labels": torch.from_numpy(labels).long() + 1, "image_id": torch.tensor(r.image_id)}
+        target = {"boxes": b[:n], "labels": torch.from_numpy(labels).long() + 1, "image_id": torch.tensor(r.image_id)}
+        if props is not None:
+            target["proposals"] = b[n:]
+        return x, target
 
-    def _random_crop(self, im, boxes, labels):
+    def _random_crop(self, im, boxes, labels, props=None):
         from PIL import Image
 
         target = self.input_size or max(im.size)
         if self.scale_jitter:  # organisms seen a little larger or smaller than at prediction time
             target = round(target * random.uniform(1 - self.scale_jitter, 1 + self.scale_jitter))
+        r = 1.0
         if target != max(im.size):
             r = target / max(im.size)
             im = im.resize((max(1, round(im.size[0] * r)), max(1, round(im.size[1] * r))), Image.BILINEAR)
@@ -100,9 +116,11 @@ class DetectionDataset(Dataset):
         y0 = random.randint(0, max(0, im.size[1] - c))
         win = (x0, y0, x0 + c, y0 + c)
         boxes, labels = crop_targets(boxes, labels, win, self.min_visible)
+        if props is not None:
+            props = crop_proposals(props, (x0, y0, min(x0 + c, im.size[0]), min(y0 + c, im.size[1])), scale=r)
         canvas = Image.new("RGB", (c, c), (124, 116, 104))  # pads small images to a square crop
         canvas.paste(im.crop((x0, y0, min(x0 + c, im.size[0]), min(y0 + c, im.size[1]))), (0, 0))
-        return canvas, boxes, labels
+        return canvas, boxes, labels, props
 
     def _augment(self, x: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = x.shape[-2:]

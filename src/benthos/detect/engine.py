@@ -82,9 +82,14 @@ def fit_detector(model: torch.nn.Module, train_data: DetectionData, val_data: De
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    # R-CNN and Fast R-CNN: the region proposals of every frame computed (or found in the cache) once, with progress
+    proposals = model.proposal_provider() if hasattr(model, "proposal_provider") else None
+    if proposals is not None:
+        proposals.precompute(train_data.records + val_data.records, log)
     if hasattr(model, "custom_fit"):  # trained in stages of its own (R-CNN: CNN, then SVMs, then box regressors)
         t0 = time.monotonic()
         history = model.custom_fit(train_data, val_data, cfg, out, log)
+        write_history(out, history)
         return Fit(model, history, time.monotonic() - t0)
 
     fabric = Fabric(accelerator="cpu" if not torch.cuda.is_available() else "auto", devices=1, precision="32-true")
@@ -95,7 +100,8 @@ def fit_detector(model: torch.nn.Module, train_data: DetectionData, val_data: De
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ds = DetectionDataset(train_data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip, transpose=cfg.transpose,
                           color_jitter=cfg.color_jitter, tile=cfg.tile, tile_overlap=cfg.tile_overlap,
-                          crop=cfg.crop, input_size=cfg.input_size, scale_jitter=cfg.scale_jitter)
+                          crop=cfg.crop, input_size=cfg.input_size, scale_jitter=cfg.scale_jitter,
+                          proposals=proposals)
     gen = torch.Generator().manual_seed(cfg.seed)
     # on a CPU frames are read in the training process: four 640 px frames take ~0.1 s of a ~2 s step
     workers = loader_workers(cfg.num_workers, fabric.device)

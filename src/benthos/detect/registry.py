@@ -35,20 +35,24 @@ class DetectorSpec:
     name: str
     builder: Callable[..., nn.Module]
     family: str           # "two-stage" | "single-stage"
-    method: str           # "faster_rcnn", "ssd", "yolo", "retinanet", "fcos"
+    method: str           # "faster_rcnn", "ssd", "yolo", "retinanet", "fcos", "overfeat", "rcnn", "fast_rcnn",
+                          # "rfcn", "yolov1"
     backbone: str
     image_size: int       # default network input (long side)
     summary: str
     defaults: dict = field(default_factory=dict)  # training defaults: lr, optimizer, batch_size, ...
+    year: int | None = None   # of the paper that introduced the method (the lecture's lineage reads by it)
+    paper: str | None = None  # short citation, e.g. "Ren et al., NeurIPS 2015"
 
 
 _REGISTRY: dict[str, DetectorSpec] = {}
 
 
 def register_detector(name: str, *, family: str, method: str, backbone: str, image_size: int, summary: str,
-                      **defaults) -> Callable:
+                      year: int | None = None, paper: str | None = None, **defaults) -> Callable:
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        _REGISTRY[name] = DetectorSpec(name, fn, family, method, backbone, image_size, summary, defaults)
+        _REGISTRY[name] = DetectorSpec(name, fn, family, method, backbone, image_size, summary, defaults,
+                                       year=year, paper=paper)
         return fn
 
     return deco

@@ -1,2 +1,3 @@
 """Detector builders; importing this package fills the registry."""
-from benthos.detect.models import faster_rcnn, retinanet_fcos, ssd, yolo  # noqa: F401
+from benthos.detect.models import (  # noqa: F401
+    fast_rcnn, faster_rcnn, overfeat, rcnn, retinanet_fcos, rfcn, ssd, yolo, yolov1)

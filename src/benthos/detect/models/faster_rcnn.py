@@ -1,5 +1,9 @@
 """Faster R-CNN (torchvision): RPN with anchors, RoIAlign, four losses, trained end to end.
 
+``roi_op``: "align" (RoIAlign, Mask R-CNN's bilinear sampling; the default) or "pool" (the
+RoI max pooling of Fast/Faster R-CNN's papers, which rounds each RoI to the feature grid),
+both with torchvision's FPN level mapping, so the lecture's step can be measured.
+
 Anchors start at 16 px on the stride-8 map: brittle stars in 640 px survey frames are
 ~30 px wide, below torchvision's default 32 px smallest anchor.
 """
@@ -23,7 +27,7 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
                 anchor_sizes=None, score_thresh: float = 0.05, nms_thresh: float = 0.5,
                 detections_per_img: int = 300, rois_per_image: int = 256, rpn_train_proposals: int = 2000,
                 min_stride: int = 8, normalize: str = "backbone", fpn_channels: int = 96, box_vote: float = 0.0,
-                **_) -> nn.Module:
+                roi_op: str = "align", **_) -> nn.Module:
     """``fpn_channels``: width of the FPN maps (and so of the RPN and box head inputs); 96 by default
     (wider maps cost more and measured no better: BENCHMARKS.md).
 
@@ -31,7 +35,6 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
     its class overlapping it by at least this IoU (:func:`benthos.detect.tiling.nms_vote`; 0: off).
     Prediction only: the weights and training are the same."""
     from torchvision.models.detection import FasterRCNN
-    from torchvision.ops import MultiScaleRoIAlign
 
     if fpn:
         if isinstance(fpn_channels, bool) or not isinstance(fpn_channels, int) or fpn_channels < 1:
@@ -50,7 +53,7 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
     if isinstance(box_vote, bool) or not isinstance(box_vote, (int, float)) or not 0 <= box_vote <= 1:
         raise ConfigError(f"box_vote {box_vote!r}: use an IoU from 0 (off) to 1, e.g. 0.6")
     model = FasterRCNN(trunk, num_classes=num_classes + 1, rpn_anchor_generator=anchor_generator(trunk, sizes),
-                       box_roi_pool=MultiScaleRoIAlign(maps, output_size=7, sampling_ratio=2),
+                       box_roi_pool=roi_pooler(roi_op, maps),
                        min_size=image_size, max_size=image_size, image_mean=trunk.mean, image_std=trunk.std,
                        box_score_thresh=score_thresh, box_nms_thresh=nms_thresh,
                        box_detections_per_img=detections_per_img, box_batch_size_per_image=rois_per_image,
@@ -59,6 +62,50 @@ def faster_rcnn(num_classes: int, pretrained_backbone: bool = True, image_size: 
         model.roi_heads.__class__ = voting_roi_heads()  # same modules and weights; only the last step differs
         model.roi_heads.box_vote = float(box_vote)
     return model
+
+
+ROI_OPS = ("align", "pool")
+
+
+def roi_pooler(roi_op: str, maps: list[str], output_size: int = 7, sampling_ratio: int = 2) -> nn.Module:
+    """RoIAlign or RoI max pooling over the feature maps ``maps``, each RoI from the FPN level
+    torchvision's MultiScaleRoIAlign maps it to (Lin et al. 2017, eq. 1)."""
+    from torchvision.ops import MultiScaleRoIAlign
+
+    if roi_op == "align":
+        return MultiScaleRoIAlign(maps, output_size=output_size, sampling_ratio=sampling_ratio)
+    if roi_op == "pool":
+        return multiscale_roi_pool()(maps, output_size=output_size, sampling_ratio=sampling_ratio)
+    raise ConfigError(f"roi_op {roi_op!r}: use 'align' (RoIAlign) or 'pool' (RoI max pooling)")
+
+
+@functools.cache
+def multiscale_roi_pool() -> type:
+    """MultiScaleRoIAlign's level mapping with ``torchvision.ops.roi_pool`` in place of roi_align (a
+    subclass, since torchvision's detectors accept only that type as their RoI pooler)."""
+    import torch
+    from torchvision.ops import MultiScaleRoIAlign, roi_pool
+    from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
+
+    class MultiScaleRoIPool(MultiScaleRoIAlign):
+        """RoI max pooling (Girshick 2015): each RoI snapped to the feature grid, max over each bin."""
+
+        def forward(self, x, boxes, image_shapes):
+            feats = _filter_input(x, self.featmap_names)
+            if self.scales is None or self.map_levels is None:
+                self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
+                                                             self.canonical_level)
+            rois = _convert_to_roi_format(boxes)
+            if len(feats) == 1:
+                return roi_pool(feats[0], rois, self.output_size, self.scales[0])
+            levels = self.map_levels(boxes)
+            out = feats[0].new_zeros((len(rois), feats[0].shape[1]) + tuple(self.output_size))
+            for level, (f, scale) in enumerate(zip(feats, self.scales)):
+                idx = torch.where(levels == level)[0]
+                out[idx] = roi_pool(f, rois[idx], self.output_size, scale).to(out.dtype)
+            return out
+
+    return MultiScaleRoIPool
 
 
 @functools.cache
@@ -88,7 +135,7 @@ def voting_roi_heads() -> type:
     return VotingRoIHeads
 
 
-DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12)
+DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epochs=12, roi_op="align")
 
 # The default's choices, each measured on held-out video hours of brittle-star frames (BENCHMARKS.md,
 # "Why the detection defaults are what they are"): 256 sampled RoIs per image (torchvision: 512; the
@@ -96,16 +143,16 @@ DEFAULTS = dict(optimizer="sgd", lr=0.02, weight_decay=1e-4, batch_size=4, epoch
 # first two stages frozen (trainable_stages=5, as torchvision freezes conv1 + layer1: 0.5% of the
 # weights, a third of the step); 9 epochs; box voting at IoU 0.6 after the final NMS.
 register_detector("fasterrcnn_lite0_fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
-                  image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px",
+                  image_size=640, summary="Faster R-CNN, Lite0 + FPN (P3-P5, pool), small anchors 16-256 px", year=2015, paper="Ren et al., Faster R-CNN, NeurIPS 2015; FPN: Lin et al., CVPR 2017",
                   **(DEFAULTS | {"epochs": 9, "trainable_stages": 5, "box_vote": 0.6}))(faster_rcnn)
 
 
 register_detector("fasterrcnn_lite0_p2fpn", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
-                  image_size=640, summary="Faster R-CNN, Lite0 + FPN from P2 (stride 4), anchors 8-256 px",
+                  image_size=640, summary="Faster R-CNN, Lite0 + FPN from P2 (stride 4), anchors 8-256 px", year=2015, paper="Ren et al., Faster R-CNN, NeurIPS 2015; FPN: Lin et al., CVPR 2017",
                   **(DEFAULTS | {"epochs": 7}))(functools.partial(faster_rcnn, min_stride=4))
 
 
 @register_detector("fasterrcnn_lite0", family="two-stage", method="faster_rcnn", backbone="efficientnet_lite0",
-                   image_size=640, summary="Faster R-CNN, Lite0 stride-16 map, no FPN", **DEFAULTS)
+                   image_size=640, summary="Faster R-CNN, Lite0 stride-16 map, no FPN", year=2015, paper="Ren et al., Faster R-CNN, NeurIPS 2015", **DEFAULTS)
 def fasterrcnn_lite0(**kw) -> nn.Module:
     return faster_rcnn(**(kw | {"fpn": False}))

@@ -33,7 +33,8 @@ def _trunk(backbone, pretrained_backbone, trainable_stages, normalize="backbone"
 
 
 @register_detector("retinanet_lite0_fpn", family="single-stage", method="retinanet", backbone="efficientnet_lite0",
-                   image_size=640, summary="RetinaNet (focal loss), Lite0 + FPN P3-P7, anchors 16-256 px", **DEFAULTS)
+                   image_size=640, summary="RetinaNet (focal loss), Lite0 + FPN P3-P7, anchors 16-256 px", year=2017,
+                   paper="Lin et al., Focal Loss for Dense Object Detection, ICCV 2017", **DEFAULTS)
 def retinanet_lite0_fpn(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                         backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, anchor_sizes=None,
                         score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
@@ -49,7 +50,8 @@ def retinanet_lite0_fpn(num_classes: int, pretrained_backbone: bool = True, imag
 
 
 @register_detector("fcos_lite0_fpn", family="single-stage", method="fcos", backbone="efficientnet_lite0",
-                   image_size=640, summary="FCOS (anchor-free, centre-ness), Lite0 + FPN P3-P7", **DEFAULTS)
+                   image_size=640, summary="FCOS (anchor-free, centre-ness), Lite0 + FPN P3-P7", year=2019,
+                   paper="Tian et al., FCOS, ICCV 2019", **DEFAULTS)
 def fcos_lite0_fpn(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                    backbone: str = "efficientnet_lite0", trainable_stages: int | None = None,
                    score_thresh: float = 0.05, nms_thresh: float = 0.6, detections_per_img: int = 300,

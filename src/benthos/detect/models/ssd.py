@@ -37,7 +37,7 @@ def _tune(model: nn.Module, image_size: int, score_thresh: float, nms_thresh: fl
 
 
 @register_detector("ssd300_vgg16", family="single-stage", method="ssd", backbone="vgg16", image_size=300,
-                   summary="SSD300 (Liu et al.), VGG16, six scales, torchvision", **DEFAULTS)
+                   summary="SSD300 (Liu et al.), VGG16, six scales, torchvision", year=2016, paper="Liu et al., SSD, ECCV 2016", **DEFAULTS)
 def ssd300_vgg16(num_classes: int, pretrained_backbone: bool = True, image_size: int = 300,
                  score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300, **_) -> nn.Module:
     from torchvision.models import VGG16_Weights
@@ -49,7 +49,8 @@ def ssd300_vgg16(num_classes: int, pretrained_backbone: bool = True, image_size:
 
 
 @register_detector("ssdlite320_mobilenet_v3", family="single-stage", method="ssd", backbone="mobilenet_v3_large",
-                   image_size=320, summary="SSDlite, MobileNetV3-Large, depthwise heads, torchvision", **DEFAULTS)
+                   image_size=320, summary="SSDlite, MobileNetV3-Large, depthwise heads, torchvision", year=2019,
+                   paper="SSDlite: Sandler et al., CVPR 2018; MobileNetV3: Howard et al., ICCV 2019", **DEFAULTS)
 def ssdlite320_mobilenet_v3(num_classes: int, pretrained_backbone: bool = True, image_size: int = 320,
                             score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
                             **_) -> nn.Module:
@@ -62,7 +63,8 @@ def ssdlite320_mobilenet_v3(num_classes: int, pretrained_backbone: bool = True, 
 
 
 @register_detector("ssd_lite0", family="single-stage", method="ssd", backbone="efficientnet_lite0", image_size=640,
-                   summary="SSD heads on Lite0 maps at strides 8/16/32, default boxes 3-45% of the image", **DEFAULTS)
+                   summary="SSD heads on Lite0 maps at strides 8/16/32, default boxes 3-45% of the image", year=2016, paper="Liu et al., SSD, ECCV 2016",
+                   **DEFAULTS)
 def ssd_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
               backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
               nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",

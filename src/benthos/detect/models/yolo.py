@@ -175,6 +175,7 @@ from benthos.detect.registry import register_detector  # noqa: E402  (registry i
 
 @register_detector("yolo_lite0", family="single-stage", method="yolo", backbone="efficientnet_lite0", image_size=640,
                    summary="YOLO-style anchor-free grid detector (TAL assignment, GIoU), Lite0 + FPN P3-P5",
+                   year=2021, paper="task-aligned assignment: Feng et al., TOOD, ICCV 2021 (as in YOLOv8)",
                    optimizer="adamw", lr=2e-3, weight_decay=0.05, batch_size=4, epochs=15, trainable_stages=5,
                    warmup_steps=30)
 def yolo_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
