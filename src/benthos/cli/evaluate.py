@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from benthos.cli import add_device_flag
+from benthos.cli import add_device_flag, add_outside_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="test-time views averaged per image (default: as the run was trained); "
                         "compare with the default to see what `benthos predict --tta` would cost")
     add_device_flag(p)
+    add_outside_flag(p)  # reaches the reader through BENTHOS_ALLOW_OUTSIDE_PATHS (set by benthos.cli.main)
     p.set_defaults(func=_evaluate)
 
 

@@ -14,6 +14,9 @@ import sys
 from benthos import __version__
 from benthos.errors import BenthosError
 
+# benthos.data.files.ALLOW_ENV, named here so that `benthos --help` need not import the data layer
+ALLOW_ENV = "BENTHOS_ALLOW_OUTSIDE_PATHS"
+
 # module name under benthos.cli -> registers one or more top-level commands
 COMMAND_MODULES = ["models", "cost", "data", "train", "evaluate", "predict", "report", "detect", "ecology"]
 
@@ -42,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    saved_device = os.environ.get("BENTHOS_DEVICE")
+    saved_env = {k: os.environ.get(k) for k in ("BENTHOS_DEVICE", ALLOW_ENV)}
     try:
         if getattr(args, "device", None):  # --device of predict/evaluate: checked here, read by the API
             from benthos.infer.device import pick_device
 
             os.environ["BENTHOS_DEVICE"] = str(pick_device(args.device))
+        if getattr(args, "allow_outside_paths", False):  # every reader of this command, however deep
+            os.environ[ALLOW_ENV] = "1"
         result = args.func(args)
     except BenthosError as exc:
         print(f"benthos: error: {exc}", file=sys.stderr)
@@ -65,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:  # main() may run many times in one process (tests, notebooks)
-        if saved_device is None:
-            os.environ.pop("BENTHOS_DEVICE", None)
-        else:
-            os.environ["BENTHOS_DEVICE"] = saved_device
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return int(result or 0)
 
 

@@ -25,6 +25,8 @@ HELP = {
            "items from photos held out for validation or test are left out",
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
+    "allow_outside_paths": "read images that a manifest, COCO file or CoralNet export names outside its own "
+                           "folder (and --images); by default each such record is skipped and named",
 }
 
 

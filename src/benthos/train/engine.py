@@ -104,7 +104,8 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
 
 def load_data(cfg: TrainConfig):
     data = load_classification(cfg.data, format=cfg.format, images=cfg.images, on_error=cfg.on_error,
-                               min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size)
+                               min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size,
+                               allow_outside=cfg.allow_outside_paths)
     if cfg.add:
         data = _with_added(cfg, data)
     if len(data.classes) < 2:
@@ -122,7 +123,7 @@ def _with_added(cfg: TrainConfig, data):
     extra, issues = [], list(data.issues)
     for path in cfg.add:
         more = load_classification(path, images=cfg.images, on_error=cfg.on_error, min_per_class=1,
-                                   margin=cfg.margin, patch_size=cfg.patch_size)
+                                   margin=cfg.margin, patch_size=cfg.patch_size, allow_outside=cfg.allow_outside_paths)
         issues += more.issues
         extra += [replace(s, meta={**s.meta, "added": str(path)}) for s in more.samples]
     classes = sorted(set(data.classes) | {s.label for s in extra})
@@ -403,6 +404,7 @@ def _fit(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
 
 def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.loggers import CSVLogger
 
     from benthos.train.module import ClassifierModule
@@ -420,14 +422,18 @@ def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     # A resumed run logs beside the first log, which Lightning would otherwise overwrite
     log_version = "" if resumed_from is None else f"resumed_at_epoch_{resumed_from}"
     gpu = cfg.on_gpu()
-    trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
-        logger=CSVLogger(str(run_dir), name="logs", version=log_version), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
-        plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
-        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
+    try:
+        trainer = pl.Trainer(
+            max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+            strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
+            logger=CSVLogger(str(run_dir), name="logs", version=log_version), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
+            plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
+            max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
+            default_root_dir=str(run_dir),
+        )
+    except (MisconfigurationException, ValueError) as exc:  # Lightning's word on these flags, on one line
+        raise ConfigError(f"--accelerator {cfg.accelerator} --devices {cfg.devices} --precision {cfg.precision} "
+                          f"--ddp-strategy {cfg.ddp_strategy}: {' '.join(str(exc).split())}") from None
     t = time.time()
     trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resumed_from is not None else None)
     seen = len(train_s) * max(1, trainer.current_epoch)
