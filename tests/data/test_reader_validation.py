@@ -229,7 +229,8 @@ def test_yolo_class_fields_that_are_not_whole_numbers_are_skipped_named(tmp_path
 
 @pytest.mark.parametrize("yaml_text, why", [("names: {0: a, 2: c}\n", "keys must be the class numbers 0..1"),
                                             ("- a\n- b\n", "expected a mapping with a 'names' list"),
-                                            ("names: [a, [b]]\n", "is not a name"),
+                                            ("names: [a, [b]]\n", "'names' must list the class names"),
+                                            ("names: []\n", "'names' must list the class names"),
                                             ("names: 5\n", "expected a mapping")])
 def test_yolo_class_names_that_would_shift_labels_are_one_error(tmp_path, yaml_text, why):
     (tmp_path / "labels").mkdir()

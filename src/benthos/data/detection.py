@@ -349,7 +349,10 @@ def _yolo_names(root: Path) -> list[str] | None:
     for name in ("classes.txt", "obj.names", "labels/classes.txt"):
         p = root / name
         if p.is_file():
-            return [ln.strip() for ln in read_text(p, "class list").splitlines() if ln.strip()]
+            names = [ln.strip() for ln in read_text(p, "class list").splitlines() if ln.strip()]
+            if not names:
+                raise DataError(f"{p}: lists no class names; write one name per line, class 0 first.")
+            return names
     for name in ("data.yaml", "dataset.yaml"):
         p = root / name
         if p.is_file():
@@ -368,8 +371,8 @@ def _yolo_names(root: Path) -> list[str] | None:
                 names = [names[k] for k in range(len(names))]
             if isinstance(names, list):
                 bad = [n for n in names if isinstance(n, bool) or not isinstance(n, (str, int, float))]
-                if bad:
-                    raise DataError(f"{p}: class name {_short(bad[0])} in 'names' is not a name.")
+                if bad or not names:
+                    raise DataError(f"{p}: 'names' must list the class names, class 0 first; found {_short(names)}.")
                 return [str(n) for n in names]
             if names is not None or not isinstance(doc, dict):
                 raise DataError(f"{p}: expected a mapping with a 'names' list of class names.")
