@@ -265,3 +265,15 @@ def test_boxes_are_kept_exact(coco):
     """Values that pass are kept as written: no rounding beyond float32, no swapping."""
     data = read_coco(coco(annotations=[_ann([10.25, 3.5, 20, 30.75])]))
     np.testing.assert_array_equal(data.records[0].boxes, np.array([[10.25, 3.5, 30.25, 34.25]], np.float32))
+
+
+def test_evaluate_passes_allow_outside_paths_to_its_reader_for_the_command_only(monkeypatch, capsys):
+    """`benthos evaluate` reads DATA inside benthos.tasks; the flag reaches the reader through the
+    environment that benthos.cli.main sets for the one command."""
+    import benthos.tasks
+
+    seen = []
+    monkeypatch.setattr(benthos.tasks, "evaluate_run", lambda *a, **k: seen.append(os.environ.get(ALLOW_ENV)) or {})
+    main(["evaluate", "run", "data", "--allow-outside-paths", "--json"])
+    main(["evaluate", "run", "data", "--json"])
+    assert seen == ["1", None] and ALLOW_ENV not in os.environ
