@@ -89,7 +89,7 @@ def test_coco_crops_with_margin_and_issues(tmp_path, mk):
     s1, s2 = data.samples
     assert s1.box == pytest.approx((6, 18, 54, 42)) and s1.group == "p1.jpg"
     assert s2.box == pytest.approx((78, 58, 102, 82))
-    assert _kinds(data) == ["bad_box", "bad_ref", "bad_ref", "clipped_box", "missing_file"]
+    assert _kinds(data) == ["clipped_box", "empty_box", "missing_image", "unknown_category", "unknown_image"]
     ds = ImageDataset(data.samples, data.class_to_idx)
     im, label = ds[1]
     assert im.size == (24, 24) and label == 1  # padded past the image edge, not shrunk

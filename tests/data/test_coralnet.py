@@ -72,7 +72,7 @@ def test_a_csv_saved_as_latin1_is_refused_with_its_line(export):
     (export / "annotations.csv").write_bytes(text.encode("latin-1"))
     for read in (lambda: detect_format(export / "annotations.csv"),
                  lambda: read_coralnet(export / "annotations.csv", export / "photos", 32)):
-        with pytest.raises(DataError, match=r"annotations\.csv:2: byte 0xeb is not UTF-8 .* save it as 'CSV UTF-8'"):
+        with pytest.raises(DataError, match=r"annotations\.csv:2: not UTF-8 text \(byte 0xeb.* save it as 'CSV UTF-8'"):
             read()
     # and Excel's UTF-8 with a byte-order mark is fine
     (export / "annotations.csv").write_bytes(text.encode("utf-8-sig"))

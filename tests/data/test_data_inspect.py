@@ -56,4 +56,6 @@ def test_cli_convert_calls_detection(tmp_path, monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(det, "convert_annotations", lambda *a, **k: calls.append((a, k)))
     assert main(["data", "convert", "a.json", "out", "--from", "coco", "--to", "yolo", "--images", "imgs"]) == 0
-    assert calls == [(("a.json", "out", "coco", "yolo"), {"images": "imgs"})]
+    assert main(["data", "convert", "a.json", "out", "--from", "coco", "--to", "yolo", "--allow-outside-paths"]) == 0
+    assert calls == [(("a.json", "out", "coco", "yolo"), {"images": "imgs", "allow_outside": False}),
+                     (("a.json", "out", "coco", "yolo"), {"images": None, "allow_outside": True})]

@@ -57,8 +57,10 @@ def test_convert_coco_to_yolo_to_voc(tmp_path):
     write_detection(data, tmp_path / "a.json", "coco")
     convert_annotations(tmp_path / "a.json", tmp_path / "y", "coco", "yolo")
     convert_annotations(tmp_path / "y", tmp_path / "v", "yolo", "voc", images=tmp_path / "images")
-    back = read_voc(tmp_path / "v")
-    assert back.summary()["per_class"] == {"brittle_star": 1, "sea_star": 2}
+    # VOC's <path> names the images where they are, outside the VOC folder: refused unless allowed
+    assert read_voc(tmp_path / "v").summary()["issues"] == {"outside_folder": 3}
+    for back in (read_voc(tmp_path / "v", images=tmp_path / "images"), read_voc(tmp_path / "v", allow_outside=True)):
+        assert back.summary()["per_class"] == {"brittle_star": 1, "sea_star": 2} and not back.issues
 
 
 def test_coco_bad_records_are_counted_not_fatal(tmp_path):

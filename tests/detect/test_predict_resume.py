@@ -13,7 +13,7 @@ def test_interrupted_detect_predict_resumes(tmp_path, monkeypatch, coco_factory)
     train_detector(coco, run, DetectConfig(model="yolo_lite0", input_size=96, epochs=1, batch_size=2,
                                            val_fraction=0.5, limit_train_batches=1, pretrained_backbone=False))
     images = coco.parent / "images"
-    dp.predict(run, images, tmp_path / "whole", chunk=2)
+    dp.predict(run, images, tmp_path / "whole")
 
     real, seen = inference.predict_each, []
 
@@ -26,11 +26,11 @@ def test_interrupted_detect_predict_resumes(tmp_path, monkeypatch, coco_factory)
 
     monkeypatch.setattr(inference, "predict_each", dies_after_four)
     with pytest.raises(KeyboardInterrupt):
-        dp.predict(run, images, tmp_path / "out", chunk=2)
+        dp.predict(run, images, tmp_path / "out")
     seen.clear()
     monkeypatch.setattr(inference, "predict_each", lambda model, paths, *a: (seen.append(p.name) or (p, r, e)
                                                                        for p, r, e in real(model, paths, *a)))
-    res = dp.predict(run, images, tmp_path / "out", chunk=2)
+    res = dp.predict(run, images, tmp_path / "out")
     assert res["resumed"] == 4 and len(seen) == 2
     for name in ("detections.csv", "counts.csv", "detections.coco.json"):
         assert (tmp_path / "out" / name).read_text() == (tmp_path / "whole" / name).read_text()

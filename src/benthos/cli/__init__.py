@@ -111,3 +111,13 @@ def key_value_flag(parser: argparse.ArgumentParser, flag: str, text: str) -> Non
 def config_values(args: argparse.Namespace, exclude: Sequence[str] = ()) -> dict:
     """The config keys the command line set (argparse leaves unset flags out: see add_config_flags)."""
     return {k: v for k, v in vars(args).items() if k not in ("func", "command", "config", *exclude)}
+
+
+OUTSIDE_HELP = ("read images that an annotation file or manifest names outside its own folder (and --images): "
+                "a ../ path or an absolute path elsewhere; by default each such record is skipped and named")
+
+
+def add_outside_flag(parser: argparse.ArgumentParser) -> None:
+    """``--allow-outside-paths`` of the commands that read annotation files (``args.allow_outside_paths``,
+    passed to the readers' ``allow_outside``)."""
+    parser.add_argument("--allow-outside-paths", action="store_true", help=OUTSIDE_HELP)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from benthos.cli import DEPRECATED, add_config_flags, add_device_flag, config_values
+from benthos.cli import DEPRECATED, add_config_flags, add_device_flag, add_outside_flag, config_values
 
 HELP = {
     "model": "detector name (default: the registry default; see `benthos detect list`)",
@@ -38,6 +38,10 @@ HELP = {
     "eval_every": "evaluate every N epochs and keep the best weights",
     "limit_train_batches": "at most this many batches per epoch (quick trials)",
     "resume": "continue from RUN/checkpoints/last.ckpt when there is one",
+    "roi_op": "Faster/Fast R-CNN: align (RoIAlign) or pool (RoI max pooling, the papers')",
+    "max_proposals": "R-CNN/Fast R-CNN: selective-search proposals kept per image",
+    "allow_outside_paths": "read images that the annotations name outside their own folder (and --images); by "
+                           "default each such record is skipped and named",
 }
 
 TTA_HELP = ("test-time views: flip also predicts on the mirror image and merges (slightly better AP, over twice "
@@ -102,6 +106,7 @@ def register(sub) -> None:
     _tta_flag(e)
     e.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
     add_device_flag(e)
+    add_outside_flag(e)
     e.set_defaults(func=_evaluate)
 
     pr = s.add_parser("predict", help="boxes for images: detections.csv, detections.coco.json, counts.csv")
@@ -169,7 +174,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     m = evaluate(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                  tile=args.tile, tile_overlap=args.tile_overlap, tta=getattr(args, "tta", None),
-                 box_vote=args.box_vote, out=args.out, device=args.device)
+                 box_vote=args.box_vote, out=args.out, device=args.device, allow_outside=args.allow_outside_paths)
     m.pop("pr_curves", None)
     for path in m.get("images_unreadable", []):
         print(f"warning: {path} could not be read; not scored", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from benthos.cli import add_device_flag
+from benthos.cli import add_device_flag, add_outside_flag
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="test-time views averaged per image (default: as the run was trained); "
                         "compare with the default to see what `benthos predict --tta` would cost")
     add_device_flag(p)
+    add_outside_flag(p)
     p.set_defaults(func=_evaluate)
 
 
@@ -27,7 +28,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from benthos.tasks import evaluate_run
 
     ev = evaluate_run(args.run, args.data, format=args.format, images=args.images, tta=args.tta, device=args.device,
-                     out=args.out)
+                     out=args.out, allow_outside=args.allow_outside_paths)
     if args.json:
         print(json.dumps(ev, indent=2))
         return 0

@@ -14,6 +14,7 @@ import sys
 from benthos import __version__
 from benthos.errors import BenthosError
 
+
 # module name under benthos.cli -> registers one or more top-level commands
 COMMAND_MODULES = ["models", "cost", "data", "train", "evaluate", "predict", "report", "detect", "ecology"]
 

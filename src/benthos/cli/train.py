@@ -30,6 +30,8 @@ HELP = {
     "stop_tolerance": "'clearly' = by more than this fraction of the best (default 0.02); the latest "
                       "epoch within it is kept",
     "tta": "test-time views for evaluation and prediction: auto (the training symmetries), dihedral, flip, none",
+    "allow_outside_paths": "read images that a manifest, COCO file or CoralNet export names outside its own "
+                           "folder (and --images); by default each such record is skipped and named",
 }
 
 DEPRECATED[("train",)] = {"--no-tta": "--tta none"}

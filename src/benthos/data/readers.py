@@ -2,16 +2,19 @@
 
 Each reader returns ``(samples, issues)``; :func:`load_classification` adds the image
 check, the per-class minimum and the ``on_error`` policy so every format behaves alike.
+Image paths named in a manifest, a COCO file or a CoralNet export must lie inside the data
+folder unless ``allow_outside=True`` (:mod:`benthos.data.files`).
 """
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 from pathlib import Path
 
-from benthos.data.images import check_image, is_image_file
 from benthos.data import regions
+from benthos.data.files import is_file, outside_problem, read_text
+from benthos.data.images import check_image, is_image_file
 from benthos.data.issues import DataIssue, check_on_error, raise_if_stopping
 from benthos.data.samples import ClassificationData, Sample
 from benthos.errors import DataError
@@ -36,16 +39,25 @@ def read_folder(root: Path) -> tuple[list[Sample], list[DataIssue]]:
     return samples, issues
 
 
-def read_manifest(csv_path: Path) -> tuple[list[Sample], list[DataIssue]]:
-    """A CSV with a header ``path,label[,group]``; paths are relative to the CSV's folder."""
+def _csv_rows(path: Path, what: str) -> list[list[str]]:
+    """All rows of a UTF-8 CSV, or a DataError naming the file (and line) that cannot be read."""
+    reader = csv.reader(io.StringIO(read_text(path, what), newline=""))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # a NUL byte, a field over the csv module's size limit
+        raise DataError(f"{path}:{reader.line_num}: cannot be read as CSV ({exc}).") from None
+
+
+def read_manifest(csv_path: Path, *, allow_outside: bool = False) -> tuple[list[Sample], list[DataIssue]]:
+    """A CSV with a header ``path,label[,group]``; paths are relative to the CSV's folder, and
+    must lie inside it unless ``allow_outside``."""
     samples: list[Sample] = []
     issues: list[DataIssue] = []
-    with open(csv_path, newline="", encoding="utf-8-sig") as fh:  # -sig: Excel writes a BOM
-        rows = list(csv.reader(fh))
+    rows = _csv_rows(csv_path, "manifest")
     header = [c.strip().lower() for c in rows[0]] if rows else []
     if "path" not in header or "label" not in header:
         raise DataError(f"{csv_path}:1: a manifest needs a header row with 'path' and 'label' "
-                        f"(optionally 'group'); found {rows[0] if rows else 'an empty file'}.")
+                        f"(optionally 'group'); found {rows[0][:10] if rows else 'an empty file'}.")
     ip, il = header.index("path"), header.index("label")
     ig = header.index("group") if "group" in header else None
     need = max(ip, il) + 1  # group is optional even when the column exists
@@ -53,17 +65,35 @@ def read_manifest(csv_path: Path) -> tuple[list[Sample], list[DataIssue]]:
         if not any(c.strip() for c in row):
             continue
         if len(row) < need or not row[ip].strip() or not row[il].strip():
-            issues.append(DataIssue(str(csv_path), n, f"row has missing columns or empty path/label: {row}",
+            issues.append(DataIssue(str(csv_path), n, f"row has missing columns or empty path/label: {row[:10]}",
                                     "skipped", "bad_row"))
             continue
         p = Path(row[ip].strip())
         p = p if p.is_absolute() else csv_path.parent / p
-        if not p.is_file():
+        outside = outside_problem(p, [csv_path.parent], allow_outside)
+        if outside:
+            issues.append(DataIssue(str(csv_path), n, outside, "skipped", "outside_folder"))
+            continue
+        if not is_file(p):
             issues.append(DataIssue(str(csv_path), n, f"image {p} does not exist", "skipped", "missing_file"))
             continue
         group = (row[ig].strip() or None) if ig is not None and ig < len(row) else None
         samples.append(Sample(p, row[il].strip(), group, None, {"line": n}))
     return samples, issues
+
+
+def _outside_samples(samples: list[Sample], roots: list[Path], allow_outside: bool,
+                     source: Path) -> tuple[list[Sample], list[DataIssue]]:
+    """Samples whose image lies outside ``roots`` left out, one issue per image."""
+    keep, issues, seen = [], [], set()
+    for s in samples:
+        problem = outside_problem(s.path, roots, allow_outside, source)
+        if problem is None:
+            keep.append(s)
+        elif s.path not in seen:
+            seen.add(s.path)
+            issues.append(DataIssue(str(source), s.meta.get("line"), problem, "skipped", "outside_folder"))
+    return keep, issues
 
 
 def detect_format(path: Path) -> str:
@@ -86,7 +116,8 @@ def detect_format(path: Path) -> str:
 
 def load_classification(path: str | os.PathLike, format: str | None = None, images: str | os.PathLike | None = None,
                         *, on_error: str = "skip", check_images: bool = True, min_per_class: int = 1,
-                        margin: float = 0.1, patch_size: int = 224, min_box: float = 1.0) -> ClassificationData:
+                        margin: float = 0.1, patch_size: int = 224, min_box: float = 1.0,
+                        allow_outside: bool = False) -> ClassificationData:
     """Read a classification dataset from a folder, CSV manifest, COCO JSON or CoralNet CSV.
 
     ``images`` is the image folder for COCO/CoralNet (default: ``images/`` next to the
@@ -94,6 +125,8 @@ def load_classification(path: str | os.PathLike, format: str | None = None, imag
     their size for context; ``patch_size`` is the CoralNet patch side in pixels.
     ``check_images`` decodes every file once so nothing fails mid-epoch. Problems are
     recorded in ``.issues`` and skipped, or raised together with ``on_error="stop"``.
+    ``allow_outside``: take images that a manifest, COCO file or CoralNet export names outside
+    its own folder and ``images`` (by default each is skipped and named).
     """
     check_on_error(on_error)
     path = Path(path).expanduser().resolve()
@@ -110,12 +143,17 @@ def load_classification(path: str | os.PathLike, format: str | None = None, imag
         if format == "folder":
             samples, issues = read_folder(path)
         elif format == "csv":
-            samples, issues = read_manifest(path)
+            samples, issues = read_manifest(path, allow_outside=allow_outside)
         elif format == "coco":
-            samples, issues = regions.read_coco_crops(path, img_dir, margin=margin, min_box=min_box)
+            samples, issues = regions.read_coco_crops(path, img_dir, margin=margin, min_box=min_box,
+                                                      allow_outside=allow_outside)
         else:
             samples, issues = regions.read_coralnet(path, img_dir, patch_size=patch_size)
-    except (NotADirectoryError, IsADirectoryError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            # read_coralnet takes every Name as given; the same rule as the other readers applies here
+            samples, outside = _outside_samples(samples, [p for p in (img_dir, path.parent) if p is not None],
+                                                allow_outside, path)
+            issues += outside
+    except (NotADirectoryError, IsADirectoryError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot be read as format '{format}' ({exc}).") from None
     if check_images:
         samples, bad = _check_files(samples)

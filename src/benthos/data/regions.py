@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 from pathlib import Path
 
@@ -27,56 +26,28 @@ def default_image_dir(ann_path: Path, images: Path | None) -> Path:
 
 
 def read_coco_crops(json_path: Path, images: Path | None = None, margin: float = 0.1,
-                    min_box: float = 1.0) -> tuple[list[Sample], list[DataIssue]]:
-    """One sample per COCO box, widened by ``margin`` x box size on each side for context."""
-    with open(json_path, encoding="utf-8") as fh:
-        coco = json.load(fh)
-    if not isinstance(coco, dict) or not all(k in coco for k in ("images", "annotations", "categories")):
-        raise DataError(f"{json_path}: not a COCO file (needs 'images', 'annotations' and 'categories' lists).")
-    img_dir = default_image_dir(json_path, images)
+                    min_box: float = 1.0, *, allow_outside: bool = False) -> tuple[list[Sample], list[DataIssue]]:
+    """One sample per COCO box, widened by ``margin`` x box size on each side for context.
+
+    The boxes are :func:`benthos.data.detection.read_coco`'s, so both read COCO by one set of rules
+    (types, duplicate ids, clipping, image folders, ``allow_outside``); boxes smaller than ``min_box``
+    pixels after clipping are left out here."""
+    from benthos.data.detection import read_coco
+
+    data = read_coco(json_path, images, allow_outside=allow_outside)
     src = str(json_path)
-    cats = {c["id"]: str(c["name"]) for c in coco["categories"]}
-    imgs = {im["id"]: im for im in coco["images"]}
-    issues: list[DataIssue] = []
-    missing: set = set()
+    issues = list(data.issues)
     samples: list[Sample] = []
-    for k, ann in enumerate(coco["annotations"]):
-        where = f"annotation {ann.get('id', k)}"
-        im = imgs.get(ann.get("image_id"))
-        if im is None:
-            issues.append(DataIssue(src, None, f"{where}: unknown image_id {ann.get('image_id')}", "skipped", "bad_ref"))
-            continue
-        if ann.get("category_id") not in cats:
-            issues.append(DataIssue(src, None, f"{where}: unknown category_id {ann.get('category_id')}",
-                                    "skipped", "bad_ref"))
-            continue
-        path = img_dir / im["file_name"]
-        if im["id"] in missing:
-            continue
-        if not path.is_file():
-            missing.add(im["id"])
-            issues.append(DataIssue(str(path), None, f"image listed in {json_path.name} does not exist "
-                                    f"(looked in {img_dir}; pass images=/--images)", "skipped", "missing_file"))
-            continue
-        try:
-            x, y, w, h = (float(v) for v in ann["bbox"])
-        except (KeyError, TypeError, ValueError):
-            issues.append(DataIssue(src, None, f"{where}: bbox is not [x, y, w, h]", "skipped", "bad_box"))
-            continue
-        W, H = im.get("width"), im.get("height")
-        if not W or not H:
-            W, H = image_size(path)
-        x0, y0, x1, y1 = max(x, 0.0), max(y, 0.0), min(x + w, W), min(y + h, H)
-        if x1 - x0 < min_box or y1 - y0 < min_box:
-            issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} is empty, smaller than {min_box} px "
-                                    f"or outside the {W}x{H} image", "skipped", "bad_box"))
-            continue
-        if (x0, y0, x1, y1) != (x, y, x + w, y + h):
-            issues.append(DataIssue(src, None, f"{where}: box {[x, y, w, h]} extends past the {W}x{H} image",
-                                    "clipped", "clipped_box"))
-        mx, my = margin * (x1 - x0), margin * (y1 - y0)
-        samples.append(Sample(path, cats[ann["category_id"]], str(im["file_name"]),
-                              (x0 - mx, y0 - my, x1 + mx, y1 + my), {"annotation_id": ann.get("id", k)}))
+    for r in data.records:
+        for (x0, y0, x1, y1), label, aid in zip(r.boxes.tolist(), r.labels.tolist(), r.annotation_ids):
+            if x1 - x0 < min_box or y1 - y0 < min_box:
+                issues.append(DataIssue(src, None, f"annotation {aid} (image {r.file_name}): box "
+                                        f"{[round(v, 2) for v in (x0, y0, x1, y1)]} is smaller than {min_box} px",
+                                        "skipped", "small_box"))
+                continue
+            mx, my = margin * (x1 - x0), margin * (y1 - y0)
+            samples.append(Sample(r.image_path, data.categories[label], r.file_name,
+                                  (x0 - mx, y0 - my, x1 + mx, y1 + my), {"annotation_id": aid}))
     return samples, issues
 
 
@@ -125,14 +96,9 @@ def read_csv_rows(path: Path, what: str = "CoralNet CSV") -> list[list[str]]:
     rename labels and photos ("Acrópora" becoming "AcrÃ³pora" splits one class in two); the one
     fix, saving as "CSV UTF-8", is the user's to make, once.
     """
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: byte 0x{data[exc.start]:02x} is not UTF-8 (the {what} was probably saved as "
-                        "Latin-1/Windows-1252, e.g. by Excel); save it as 'CSV UTF-8' (Excel: Save As > CSV UTF-8) "
-                        "and try again") from None
+    from benthos.data.files import read_text
+
+    text = read_text(path, what)
     try:
         return list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import typing
 from dataclasses import dataclass, field
 
+from benthos.configs import check_types
 from benthos.errors import ConfigError, closest
 
 TTA_MODES = ("none", "flip")
@@ -66,6 +66,7 @@ class DetectConfig:
     eval_every: int = 0                # evaluate on val every N epochs and keep the best (0: only at the end)
     limit_train_batches: int | None = None
     resume: bool = True
+    allow_outside_paths: bool = False  # take images the annotations name outside their folder (and --images)
     extra: dict = field(default_factory=dict)  # builder options not listed above
 
     def resolved(self) -> DetectConfig:
@@ -107,9 +108,17 @@ class DetectConfig:
         c.check()
         return c
 
-    def check(self) -> DetectConfig:
+    def check(self, source: str = "detection config") -> DetectConfig:
         """Every value's type (as YAML or a flag gave it) and range; a ConfigError naming the key otherwise."""
-        check_types(self, "detection config")
+        check_types(self, source)
+        for key in ("input_size", "tile", "crop"):  # a side in px
+            value = getattr(self, key)
+            if value is not None and value > 8192:
+                raise ConfigError(f"{key} {value}: use a side of at most 8192 px")
+        for key in ("epochs", "batch_size", "threads", "limit_train_batches", "max_proposals"):
+            value = getattr(self, key)
+            if value is not None and value > 1_000_000:
+                raise ConfigError(f"{key} {value}: use a whole number up to 1,000,000")
         positive = ("input_size", "epochs", "batch_size", "tile", "crop", "threads", "limit_train_batches",
                     "max_proposals")
         for key in positive:
@@ -174,9 +183,9 @@ class DetectConfig:
 
     def check_as(self, where: str) -> DetectConfig:
         try:
-            return self.check()
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
+            return self.check(where)
+        except ConfigError as exc:  # the range checks do not name the file
+            raise (exc if str(exc).startswith(where) else ConfigError(f"{where}: {exc}")) from None
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> DetectConfig:
@@ -196,37 +205,6 @@ VOTING_METHODS = ("faster_rcnn", "fast_rcnn", "rfcn")  # their builders take box
 
 def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def check_types(config, what: str) -> None:
-    """Each field of the dataclass ``config`` holds a value of its annotated type (int for int, a finite
-    number for float, True/False for bool, text for str, None where Optional): YAML's ``epochs: "many"``
-    or ``lr: .nan`` is a ConfigError naming the key, not a crash mid-run."""
-    hints = typing.get_type_hints(type(config))
-    for f in dataclasses.fields(config):
-        value, kind = getattr(config, f.name), hints[f.name]
-        allowed = [t for t in typing.get_args(kind) if t is not type(None)] if typing.get_args(kind) else [kind]
-        if value is None and type(None) in typing.get_args(kind):
-            continue
-        ok = any(_is(value, typing.get_origin(t) or t) for t in allowed)
-        if not ok:
-            names = " or ".join(_name(typing.get_origin(t) or t) for t in allowed)
-            raise ConfigError(f"{f.name} {value!r}: not {names} ({what} key '{f.name}')")
-
-
-def _is(value, t) -> bool:
-    if t is bool:
-        return isinstance(value, bool)
-    if t is int:
-        return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2 ** 31
-    if t is float:
-        return _number(value) and abs(value) < 1e12
-    return isinstance(value, t)
-
-
-def _name(t) -> str:
-    return {bool: "true/false", int: "a whole number", float: "a number", str: "text", list: "a list",
-            dict: "a mapping"}.get(t, getattr(t, "__name__", str(t)))
 
 
 def check_box_vote(box_vote, detector: str) -> float:

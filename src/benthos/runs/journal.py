@@ -2,25 +2,42 @@
 
 A journal is a JSON-lines file beside the output (``predictions.csv.partial.jsonl``). Its
 first line says what produced the results (the run, its weights, the settings); every later
-line is one finished item, keyed by ``"image"``. Items are appended in batches, flushed and
-fsync'd, so a kill loses at most the batch in flight. Reopened with the same header, the
-finished items come back and only the rest is computed; with another header (another run or
-other settings) the old journal is set aside and the work starts again. The final output is
-written atomically from the journal, which is then removed.
+line is one finished item, keyed by ``"image"``. Finished items are written, flushed and fsync'd
+once ``flush_every`` of them are waiting or ``flush_seconds`` after the first of them was added,
+whichever comes first (a timer thread, so a slow next item does not hold them back): a kill loses
+at most the last few seconds of work, and a Ctrl-C (or any exception leaving the ``with`` block)
+nothing. Reopened with the same header, the finished items come back and only the rest is
+computed; with another header (another run or other settings) the old journal is set aside and
+the work starts again. The final output is written atomically from the journal, which is then removed.
+
+One process at a time: a journal holds an OS lock (``flock``) on ``JOURNAL.lock`` while open, so a
+second process given the same output is refused (naming the first one's pid) instead of repeating
+its work and racing it for the files. The kernel drops the lock when its process ends however it
+ends, so a crashed or killed job never leaves it stuck; the file itself may stay behind, harmless.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from benthos.errors import BenthosError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; the journal then works unlocked
+    fcntl = None
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".partial.jsonl"
+LOCK_SUFFIX = ".lock"
 
 
 class Progress:
@@ -46,20 +63,74 @@ class Progress:
 
 
 class Journal:
-    """Finished items of one long job, appended to ``path``; ``done`` holds those found on opening."""
+    """Finished items of one long job, appended to ``path``; ``done`` holds those found on opening
+    and those added since. Holds the job's lock from opening until :meth:`close`."""
 
-    def __init__(self, path: str | os.PathLike, header: dict[str, Any], implied: dict[str, Any] | None = None):
+    def __init__(self, path: str | os.PathLike, header: dict[str, Any], implied: dict[str, Any] | None = None,
+                 *, flush_every: int = 256, flush_seconds: float = 2.0):
         """``implied``: header keys that journals written by older versions lack, each with the value
-        such a journal was written with; an older journal resumes when it agrees on the rest."""
+        such a journal was written with; an older journal resumes when it agrees on the rest.
+        ``flush_every``, ``flush_seconds``: write waiting items once there are this many, or this long
+        after the first of them was added. Raises BenthosError when another process holds the journal."""
+        if flush_every < 1 or not flush_seconds > 0:
+            raise ValueError("flush_every must be >= 1 and flush_seconds > 0")
         self.path = Path(path)
         self.header = json.loads(json.dumps(header))  # as it will read back (tuples -> lists)
         self.implied = {k: v for k, v in json.loads(json.dumps(implied or {})).items() if k in self.header}
+        self.flush_every, self.flush_seconds = flush_every, flush_seconds
         self.done: dict[str, dict] = {}
         self._fh = None
-        self._open()
+        self._lock_fd: int | None = None
+        self._pending: list[dict] = []
+        self._timer: threading.Timer | None = None
+        self._mutex = threading.Lock()  # the timer thread and the caller both write
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        try:
+            self._open()
+        except BaseException:
+            self._unlock()
+            raise
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + LOCK_SUFFIX)
+
+    def _lock(self) -> None:
+        if fcntl is None:
+            return
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = _holder(fd)
+                os.close(fd)
+                raise BenthosError(
+                    f"{self.path}: another process{holder} is working on this output now (it holds "
+                    f"{self.lock_path.name}); wait for it to finish, or stop it, or write to another --out") from None
+            # the holder may have finished and removed the file between our open and our lock: then
+            # our lock is on a file nobody else will see, so take the one now at that path instead
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        self._lock_fd = fd
+
+    def _unlock(self) -> None:
+        if self._lock_fd is None:
+            return
+        # removed while still held, so a process waiting on the old file sees it gone (see _lock)
+        self.lock_path.unlink(missing_ok=True)
+        os.close(self._lock_fd)  # closing releases the flock
+        self._lock_fd = None
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_file():
             old_header, items, good_bytes = _read(self.path)
             if old_header is not None and {**self.implied, **old_header} == self.header:
@@ -84,11 +155,34 @@ class Journal:
         return todo
 
     def add(self, items: Iterable[dict]) -> None:
-        """Append finished items (each with an ``"image"`` key) and make them durable."""
+        """Record finished items (each with an ``"image"`` key): durable at once when ``flush_every``
+        are waiting, else within ``flush_seconds``. Callers may add one item at a time."""
         items = list(items)
-        for it in items:
-            self.done[it["image"]] = it
-        self._write(items)
+        with self._mutex:
+            if self._fh is None:
+                raise ValueError(f"{self.path}: the journal is closed")
+            for it in items:
+                self.done[it["image"]] = it
+            self._pending += items
+            if len(self._pending) >= self.flush_every:
+                self._flush_locked()
+            elif self._pending and self._timer is None:
+                self._timer = threading.Timer(self.flush_seconds, self.flush)
+                self._timer.daemon = True  # a killed job loses these seconds, as documented; close() flushes
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Write and fsync the items waiting, now."""
+        with self._mutex:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()  # harmless when called from the timer itself
+            self._timer = None
+        if self._pending and self._fh is not None:
+            self._write(self._pending)
+            self._pending = []
 
     def _write(self, lines: list[dict]) -> None:
         self._fh.write("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in lines))
@@ -96,19 +190,40 @@ class Journal:
         os.fsync(self._fh.fileno())
 
     def close(self, remove: bool = False) -> None:
-        """Close the file; ``remove`` once the final output has been written from it."""
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
+        """Write what is waiting, close the file and release the lock; ``remove`` once the final
+        output has been written from it."""
+        with self._mutex:
+            self._flush_locked()
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
         if remove:
             self.path.unlink(missing_ok=True)
             self.path.with_name(self.path.name + ".old").unlink(missing_ok=True)
+        self._unlock()
 
     def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def __del__(self) -> None:  # dropped without close(): do not hold the lock until the process ends
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _holder(fd: int) -> str:
+    """' (pid 123 on host)' from a lock file written by :meth:`Journal._lock`, or '' when unreadable."""
+    try:
+        pid, _, host = os.pread(fd, 200, 0).decode("utf-8", "replace").strip().partition(" ")
+    except OSError:
+        return ""
+    if not pid.isdigit():
+        return ""
+    return f" (pid {pid}{' on ' + host if host and host != socket.gethostname() else ''})"
 
 
 def _read(path: Path) -> tuple[dict | None, dict[str, dict], int]:

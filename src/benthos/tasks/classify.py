@@ -34,7 +34,7 @@ def tta_of(meta: dict, tta: str | None = None) -> str:
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
                  images: str | None = None, split: str = "test", write: bool = True,
                  tta: str | None = None, device: str | None = None,
-                 out: str | os.PathLike | None = None) -> dict[str, Any]:
+                 out: str | os.PathLike | None = None, allow_outside: bool = False) -> dict[str, Any]:
     """Evaluate a run on DATA (labels matched by name), or on its own held-out split.
 
     ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated), to
@@ -43,7 +43,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     Its own held-out split: writes ``evaluation.json`` (metrics + confusion matrix, used by ecology
     corrections) and refreshes ``report.html`` in the run folder. Other data never replaces them: the
     evaluation goes beside (``evaluation_<data>.json`` with ``report_<data>.html``), or to ``out``.
-    ``ev["written"]`` says where.
+    ``ev["written"]`` says where. ``allow_outside``: take images DATA names outside its own folder.
     """
     from benthos.data import load_classification, load_split
     from benthos.evaluate import evaluate_by_name
@@ -55,7 +55,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
     if data:
         cfg = meta.get("config") or {}  # boxes and points are cut as for training
         ds = load_classification(data, format=format, images=images, margin=float(cfg.get("margin", 0.1)),
-                                 patch_size=int(cfg.get("patch_size", 224)))
+                                 patch_size=int(cfg.get("patch_size", 224)), allow_outside=allow_outside)
         samples, source = ds.samples, str(data)
     else:
         splits = load_split(run_dir / "split.json")

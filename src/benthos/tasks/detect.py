@@ -55,7 +55,8 @@ def train(annotations: str | os.PathLike, out: str | os.PathLike, config: Detect
     cfg = (config or DetectConfig()).resolved()
     out = Path(out)
     _keep_old_normalisation(cfg, out, log)
-    data = annotations if isinstance(annotations, DetectionData) else read_detection(annotations, format, images)
+    data = annotations if isinstance(annotations, DetectionData) else \
+        read_detection(annotations, format, images, allow_outside=cfg.allow_outside_paths)
     log(f"data: {data.describe()}")
     for issue in data.issues[:10]:
         log(f"  {issue}")
@@ -144,7 +145,7 @@ def train(annotations: str | os.PathLike, out: str | os.PathLike, config: Detect
 def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
              format: str | None = None, split: str = "auto", tile: int | None = None, tile_overlap: float = 0.2,
              report: bool = True, tta: str | bool | None = None, box_vote: float | None = None,
-             out: str | os.PathLike | None = None, device: str | None = None) -> dict:
+             out: str | os.PathLike | None = None, device: str | None = None, allow_outside: bool = False) -> dict:
     """COCO metrics of a run on ``annotations``, and where they were written (``metrics["written"]``).
 
     ``split``: "val" (the run's held-out images among the annotations), "all" (every image), or "auto":
@@ -162,7 +163,7 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
     _check_tiles(tile, tile_overlap)
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device)
-    data = read_detection(annotations, format, images)
+    data = read_detection(annotations, format, images, allow_outside=allow_outside)
     if data.categories != info["classes"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['classes']}.")
     if split not in ("auto", "val", "all"):
@@ -253,15 +254,16 @@ def _tta_setting(info: dict) -> dict:
 def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
             tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
-            chunk: int = 16, shard: str | None = None, box_vote: float | None = None,
+            shard: str | None = None, box_vote: float | None = None,
             device: str | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``
     (:mod:`benthos.detect.outputs`): every box down to ``score_thresh``, and counts of the boxes at
     or above the run's counting threshold (fitted when it was trained; ``min_score`` overrides it).
 
-    Resumable: finished images go to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`)
-    every ``chunk`` images, so rerunning after a kill predicts only the rest; the outputs are written
-    at the end. ``progress``: called with status lines.
+    Resumable: each finished image goes to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`,
+    durable within seconds), so rerunning after a kill predicts only the rest; the outputs are written
+    at the end. One process at a time: a second one on the same ``out`` is refused while the first holds
+    the journal's lock. ``progress``: called with status lines.
     ``shard``: "I/N", only the images of share I of N (:func:`benthos.runs.shards.in_share`, as
     ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
     ``tta``, ``box_vote``: as :func:`benthos.detect.build.model_from_run` (None: as the run was configured).
@@ -303,29 +305,28 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     say = progress or (lambda line: None)
     todo = journal.remaining(paths, progress)
     n0 = len(paths) - len(todo)
-    status, batch = Progress(len(paths), n0, progress), []
-    with journal:
+    status = Progress(len(paths), n0, progress)
+    with journal:  # held (locked against a second process) until the outputs are written
         for k, (p, r, problem) in enumerate(predict_each(model, todo, tile, tile_overlap, score_thresh), 1):
             if r is None:
                 say(f"skipped: {problem}")
-                batch.append({"image": str(p), "skipped": problem})
-            else:
-                batch.append({"image": str(p), "width": r["width"], "height": r["height"],
+                journal.add([{"image": str(p), "skipped": problem}])
+            else:  # each frame as it is done: the journal makes it durable within seconds
+                journal.add([{"image": str(p), "width": r["width"], "height": r["height"],
                               "boxes": np.round(r["boxes"], 2).tolist(), "scores": np.round(r["scores"], 5).tolist(),
-                              "labels": r["labels"].tolist()})
-            if len(batch) >= chunk or k == len(todo):
-                journal.add(batch)
-                batch = []
-                status.update(k)
-    records = [journal.done[str(p)] for p in paths]
-    skipped = [r["skipped"] for r in records if "skipped" in r]
-    results = [result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
-               for r in records if "skipped" not in r]
-    made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
-            "weights_sha256": digest, "architecture": info["architecture"], **{k: header[k] for k in SETTINGS}}
-    files = write_predictions(results, info["classes"], out, threshold,
-                              info={**made, **({"shard": shard} if shard else {})}, expected=info.get("count_threshold"))
-    journal.close(remove=True)
+                              "labels": r["labels"].tolist()}])
+            status.update(k)
+        journal.flush()
+        records = [journal.done[str(p)] for p in paths]
+        skipped = [r["skipped"] for r in records if "skipped" in r]
+        results = [result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
+                   for r in records if "skipped" not in r]
+        made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
+                "weights_sha256": digest, "architecture": info["architecture"], **{k: header[k] for k in SETTINGS}}
+        files = write_predictions(results, info["classes"], out, threshold,
+                                  info={**made, **({"shard": shard} if shard else {})},
+                                  expected=info.get("count_threshold"))
+        journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0, "threshold": threshold,
             "classes": info["classes"]}
 

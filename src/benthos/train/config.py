@@ -1,18 +1,39 @@
-"""Typed training configuration: CLI flags and YAML keys are the same names; unknown keys are errors."""
+"""Typed training configuration: CLI flags and YAML keys are the same names; unknown keys are errors.
+
+Every key is checked for its type (as the dataclass declares it) and its range before anything
+runs: ``epochs: "many"``, ``lr: -5`` or ``input_size: 0`` is a one-line ConfigError naming the key
+(and the YAML file), never a traceback and never quietly another value.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benthos.configs import check_types
 from benthos.errors import ConfigError, closest
 
 STRATEGIES = ("linear-probe", "freeze-bottom", "fine-tune", "gradual", "scratch")
 TTA_CHOICES = ("auto", "dihedral", "flip", "none")
 BALANCE = ("weighted-loss", "sampler", "none")
+DATA_FORMATS = ("folder", "csv", "coco", "coralnet")  # benthos.data.FORMATS, without importing the data layer
+AUGMENTS = ("seafloor", "seafloor-strong", "standard", "none")  # benthos.data.transforms.AUGMENTS (imports torch)
+
+# whole-number keys: (smallest, largest) accepted; the largest keep values within what the libraries take
+COUNTS = {"freeze_bottom": (0, 1_000), "gradual_epochs": (0, 1_000_000), "input_size": (1, 8192),
+          "epochs": (1, 1_000_000), "batch_size": (1, 1_000_000), "patience": (1, 1_000_000),
+          "members": (1, 1_000), "seed": (0, 2**32 - 1), "num_workers": (0, 1_024), "min_per_class": (1, 10**9),
+          "patch_size": (1, 65_536), "num_nodes": (1, 100_000)}
+# number keys: (test, what to use instead); NaN and infinities never pass
+NUMBERS = {"lr": (lambda v: v > 0, "above 0, e.g. 0.002"), "lr_decay": (lambda v: 0 < v <= 1, "in (0, 1], e.g. 0.85"),
+           "weight_decay": (lambda v: v >= 0, ">= 0, e.g. 0.02"), "warmup_epochs": (lambda v: v >= 0, ">= 0, e.g. 1"),
+           "label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1), e.g. 0.1"),
+           "ema_decay": (lambda v: 0 <= v < 1, "in [0, 1), e.g. 0.995 (0: off)"),
+           "margin": (lambda v: v >= 0, ">= 0 (a fraction of the box size), e.g. 0.1")}
 
 
 @dataclass
@@ -64,6 +85,7 @@ class TrainConfig:
     channels_last: bool = True
     max_minutes: float | None = None  # stop training after this long (best checkpoint kept)
     on_error: str = "skip"  # bad images/rows: skip them (counted) or stop before training
+    allow_outside_paths: bool = False  # take images a manifest/COCO/CoralNet file names outside its folder (and --images)
     min_per_class: int = 2
     margin: float = 0.1  # context around COCO boxes
     patch_size: int = 224  # CoralNet patch side
@@ -88,15 +110,42 @@ class TrainConfig:
 
         return loader_workers(self.num_workers, "cuda" if self.on_gpu() else "cpu", cpu_default=1)
 
+    def check_types(self, source: str = "config") -> TrainConfig:
+        """Each key's value has the type the dataclass declares (an int where a float is declared is
+        fine; ``devices`` may be a number); else a ConfigError naming the key and ``source``."""
+        if isinstance(self.add, str):
+            self.add = [self.add]
+        if isinstance(self.devices, int) and not isinstance(self.devices, bool):
+            self.devices = str(self.devices)  # Lightning takes 2 and "2" alike; the CLI gives text
+        check_types(self, source)
+        return self
+
     def validate(self) -> TrainConfig:
+        self.check_types()
+        for name, (lo, hi) in COUNTS.items():
+            v = getattr(self, name)
+            if v is not None and not lo <= v <= hi:
+                raise ConfigError(f"{name} {v}: use a whole number from {lo} to {hi:,}")
+        for name, (fits, use) in NUMBERS.items():
+            v = getattr(self, name)
+            if not (math.isfinite(v) and fits(v)):
+                raise ConfigError(f"{name} {v}: use a number {use}")
+        if self.max_minutes is not None and not (math.isfinite(self.max_minutes) and self.max_minutes > 0):
+            raise ConfigError(f"max_minutes {self.max_minutes}: use a number of minutes above 0, or leave it out")
+        if self.format is not None and self.format not in DATA_FORMATS:
+            raise ConfigError(f"format '{self.format}' is not known.{closest(self.format, DATA_FORMATS)} "
+                              f"Use one of {', '.join(DATA_FORMATS)} (or leave it out to recognise it)")
+        if self.augment not in AUGMENTS:
+            raise ConfigError(f"augment '{self.augment}' is not known.{closest(self.augment, AUGMENTS)} "
+                              f"Use one of {', '.join(AUGMENTS)}")
+        if not self.out.strip():
+            raise ConfigError("out is empty: name the run folder to create")
         if not self.data and not self.resume:  # a resumed run reads its data from its config.yaml
             raise ConfigError("no training data given: pass DATA (a folder, CSV manifest, COCO JSON or CoralNet CSV)")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy '{self.strategy}'.{closest(self.strategy, STRATEGIES)} Choose one of {', '.join(STRATEGIES)}")
         if self.balance not in BALANCE:
             raise ConfigError(f"unknown balance '{self.balance}'; choose one of {', '.join(BALANCE)}")
-        if not isinstance(self.patience, int) or self.patience < 1:
-            raise ConfigError(f"patience must be a whole number of epochs >= 1, not {self.patience!r}")
         if not 0 <= self.stop_tolerance < 1:
             raise ConfigError(f"stop_tolerance {self.stop_tolerance}: use a fraction of the best validation loss "
                               "between 0 and 1, e.g. 0.02")
@@ -114,20 +163,11 @@ class TrainConfig:
                               "e.g. 0.3 as in GoogLeNet")
         if self.on_error not in ("skip", "stop"):
             raise ConfigError(f"on_error must be 'skip' or 'stop', not '{self.on_error}'")
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1 and self.val_fraction + self.test_fraction < 1):
             raise ConfigError("val_fraction and test_fraction must be in [0, 1) and leave data for training")
         for name in ("crop_scale", "eval_crop"):
-            if not 0 < getattr(self, name) <= 1:
+            if not 0 < getattr(self, name) <= 1:  # NaN fails this too
                 raise ConfigError(f"{name} {getattr(self, name)}: use a fraction of the image in (0, 1], e.g. 1 for all of it")
-        if self.num_workers is not None and self.num_workers < 0:
-            raise ConfigError(f"num_workers {self.num_workers}: use 0 (read images in the training process) or more")
-        if isinstance(self.add, str):
-            self.add = [self.add]
-        if not isinstance(self.members, int) or self.members < 1:
-            raise ConfigError(f"members must be a whole number >= 1, not {self.members!r}")
         if self.members > 1:
             if self.val_fraction <= 0:
                 raise ConfigError(f"members {self.members}: each member early-stops on its own validation fold, "
@@ -142,6 +182,11 @@ class TrainConfig:
                                   "drop --devices/--num-nodes (or train the members as separate runs with DDP)")
         if self.strategy == "scratch":
             self.weights = None
+        from benthos.models import check_input_size, model_card
+
+        model_card(self.model)  # an unknown name is refused now, not after the data are read
+        if self.input_size is not None:  # the architecture's own minimum
+            check_input_size(self.model, self.input_size)
         return self
 
     def tta_mode(self) -> str:
@@ -156,22 +201,24 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in d if k.replace("-", "_") not in names]
+        unknown = [k for k in d if not isinstance(k, str) or k.replace("-", "_") not in names]
         if unknown:
-            k = unknown[0]
+            k = str(unknown[0])
             raise ConfigError(f"{source}: unknown key '{k}'.{closest(k.replace('-', '_'), names)}")
         d = {k.replace("-", "_"): v for k, v in d.items()}
         if isinstance(d.get("tta"), bool):  # configs written when tta was true/false
             d["tta"] = "auto" if d["tta"] else "none"
-        return cls(**d)
+        return cls(**d).check_types(source)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         path = Path(path)
         try:
-            d = yaml.safe_load(path.read_text()) or {}
+            d = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read config {path}: {exc}") from None
+            raise ConfigError(f"cannot read config {path}: {' '.join(str(exc).split())}") from None
+        except (UnicodeDecodeError, RecursionError):  # another encoding; nesting too deep for the parser
+            raise ConfigError(f"cannot read config {path}: not UTF-8 YAML text; save it as UTF-8") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
         return cls.from_dict(d, str(path))

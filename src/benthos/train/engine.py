@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import time
 from collections import Counter
 from pathlib import Path
@@ -49,23 +48,19 @@ def _checkpoint_io():
 def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
     import lightning.pytorch as pl
 
+    from benthos.train import seeding
     from benthos.train.stopping import NearBestStopper
 
     class RNGState(pl.Callback):
-        """Resume with the same random streams (augmentations, shuffling) as an uninterrupted run."""
+        """Resume with the training process's random streams (dropout, mixup) as the uninterrupted run
+        had them; the data order and augmentations need none (benthos.train.seeding)."""
 
         def on_save_checkpoint(self, trainer, module, checkpoint):
-            np_state = np.random.get_state()
-            checkpoint["rng"] = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1]),
-                                 "python_pos": random.getstate()[2],
-                                 "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2])}
+            checkpoint["rng"] = seeding.capture()
 
         def on_load_checkpoint(self, trainer, module, checkpoint):
-            rng = checkpoint.get("rng")
-            if rng:
-                torch.set_rng_state(rng["torch"])
-                random.setstate((3, tuple(rng["python"]), rng["python_pos"]))
-                np.random.set_state(("MT19937", rng["numpy"].numpy().astype(np.uint32), rng["numpy_pos"], 0, 0.0))
+            if checkpoint.get("rng"):
+                seeding.restore(checkpoint["rng"])
 
     class BestWeights(pl.Callback):
         """Stop when the validation loss rises (benthos.train.stopping) and keep the latest weights
@@ -109,7 +104,8 @@ def _callbacks(cfg: TrainConfig, run_dir: Path, validate: bool = True) -> list:
 
 def load_data(cfg: TrainConfig):
     data = load_classification(cfg.data, format=cfg.format, images=cfg.images, on_error=cfg.on_error,
-                               min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size)
+                               min_per_class=cfg.min_per_class, margin=cfg.margin, patch_size=cfg.patch_size,
+                               allow_outside=cfg.allow_outside_paths)
     if cfg.add:
         data = _with_added(cfg, data)
     if len(data.classes) < 2:
@@ -127,7 +123,8 @@ def _with_added(cfg: TrainConfig, data):
     extra, issues = [], list(data.issues)
     for path in cfg.add:
         more = load_classification(path, images=cfg.images, on_error=cfg.on_error, min_per_class=1,
-                                   margin=cfg.margin, patch_size=cfg.patch_size)
+                                   margin=cfg.margin, patch_size=cfg.patch_size,
+                                   allow_outside=True)  # the user's own answers (`benthos review`): photos where they are
         issues += more.issues
         extra += [replace(s, meta={**s.meta, "added": str(path)}) for s in more.samples]
     classes = sorted(set(data.classes) | {s.label for s in extra})
@@ -369,21 +366,25 @@ def _apply_strategy(model, cfg: TrainConfig) -> None:
         model.freeze_stages(cfg.freeze_bottom)
 
 
-def _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir):
+def _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir, start_epoch: int = 0):
+    """Training and validation loaders. The training order and each image's augmentation follow from
+    (seed, epoch) alone (benthos.train.seeding), so a run resumed at ``start_epoch`` sees what the
+    uninterrupted run saw, whatever its DataLoader workers did before."""
+    from benthos.train.seeding import EpochSampler, SeededDataset, loader_generator
+
     ttf = build_transforms(pre["input_size"], pre["mean"], pre["std"], train=True, augment=cfg.augment,
                            crop_scale=cfg.crop_scale)
     vtf = eval_transforms(pre)
     flog = unreadable_log(run_dir)
-    train_ds = ImageDataset(train_s, class_to_idx, ttf, failure_log=flog)
+    train_ds = SeededDataset(ImageDataset(train_s, class_to_idx, ttf, failure_log=flog))
     val_ds = ImageDataset(val_s, class_to_idx, vtf, failure_log=flog)
     labels = [class_to_idx[s.label] for s in train_s]
-    sampler, shuffle = None, True
-    if cfg.balance == "sampler":
-        w = _class_weights(labels, len(class_to_idx)).numpy()[labels]
-        sampler, shuffle = torch.utils.data.WeightedRandomSampler(w, len(labels)), False
+    weights = _class_weights(labels, len(class_to_idx)).numpy()[labels] if cfg.balance == "sampler" else None
+    sampler = EpochSampler(len(train_s), cfg.seed, weights, epoch=start_epoch)
     workers = cfg.loader_workers()
-    kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=cfg.on_gpu())
-    train_dl = torch.utils.data.DataLoader(train_ds, cfg.batch_size, shuffle=shuffle, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **kw)
+    kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=cfg.on_gpu(),
+              generator=loader_generator(cfg.seed))
+    train_dl = torch.utils.data.DataLoader(train_ds, cfg.batch_size, sampler=sampler, drop_last=len(train_ds) > cfg.batch_size, **kw)
     val_dl = torch.utils.data.DataLoader(val_ds, cfg.batch_size * 2, **kw) if val_s else None
     return train_dl, val_dl, labels
 
@@ -417,31 +418,36 @@ def fit_classifier(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
 
 def _fit_loop(model, cfg, train_s, val_s, class_to_idx, pre, run_dir):
     import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.loggers import CSVLogger
 
     from benthos.train.module import ClassifierModule
 
-    train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir)
-    weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    module = ClassifierModule(model, cfg, weights, len(train_dl))
     last = run_dir / "checkpoints" / "last.ckpt"
     resumed_from = None
     if cfg.resume and last.is_file():
         resumed_from = int(torch.load(last, map_location="cpu", weights_only=True)["epoch"]) + 1
         log.info("resuming %s at epoch %d", run_dir, resumed_from)
+    train_dl, val_dl, labels = _loaders(cfg, train_s, val_s, class_to_idx, pre, run_dir, resumed_from or 0)
+    weights = _class_weights(labels, len(class_to_idx)) if cfg.balance == "weighted-loss" else None
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    module = ClassifierModule(model, cfg, weights, len(train_dl))
     # A resumed run logs beside the first log, which Lightning would otherwise overwrite
     log_version = "" if resumed_from is None else f"resumed_at_epoch_{resumed_from}"
     gpu = cfg.on_gpu()
-    trainer = pl.Trainer(
-        max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
-        strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
-        logger=CSVLogger(str(run_dir), name="logs", version=log_version), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
-        plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
-        max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
+    try:
+        trainer = pl.Trainer(
+            max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices, num_nodes=cfg.num_nodes,
+            strategy=cfg.ddp_strategy, precision=cfg.precision or ("bf16-mixed" if gpu else "32-true"),
+            logger=CSVLogger(str(run_dir), name="logs", version=log_version), callbacks=_callbacks(cfg, run_dir, bool(val_s)),
+            plugins=[_checkpoint_io()], deterministic=False, num_sanity_val_steps=0, log_every_n_steps=10,
+            max_time={"minutes": cfg.max_minutes} if cfg.max_minutes else None, enable_model_summary=False,
+            default_root_dir=str(run_dir),
+        )
+    except (MisconfigurationException, ValueError) as exc:  # Lightning's word on these flags, on one line
+        raise ConfigError(f"--accelerator {cfg.accelerator} --devices {cfg.devices} --precision {cfg.precision} "
+                          f"--ddp-strategy {cfg.ddp_strategy}: {' '.join(str(exc).split())}") from None
     t = time.time()
     trainer.fit(module, train_dl, val_dl, ckpt_path=str(last) if resumed_from is not None else None)
     seen = len(train_s) * max(1, trainer.current_epoch)

@@ -116,7 +116,8 @@ class ClassifierModule(pl.LightningModule):
     def on_train_epoch_start(self):
         self._reset_epoch_stats()
         cfg = self.cfg
-        if cfg.strategy == "gradual" and self.current_epoch == cfg.gradual_epochs:
+        # >=, not ==: a run resumed after the unfreezing epoch builds its model frozen again
+        if cfg.strategy == "gradual" and self.current_epoch >= cfg.gradual_epochs:
             for p in self.model.parameters():
                 p.requires_grad_(True)
         # frozen layers keep their ImageNet BN statistics
