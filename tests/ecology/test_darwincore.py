@@ -146,7 +146,7 @@ def test_dates_and_coordinates_are_checked_naming_the_row(files, capsys, column,
 
 
 def test_iso8601_forms_darwin_core_takes():
-    from benthos.ecology.darwincore import iso8601_problem
+    from benthos.ecology.predictions import iso8601_problem
 
     for ok in ("2024", "2024-05", "2024-05-11", "2024-05-11T14:30", "2024-05-11T14:30:05Z", "2024-05-11T14:30:05.5+02:00",
                "2024-05-11T14:30-0300", "2024-05-11/2024-05-13", "2024-02-29"):

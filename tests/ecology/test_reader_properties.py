@@ -72,8 +72,6 @@ def test_read_metadata_names_its_errors_and_keeps_values(tmp_path, rows, header)
         assert {k: v for k, v in meta[r[0].strip()].items() if k != "_line"} == dict(zip(header, (c.strip() for c in r)))
 
 
-@pytest.mark.xfail(strict=False, reason="ecology.predictions.read_metadata keeps Darwin Core values unchecked "
-                   "(issue 34: eventDate 'yesterday'/'2026-13-45', latitude 999); owned by the ecology helper")
 @SETTINGS
 @given(field=st.sampled_from([("eventDate", "yesterday"), ("eventDate", "2026-13-45"), ("decimalLatitude", "999"),
                               ("decimalLongitude", "-181"), ("decimalLatitude", "north")]))

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
-import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,61 +40,10 @@ LICENCES = {
     "CC-BY-NC-4.0": ("http://creativecommons.org/licenses/by-nc/4.0/legalcode",
                      "Creative Commons Attribution Non Commercial (CC-BY-NC) 4.0 License"),
 }
-_ISO_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?)?)?$")
 
 
 def term_uri(column: str) -> str:
     return (DCTERMS if column == "license" else DWC) + column
-
-
-def iso8601_problem(value: str) -> str | None:
-    """Why ``value`` is not an ISO 8601 date, date-time or interval (``A/B``) as Darwin Core's
-    eventDate takes it, or None when it is one."""
-    parts = value.split("/")
-    if len(parts) > 2:
-        return "more than one '/'"
-    when = []
-    for part in parts:
-        if not _ISO_DATE.match(part):
-            return "not written YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss][Z|+hh:mm]"
-        text = part.replace("Z", "+00:00")
-        try:
-            if len(part) == 4:
-                when.append(_dt.datetime(int(part), 1, 1))
-            elif len(part) == 7:
-                when.append(_dt.datetime(int(part[:4]), int(part[5:7]), 1))
-            else:
-                t = _dt.datetime.fromisoformat(text)
-                when.append(t.replace(tzinfo=None))
-        except ValueError as exc:
-            return f"not a date on the calendar ({exc})"
-    if len(when) == 2 and when[1] < when[0]:
-        return "the interval ends before it starts"
-    return None
-
-
-def check_events(metadata: dict[str, dict[str, str]], path: Any = "metadata CSV") -> None:
-    """Refuse eventDate values that are not ISO 8601 and coordinates that are not on the globe,
-    naming the metadata row; OBIS and GBIF would reject or misplace them."""
-    for row in metadata.values():
-        where = f"{path}: line {row.get('_line', '?')}"
-        date = row.get("eventDate", "")
-        if date:
-            why = iso8601_problem(date)
-            if why:
-                raise DataError(f"{where}: eventDate '{date}' is {why}; write dates as ISO 8601, e.g. 2024-05-11, "
-                                "2024-05-11T14:30:00Z or 2024-05-11/2024-05-13.")
-        for col, bound in (("decimalLatitude", 90.0), ("decimalLongitude", 180.0)):
-            raw = row.get(col, "")
-            if not raw:
-                continue
-            try:
-                x = float(raw)
-            except ValueError:
-                raise DataError(f"{where}: {col} '{raw}' is not a number; give decimal degrees (WGS84), e.g. 54.183.") from None
-            if not math.isfinite(x) or abs(x) > bound:
-                raise DataError(f"{where}: {col} {raw} is outside -{bound:g}..{bound:g}; give decimal degrees (WGS84) "
-                                "and leave the cell empty where it is unknown (not 999).")
 
 
 def check_archive_metadata(title: str, creator: str, licence: str) -> None:

@@ -198,16 +198,14 @@ def darwincore(predictions: str | os.PathLike, out: str | os.PathLike, by: list[
                media_url: str | None = None) -> dict[str, Any]:
     """Write a Darwin Core occurrence CSV, or an archive when ``out`` ends in .zip. Returns the path,
     the number of occurrences, the labels exported without a scientific name, warnings and what was counted."""
-    from benthos.ecology.darwincore import (check_archive_metadata, check_events, media_mapper, model_identity,
-                                            occurrences, write_archive, write_occurrences)
+    from benthos.ecology.darwincore import (check_archive_metadata, media_mapper, model_identity, occurrences,
+                                            write_archive, write_occurrences)
     from benthos.ecology.taxonomy import read_taxonomy
 
     archive = str(out).endswith(".zip")
     if archive:
         check_archive_metadata(title, creator, licence)
-    c = load_counted(predictions, by, metadata, min_score)
-    if c.metadata is not None:
-        check_events(c.metadata, metadata)
+    c = load_counted(predictions, by, metadata, min_score)  # read_metadata checked eventDate and coordinates
     tax = read_taxonomy(taxonomy_csv) if taxonomy_csv else None
     media, media_note = media_mapper(c.preds, media_base, media_url)
     remarks = model_identity(c.preds.path, model)

@@ -246,9 +246,15 @@ def _check(meta: dict, path: Path) -> None:
         pre = meta.get("preprocessing")
         if not isinstance(pre, dict) or not {"input_size", "mean", "std"} <= set(pre):
             raise bad("preprocessing", "missing or without input_size, mean and std")
-    if meta["kind"] == "ensemble" and (not isinstance(meta.get("members"), list) or not meta["members"]
-                                       or not all(isinstance(m, str) for m in meta["members"])):
-        raise bad("members", "missing or not a list of member folders")
+    if not isinstance(meta.get("model_options", {}) or {}, dict):
+        raise bad("model_options", "not a mapping of option: value")
+    if meta["kind"] == "ensemble":
+        members = meta.get("members")
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) and m for m in members):
+            raise bad("members", "missing or not a list of member folders")
+        inside = [Path(m) for m in members]
+        if any(p.is_absolute() or ".." in p.parts or p in (Path("."), Path("")) for p in inside):
+            raise bad("members", "a list naming folders outside the run (or the run itself)")
     if meta["kind"] == "detector" and not isinstance(meta.get("config"), dict):
         raise bad("config", "missing or not a mapping")
     weights = meta.get("weights")
