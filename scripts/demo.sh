@@ -27,9 +27,11 @@ step "$BIN" detect train "$SAMPLE/detection/annotations.json" --out "$OUT/detect
 step "$BIN" detect predict "$OUT/detector" "$SAMPLE/detection/images" --out "$OUT/detections"
 
 echo; echo "== 5. biodiversity: counts per photo, diversity with rarefaction, Darwin Core for OBIS/GBIF"
-step "$BIN" ecology counts "$OUT/detections/detections.csv" --by image --out "$OUT/counts.csv" --min-score 0.3
+# counted at the threshold fitted when the detector was trained (recorded beside detections.csv)
+step "$BIN" ecology counts "$OUT/detections/detections.csv" --by image --out "$OUT/counts.csv"
 step "$BIN" ecology diversity "$OUT/counts.csv"
-step "$BIN" ecology darwincore "$OUT/detections/detections.csv" --out "$OUT/occurrences_dwca.zip" --min-score 0.3
+step "$BIN" ecology darwincore "$OUT/detections/detections.csv" --out "$OUT/occurrences_dwca.zip" \
+    --title "benthos demo: aquarium sample" --creator "benthos demo" --licence CC-BY-4.0
 step "$BIN" ecology report "$OUT/detections/detections.csv" --out "$OUT/biodiversity.html"
 
 echo

@@ -98,11 +98,11 @@ def read_csv_rows(path: Path, what: str = "CoralNet CSV") -> list[list[str]]:
     """
     from benthos.data.files import read_text
 
-    text = read_text(path, what)
+    reader = csv.reader(io.StringIO(read_text(path, what), newline=""))
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        return list(reader)
     except csv.Error as exc:
-        raise DataError(f"{path}: cannot be read as CSV ({exc})") from None
+        raise DataError(f"{path}:{reader.line_num}: cannot be read as CSV ({exc})") from None
 
 
 def csv_header(path: Path) -> list[str]:
