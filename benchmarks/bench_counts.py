@@ -31,15 +31,15 @@ import numpy as np
 
 
 def split_coco(ann: Path, out: Path, test_fraction: float, seed: int, pattern: str | None) -> tuple[Path, Path, dict]:
-    """Write dev.json and test.json (file names as in ``ann``, read with ``--images``) and return them
-    with the split's record."""
+    """Write dev.json and test.json (file names as in ``ann``; OUT/images links to the photos) and return
+    them with the split's record (the same every time for the same arguments)."""
     import re
 
     doc = json.loads(ann.read_text(encoding="utf-8"))
     groups: dict[str, list[dict]] = {}
     rx = re.compile(pattern) if pattern else None
     for im in doc["images"]:
-        m = rx.search(im["file_name"]) if rx else None
+        m = rx.search("/" + im["file_name"]) if rx else None  # as the path of the photo, which detect train reads
         key = (m.group(1) if m and rx.groups else m.group(0)) if m else f"\0{im['id']}"
         groups.setdefault(key, []).append(im)
     keys = sorted(groups)
@@ -77,16 +77,19 @@ def main() -> None:
     ap.add_argument("--test-fraction", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--group-pattern", help="regex on image paths naming each photo's dive/video (held out whole)")
-    ap.add_argument("--run", type=Path, help="an existing run trained on OUT/dev.json (skip training)")
+    ap.add_argument("--run", type=Path, help="an existing run trained on OUT/dev.json (skip training), e.g. the one "
+                                             "benchmarks/bench_lineage.py trained on it")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     dev, test, record = split_coco(a.annotations.resolve(), a.out, a.test_fraction, a.seed, a.group_pattern)
     images = (a.annotations.parent / "images").resolve()
+    if not (a.out / "images").exists():  # dev.json and test.json find their photos beside them (a link, not a copy)
+        os.symlink(images, a.out / "images")
     run = a.run or a.out / "run"
     if not (run / "run.json").is_file():
         extra = ["--max-minutes", str(a.max_minutes)] if a.max_minutes else []
         extra += ["--group-pattern", a.group_pattern] if a.group_pattern else []
-        benthos("detect", "train", str(dev), "--images", str(images), "--out", str(run), "--seed", str(a.seed), *extra)
+        benthos("detect", "train", str(dev), "--out", str(run), "--seed", str(a.seed), *extra)
     info = json.loads((run / "run.json").read_text())
     classes = info["classes"]
     test_doc = json.loads(test.read_text())

@@ -11,7 +11,7 @@ from benthos.train import TrainConfig, train
     ('epochs: "many"', r"epochs: 'many' is not a whole number"),
     ("epochs: 2.5", r"epochs: 2.5 is not a whole number"),
     ("lr: fast", r"lr: 'fast' is not a number"),
-    ("tta: maybe", r"tta: 'maybe' is not true or false"),
+    ("calibrate: maybe", r"calibrate: 'maybe' is not true or false"),
     ("weights: no", r"weights: False is not text or null"),
     ("add: [1, 2]", r"add: \[1, 2\] is not a list of text"),
     ("input_size: [224]", r"input_size: \[224\] is not a whole number or null"),

@@ -40,6 +40,8 @@ HELP = {
     "resume": "continue from RUN/checkpoints/last.ckpt when there is one",
     "roi_op": "Faster/Fast R-CNN: align (RoIAlign) or pool (RoI max pooling, the papers')",
     "max_proposals": "R-CNN/Fast R-CNN: selective-search proposals kept per image",
+    "test_proposals": "Faster R-CNN/R-FCN: RPN proposals kept per image at test time (the RoI head's cost grows "
+                      "with them)",
     "allow_outside_paths": "read images that the annotations name outside their own folder (and --images); by "
                            "default each such record is skipped and named",
 }
@@ -48,6 +50,8 @@ TTA_HELP = ("test-time views: flip also predicts on the mirror image and merges 
             "the time); none: one pass (default: as the run was configured, none unless trained with --tta flip)")
 BOX_VOTE_HELP = ("Faster R-CNN: after NMS, average each box with its class's boxes overlapping it by this IoU "
                  "(0: off; default: as the run was configured)")
+TEST_PROPOSALS_HELP = ("Faster R-CNN / R-FCN: region proposals kept per image (the RoI head's cost grows with them; "
+                       "default: as the run was configured)")
 MIN_SCORE_HELP = ("count boxes with at least this score (default: the run's counting threshold, fitted on its "
                   "validation images when it was trained; 0.5 for runs trained before it was)")
 
@@ -105,6 +109,7 @@ def register(sub) -> None:
     e.add_argument("--json", action="store_true", help="print metrics as JSON")
     _tta_flag(e)
     e.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
+    e.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
     add_device_flag(e)
     add_outside_flag(e)
     e.set_defaults(func=_evaluate)
@@ -120,6 +125,7 @@ def register(sub) -> None:
                     "OUT/shard_IofN/ (join the shares with `benthos detect merge OUT`)")
     _tta_flag(pr)
     pr.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
+    pr.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
                     on_interrupt="the images finished so far are kept: run the same command again to continue")
@@ -174,7 +180,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     m = evaluate(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                  tile=args.tile, tile_overlap=args.tile_overlap, tta=getattr(args, "tta", None),
-                 box_vote=args.box_vote, out=args.out, device=args.device, allow_outside=args.allow_outside_paths)
+                 box_vote=args.box_vote, out=args.out, device=args.device, allow_outside=args.allow_outside_paths,
+                 test_proposals=args.test_proposals)
     m.pop("pr_curves", None)
     for path in m.get("images_unreadable", []):
         print(f"warning: {path} could not be read; not scored", file=sys.stderr)
@@ -203,7 +210,7 @@ def _predict(args: argparse.Namespace) -> int:
     res = predict(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.tile_overlap,
                   score_thresh=args.score_thresh, min_score=args.min_score, tta=getattr(args, "tta", None),
                   box_vote=args.box_vote, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                  shard=args.shard, device=args.device)
+                  shard=args.shard, device=args.device, test_proposals=args.test_proposals)
     from benthos.detect.counting import count_boxes
 
     results, threshold = res["results"], res["threshold"]

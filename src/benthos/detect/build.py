@@ -21,8 +21,20 @@ def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
     for key in ("roi_op", "max_proposals"):  # None (or a run saved before the key existed): the builder's default
         if getattr(cfg, key, None) is not None:
             opts[key] = getattr(cfg, key)
-    return create_detector(cfg.model, num_classes, pretrained_backbone=cfg.pretrained_backbone,
-                           image_size=cfg.input_size, **opts)
+    model = create_detector(cfg.model, num_classes, pretrained_backbone=cfg.pretrained_backbone,
+                            image_size=cfg.input_size, **opts)
+    if cfg.test_proposals:
+        set_test_proposals(model, cfg.test_proposals)
+    return model
+
+
+def set_test_proposals(model: torch.nn.Module, n: int) -> None:
+    """Keep ``n`` RPN proposals per image at test time (Faster R-CNN, R-FCN): the RoI head's cost grows
+    with them (training keeps its own number)."""
+    rpn = getattr(model, "rpn", None)
+    if rpn is not None:
+        rpn._post_nms_top_n["testing"] = int(n)
+        rpn._pre_nms_top_n["testing"] = max(int(rpn._pre_nms_top_n["testing"]), int(n))
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
@@ -40,7 +52,8 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 
 def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None = None, tta: str | bool | None = None,
-                   box_vote: float | None = None) -> tuple[torch.nn.Module, dict]:
+                   box_vote: float | None = None, test_proposals: int | None = None,
+                   fold: bool = True) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) of a detector run; the weights are checked against run.json.
 
     ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
@@ -49,6 +62,8 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     ``box_vote``: box voting IoU after the final NMS (Faster R-CNN; 0: off); None = as the run was
     configured (runs saved before the key have none). The weights are the same either way, so an
     older run can be scored with voting, or a new one without, to compare.
+    ``test_proposals``: RPN proposals per image at test time (None: as configured); ``fold``: fold the
+    trunk's frozen BatchNorms into its convolutions (the same outputs, faster; False to compare).
     """
     from benthos.detect.tta import with_tta
     from benthos.infer.device import pick_device
@@ -59,11 +74,15 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     cfg.pretrained_backbone = False  # the weights file has everything
     if box_vote is not None:
         cfg.box_vote = check_box_vote(box_vote, cfg.model)
+    if test_proposals is not None:
+        cfg.test_proposals = test_proposals
+        cfg.check(str(run_dir / "run.json"))
     path = weights_file(run_dir, meta)
     model = build_model(cfg, len(meta["classes"]))
     load_weights(model, path)
     model.eval()
-    fold_for_inference(model, cfg.input_size)
+    if fold:
+        fold_for_inference(model, cfg.input_size)
     model.to(pick_device(device))
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -80,6 +99,12 @@ def fold_for_inference(model: torch.nn.Module, size: int) -> int:
     return sum(fold_frozen_batchnorm(m.body, example) for m in model.modules() if isinstance(m, FeatureTrunk))
 
 
+def test_proposals_of(model: torch.nn.Module) -> int | None:
+    """The RPN proposals per image a loaded detector (or its TTA wrapper) keeps at test time; None without an RPN."""
+    rpn = getattr(getattr(model, "model", model), "rpn", None)
+    return int(rpn._post_nms_top_n["testing"]) if rpn is not None else None
+
+
 def box_vote_of(model: torch.nn.Module) -> float:
     """The box-voting IoU a loaded detector (or its TTA wrapper) applies after NMS; 0.0 when none."""
     from benthos.detect.tiling import nms_settings
@@ -88,9 +113,10 @@ def box_vote_of(model: torch.nn.Module) -> float:
 
 
 def load_detector(run: str | Path, tta: str | bool | None = None, box_vote: float | None = None,
-                  device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+                  device: str | torch.device | None = None, **options) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) of a detector run folder; a run of another kind is refused in one
     line. Options as :func:`model_from_run`."""
     from benthos.runs.run import read_meta
 
-    return model_from_run(Path(run), read_meta(run, kind="detector"), device=device, tta=tta, box_vote=box_vote)
+    return model_from_run(Path(run), read_meta(run, kind="detector"), device=device, tta=tta, box_vote=box_vote,
+                          **options)

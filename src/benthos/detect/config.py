@@ -58,6 +58,8 @@ class DetectConfig:
                                        # None: the detector's default ("align" for Faster R-CNN, "pool" for Fast)
     max_proposals: int | None = None   # R-CNN / Fast R-CNN: selective-search proposals kept per image
                                        # (None: the detector's default)
+    test_proposals: int | None = None  # Faster R-CNN / R-FCN: RPN proposals kept per image at test time (None: the
+                                       # detector's default; torchvision's 1000 for runs whose config lacks the key)
     tta: str = "none"                  # test-time views for evaluation and prediction: none, or flip (the mirror
                                        # image too, merged by NMS: slightly better AP, over twice the time)
     channels_last: bool = True
@@ -102,6 +104,9 @@ class DetectConfig:
                                   f"Fast R-CNN, not {c.model} ({spec.method}); leave it out")
             if c.roi_op not in ("align", "pool"):
                 raise ConfigError(f"roi_op {c.roi_op!r}: use 'align' (RoIAlign) or 'pool' (RoI max pooling)")
+        if c.test_proposals is not None and spec.method not in ("faster_rcnn", "rfcn"):
+            raise ConfigError(f"test_proposals {c.test_proposals}: {c.model} has no region proposal network "
+                              "(Faster R-CNN and R-FCN do); leave it out")
         if c.max_proposals is not None and "max_proposals" not in spec.defaults:
             raise ConfigError(f"max_proposals {c.max_proposals}: {c.model} takes no external region proposals "
                               "(R-CNN and Fast R-CNN do); leave it out")
@@ -111,16 +116,22 @@ class DetectConfig:
     def check(self, source: str = "detection config") -> DetectConfig:
         """Every value's type (as YAML or a flag gave it) and range; a ConfigError naming the key otherwise."""
         check_types(self, source)
+        for f in dataclasses.fields(self):  # NaN, infinities and numbers no library takes
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{f.name} {value}: use a finite number")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) >= 2 ** 53:
+                raise ConfigError(f"{f.name} {value}: a number this large is a typo; use a smaller one")
         for key in ("input_size", "tile", "crop"):  # a side in px
             value = getattr(self, key)
             if value is not None and value > 8192:
                 raise ConfigError(f"{key} {value}: use a side of at most 8192 px")
-        for key in ("epochs", "batch_size", "threads", "limit_train_batches", "max_proposals"):
+        for key in ("epochs", "batch_size", "threads", "limit_train_batches", "max_proposals", "test_proposals"):
             value = getattr(self, key)
             if value is not None and value > 1_000_000:
                 raise ConfigError(f"{key} {value}: use a whole number up to 1,000,000")
         positive = ("input_size", "epochs", "batch_size", "tile", "crop", "threads", "limit_train_batches",
-                    "max_proposals")
+                    "max_proposals", "test_proposals")
         for key in positive:
             value = getattr(self, key)
             if value is not None and value < 1:

@@ -145,7 +145,8 @@ def train(annotations: str | os.PathLike, out: str | os.PathLike, config: Detect
 def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str | os.PathLike | None = None,
              format: str | None = None, split: str = "auto", tile: int | None = None, tile_overlap: float = 0.2,
              report: bool = True, tta: str | bool | None = None, box_vote: float | None = None,
-             out: str | os.PathLike | None = None, device: str | None = None, allow_outside: bool = False) -> dict:
+             out: str | os.PathLike | None = None, device: str | None = None, allow_outside: bool = False,
+             test_proposals: int | None = None) -> dict:
     """COCO metrics of a run on ``annotations``, and where they were written (``metrics["written"]``).
 
     ``split``: "val" (the run's held-out images among the annotations), "all" (every image), or "auto":
@@ -155,14 +156,14 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
     or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``: as
     :func:`benthos.detect.build.model_from_run` (None: as the run was configured)."""
     from benthos.data.detection import read_detection
-    from benthos.detect.build import box_vote_of, load_detector
+    from benthos.detect.build import box_vote_of, load_detector, test_proposals_of
     from benthos.detect.inference import score_records
     from benthos.detect.splits import run_split
     from benthos.detect.tta import tta_of
 
     _check_tiles(tile, tile_overlap)
     run = Path(run)
-    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device)
+    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals)
     data = read_detection(annotations, format, images, allow_outside=allow_outside)
     if data.categories != info["classes"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['classes']}.")
@@ -177,7 +178,8 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
             raise DataError(f"none of the run's validation images are in {annotations}; use --split all "
                             "(or leave --split out) to score every image there.")
     metrics, preds, data = score_records(model, data, tile=tile, tile_overlap=tile_overlap)  # unreadable: named
-    metrics.update(split=split, tta=tta_of(model), box_vote=box_vote_of(model), data=str(annotations))
+    metrics.update(split=split, tta=tta_of(model), box_vote=box_vote_of(model), data=str(annotations),
+                   test_proposals=test_proposals_of(model))
     from benthos.detect.counting import count_table, run_threshold
 
     threshold = run_threshold(info, str(run))
@@ -255,7 +257,7 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
             tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
             shard: str | None = None, box_vote: float | None = None,
-            device: str | None = None) -> dict:
+            device: str | None = None, test_proposals: int | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``
     (:mod:`benthos.detect.outputs`): every box down to ``score_thresh``, and counts of the boxes at
     or above the run's counting threshold (fitted when it was trained; ``min_score`` overrides it).
@@ -270,7 +272,7 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     Returns {"files", "results", "skipped", "resumed", "threshold"}.
     """
     from benthos.data.images import find_images
-    from benthos.detect.build import box_vote_of, load_detector
+    from benthos.detect.build import box_vote_of, load_detector, test_proposals_of
     from benthos.detect.inference import predict_each
     from benthos.detect.outputs import SETTINGS, result, write_predictions
     from benthos.detect.tta import tta_of
@@ -296,12 +298,14 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
         out = Path(out) / f"shard_{share[0]}of{share[1]}"
     header = {"job": "benthos detect predict", **run_identity(run), "categories": info["classes"], "tile": tile,
               "tile_overlap": tile_overlap, "score_thresh": score_thresh, "tta": tta_of(model),
-              "box_vote": box_vote_of(model)}
+              "box_vote": box_vote_of(model), "test_proposals": test_proposals_of(model)}
     if shard:
         header["shard"] = shard
-    # journals from before the box_vote key predicted as the run was configured (no --box-vote then)
+    # journals from before these keys predicted as the run was configured (no --box-vote then), with
+    # torchvision's 1000 test proposals
     journal = Journal(Path(out) / ("predictions" + SUFFIX), header,
-                      implied={"box_vote": info["config"].get("box_vote") or 0.0})
+                      implied={"box_vote": info["config"].get("box_vote") or 0.0,  # torchvision's 1000 proposals:
+                               "test_proposals": None if header["test_proposals"] is None else 1000})
     say = progress or (lambda line: None)
     todo = journal.remaining(paths, progress)
     n0 = len(paths) - len(todo)
