@@ -43,3 +43,14 @@ def test_models_compare(capsys):
     assert main(["models", "compare", "mobilenet_v3_small", "squeezenet1_0", "--input-size", "64", "--repeats", "1", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == ["mobilenet_v3_small", "squeezenet1_0"] and all(r["latency_ms"] > 0 for r in rows)
+
+
+def test_models_info_shows_published_figures_only_for_the_published_configuration(capsys):
+    assert main(["models", "info", "mobilenet_v2", "--option", "width_mult=0.5", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["published"] is None and d["options"] == {"width_mult": 0.5} and d["params"] < 3.0e6
+    assert main(["models", "info", "mobilenet_v2", "--input-size", "160"]) == 0
+    out = capsys.readouterr().out
+    assert "published:" not in out and "the published figures are for 224 px, 1000 classes" in out
+    assert main(["models", "info", "mobilenet_v2"]) == 0
+    assert "published: 3.50M params, 300.00M MACs" in capsys.readouterr().out

@@ -102,10 +102,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, help: Mapping[s
                                 help=(text + shown).strip())
 
 
-def key_value_flag(parser: argparse.ArgumentParser, flag: str, text: str) -> None:
-    """A repeatable ``--flag KEY=VALUE`` collected into one dict (for ``dict`` config fields)."""
-    parser.add_argument(flag, action=_KeyValues, type=_key_value, metavar="KEY=VALUE", default=argparse.SUPPRESS,
-                        help=text + " (repeatable)")
+def key_value_flag(parser: argparse.ArgumentParser, flag: str, text: str, dest: str) -> None:
+    """A repeatable ``--flag KEY=VALUE`` collected into one dict, the config field ``dest``."""
+    parser.add_argument(flag, dest=dest, action=_KeyValues, type=_key_value, metavar="KEY=VALUE",
+                        default=argparse.SUPPRESS, help=text + " (repeatable)")
 
 
 def config_values(args: argparse.Namespace, exclude: Sequence[str] = ()) -> dict:

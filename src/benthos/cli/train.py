@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", nargs="?", default=argparse.SUPPRESS, help="image folder, CSV manifest, COCO JSON or CoralNet CSV")
     p.add_argument("--config", help="YAML file with any of the options below (flags override it)")
     add_config_flags(p, TrainConfig, HELP, skip=("data", "extra"),
-                     custom={"add": _add_flag, "model_options": lambda q, f, t: key_value_flag(q, "--model-option", t),
+                     custom={"add": _add_flag, "model_options": lambda q, f, t: key_value_flag(q, "--model-option", t, "model_options"),
                              "tta": _tta_flag})
     p.set_defaults(func=_train)
 
