@@ -79,26 +79,37 @@ def roi_pooler(roi_op: str, maps: list[str], output_size: int = 7, sampling_rati
     raise ConfigError(f"roi_op {roi_op!r}: use 'align' (RoIAlign) or 'pool' (RoI max pooling)")
 
 
+def rois_by_level(pooler, x: dict, boxes: list, image_shapes: list) -> tuple[list, object, object]:
+    """What a MultiScaleRoIAlign-like pooler needs before pooling: (the feature maps it pools from, the RoIs
+    in roi_pool's (index, x0, y0, x1, y1) format, each RoI's FPN level by torchvision's mapping, all 0 for
+    one map). Shared by RoI max pooling here and R-FCN's position-sensitive pooling."""
+    import torch
+    from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
+
+    feats = _filter_input(x, pooler.featmap_names)
+    if pooler.scales is None or pooler.map_levels is None:
+        pooler.scales, pooler.map_levels = _setup_scales(feats, image_shapes, pooler.canonical_scale,
+                                                         pooler.canonical_level)
+    rois = _convert_to_roi_format(boxes)
+    levels = pooler.map_levels(boxes) if len(feats) > 1 else torch.zeros(len(rois), dtype=torch.int64,
+                                                                          device=rois.device)
+    return feats, rois, levels
+
+
 @functools.cache
 def multiscale_roi_pool() -> type:
     """MultiScaleRoIAlign's level mapping with ``torchvision.ops.roi_pool`` in place of roi_align (a
     subclass, since torchvision's detectors accept only that type as their RoI pooler)."""
     import torch
     from torchvision.ops import MultiScaleRoIAlign, roi_pool
-    from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
 
     class MultiScaleRoIPool(MultiScaleRoIAlign):
         """RoI max pooling (Girshick 2015): each RoI snapped to the feature grid, max over each bin."""
 
         def forward(self, x, boxes, image_shapes):
-            feats = _filter_input(x, self.featmap_names)
-            if self.scales is None or self.map_levels is None:
-                self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
-                                                             self.canonical_level)
-            rois = _convert_to_roi_format(boxes)
+            feats, rois, levels = rois_by_level(self, x, boxes, image_shapes)
             if len(feats) == 1:
                 return roi_pool(feats[0], rois, self.output_size, self.scales[0])
-            levels = self.map_levels(boxes)
             out = feats[0].new_zeros((len(rois), feats[0].shape[1]) + tuple(self.output_size))
             for level, (f, scale) in enumerate(zip(feats, self.scales)):
                 idx = torch.where(levels == level)[0]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from benthos.detect.backbones import FeatureTrunk, anchor_generator
-from benthos.detect.models.faster_rcnn import SMALL_ANCHORS_FPN, voting_roi_heads
+from benthos.detect.models.faster_rcnn import SMALL_ANCHORS_FPN, rois_by_level, voting_roi_heads
 from benthos.detect.registry import register_detector
 from benthos.errors import ConfigError
 
@@ -31,7 +31,6 @@ def ps_roi_head() -> type:
     """The position-sensitive head, as a MultiScaleRoIAlign subclass: torchvision's detectors take
     only that type as their RoI pooler, and it brings the FPN level mapping."""
     from torchvision.ops import MultiScaleRoIAlign, ps_roi_align, ps_roi_pool
-    from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
 
     class PSRoIHead(MultiScaleRoIAlign):
         """Feature maps -> k x k position-sensitive maps per class and for 4 box offsets -> per RoI,
@@ -56,13 +55,7 @@ def ps_roi_head() -> type:
             return ps_roi_align(maps, rois, self.k, scale, sampling_ratio=self.sampling_ratio)
 
         def forward(self, x, boxes, image_shapes):
-            feats = _filter_input(x, self.featmap_names)
-            if self.scales is None or self.map_levels is None:
-                self.scales, self.map_levels = _setup_scales(feats, image_shapes, self.canonical_scale,
-                                                             self.canonical_level)
-            rois = _convert_to_roi_format(boxes)
-            levels = self.map_levels(boxes) if len(feats) > 1 else torch.zeros(len(rois), dtype=torch.int64,
-                                                                              device=rois.device)
+            feats, rois, levels = rois_by_level(self, x, boxes, image_shapes)
             out = feats[0].new_zeros(len(rois), self.num_classes + 4)
             for level, (f, scale) in enumerate(zip(feats, self.scales)):
                 idx = torch.where(levels == level)[0]
