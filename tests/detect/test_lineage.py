@@ -218,7 +218,7 @@ def test_proposals_move_with_the_boxes_through_crops_tiles_and_flips(tiny_coco):
 
 def test_missing_opencv_contrib_is_one_line(monkeypatch, tiny_coco, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 now raises ImportError
-    with pytest.raises(BenthosError, match="pip install opencv-contrib-python-headless"):
+    with pytest.raises(BenthosError, match=r"benthos\[lineage\]"):
         create_detector("fast_rcnn_lite0_fpn", 2, pretrained_backbone=False)
     run = tmp_path / "r"
     assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--model", "rcnn_lite0",

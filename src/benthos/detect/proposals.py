@@ -29,7 +29,7 @@ import numpy as np
 
 from benthos.errors import BenthosError, ConfigError
 
-INSTALL_HINT = "pip install opencv-contrib-python-headless"
+INSTALL_HINT = "pip install 'benthos[lineage]' (or: pip install opencv-contrib-python-headless)"
 STORED = 10000  # boxes kept per image in the cache; a detector's max_proposals takes the first N of them
 
 
