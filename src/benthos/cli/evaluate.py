@@ -14,8 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="folder | csv | coco | coralnet")
     p.add_argument("--images", help="image folder for COCO/CoralNet annotations")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--tta", choices=["dihedral", "flip", "none"],
-                   help="test-time views averaged per image (default: as the run was trained); "
+    p.add_argument("--tta", choices=["adaptive", "dihedral", "flip", "none"],
+                   help="test-time views averaged per image (default: as `benthos predict`); "
                         "compare with the default to see what `benthos predict --tta` would cost")
     add_device_flag(p)
     p.set_defaults(func=_evaluate)
