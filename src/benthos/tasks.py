@@ -188,7 +188,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.infer import predict_samples
     from benthos.runs import load_run
     from benthos.runs.journal import SUFFIX, Journal, Progress
-    from benthos.runs.run import run_identity, weights_digest
+    from benthos.runs.run import read_meta, run_identity, weights_digest
     from benthos.runs.shards import forget_record, in_share, parse_shard, record_path
 
     run_dir = Path(run_dir)
@@ -197,7 +197,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         out = Path(out) / "predictions.csv"
     if share:  # every share its own file and journal, even when the machines write to one folder
         out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
-    model, meta = load_run(run_dir)
+    meta = read_meta(run_dir)
     digest = weights_digest(run_dir)  # of the weights loaded, whatever happens to the file meanwhile
     forget_record(out)  # an earlier file's record must not outlive it (rewritten at the end)
     classes = meta["classes"]
@@ -205,7 +205,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     views, margin = view_rule_of(meta, tta)
     from benthos.infer.backends import run_forward
 
-    forward, backend = run_forward(run_dir, model, meta, backend, exported, progress)
+    forward, backend = run_forward(run_dir, meta, backend, exported, progress)
+    model = load_run(run_dir)[0] if forward is None else None  # an exported model needs no PyTorch one
     points, laid_out = is_points_csv(inputs), points_per_image is not None or grid is not None
     if points_per_image is not None and points_per_image < 1:
         raise BenthosError(f"--points {points_per_image}: give a whole number >= 1 of points per photo")

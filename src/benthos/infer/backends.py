@@ -116,14 +116,15 @@ def openvino_forward(path: str | Path, threads: int | None = None) -> Forward:
     return _chunked(run)
 
 
-def run_forward(run_dir, model, meta: dict, backend: str | None = None, exported=None,
+def run_forward(run_dir, meta: dict, backend: str | None = None, exported=None,
                 progress: Callable[[str], None] | None = None) -> tuple[Forward | None, str]:
     """The forward pass ``benthos predict`` uses for a run, and its name ("onnx", "openvino int8", ...).
 
     ``backend``: as :func:`choose_backend`. ``exported``: an export folder or model file of this run
     (:func:`benthos.infer.export.write_export`, e.g. an INT8 one), refused if it is another run's or
     another version's; without it an exported backend runs the run's own fp32 export, written
-    into the run folder on first use. None for PyTorch (the caller runs ``model``)."""
+    into the run folder on first use. None for PyTorch (the caller builds the model: an exported
+    backend needs no PyTorch model at all)."""
     from benthos.infer import export
 
     if exported is not None:

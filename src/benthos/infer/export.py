@@ -17,10 +17,12 @@ ranges measured on the run's training images; OpenVINO runs the same QDQ graph i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -95,8 +97,7 @@ def _export_failure(model, x, exc: Exception) -> BenthosError:
     reason = " ".join(str(exc).split())[:300]
     for name, mod, inp in seen:
         try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
+            with _quiet_export():
                 torch.onnx.export(mod, inp, _devnull(), opset_version=OPSET, dynamo=False)
         except Exception as layer_exc:
             why = " ".join(str(layer_exc).split())[:300]
@@ -113,6 +114,25 @@ def _devnull():
     return io.BytesIO()
 
 
+@contextlib.contextmanager
+def _quiet_export():
+    """The exporter's warnings, and the graph dump its C++ side writes to stderr when a layer
+    fails, are not for the user: the error we raise says what failed."""
+    import torch
+
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null, warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            sys.stderr.flush()
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def export_onnx(model, path: str | os.PathLike, preprocessing: dict) -> Path:
     """``model`` (eval mode, fp32, CPU) as ONNX at ``path``, with a dynamic batch dimension."""
     import torch
@@ -121,8 +141,7 @@ def export_onnx(model, path: str | os.PathLike, preprocessing: dict) -> Path:
     x = torch.zeros(1, *_input_shape(preprocessing))
     path = Path(path)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # the exporter's deprecation and tracer notes: not the user's concern
+        with _quiet_export():
             torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
                               dynamo=False)

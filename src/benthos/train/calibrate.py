@@ -48,7 +48,7 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     from benthos.infer import predict_samples
     from benthos.infer.predict import view_logits
     from benthos.runs import load_run, write_meta
-    from benthos.train.views import fit_view_rule
+    from benthos.train.views import MIN_IMAGES, fit_view_rule
 
     model, meta = load_run(run_dir)
     index = {c: i for i, c in enumerate(meta["classes"])}
@@ -78,7 +78,7 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     record = {"temperature": round(t, 4), "fitted_on": "out-of-fold val" if meta.get("members") else "val", "n": len(y),
               "val_nll_before": round(nll(logits, y), 4), "val_nll_after": round(nll(logits, y, t), 4),
               "val_ece_before": round(ece["before"], 4), "val_ece_after": round(ece["after"], 4)}
-    if views is not None:  # `benthos predict` scores the extra views only where the first is unsure
+    if views is not None and len(y) >= MIN_IMAGES:  # `benthos predict` scores the extra views only where the first is unsure
         record["views"] = fit_view_rule(views, y, tta)
     meta["calibration"] = record
     write_meta(run_dir, meta)

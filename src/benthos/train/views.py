@@ -14,6 +14,7 @@ import numpy as np
 from benthos.infer.views import n_views
 
 SAFETY = 1.5
+MIN_IMAGES = 50  # fewer validation images say too little about the margins of unseen ones: all views stay
 
 
 def fit_view_rule(view_logits: np.ndarray, labels: np.ndarray, mode: str, safety: float = SAFETY) -> dict:
