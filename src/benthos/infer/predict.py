@@ -99,15 +99,17 @@ def predict_samples(model: torch.nn.Module, samples: Sequence[Sample], preproces
 
 
 def view_logits(model: torch.nn.Module, samples: Sequence[Sample], preprocessing: dict, mode: str,
-                batch_size: int = 64, device: str | torch.device | None = None) -> np.ndarray:
-    """Every view's logits, (V, N, C): what the adaptive rule is fitted on (:mod:`benthos.train.views`)."""
+                batch_size: int = 64, device: str | torch.device | None = None,
+                forward: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Every view's logits, (V, N, C): what the adaptive rule is fitted on (:mod:`benthos.train.views`).
+    ``forward``: another backend than PyTorch on ``model`` (as :func:`predict_samples`)."""
     from benthos.infer.backends import torch_forward
     from benthos.infer.device import pick_device
     from benthos.infer.views import view_arrays
 
     dev = pick_device(device)
     samples = list(samples)
-    forward = torch_forward(model, dev)
+    forward = forward or torch_forward(model, dev)
     out, start = [], 0
     for x, _ in sample_loader(samples, preprocessing, batch_size, None, dev):
         views = view_arrays(x.numpy(), mode)
