@@ -249,7 +249,8 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     if points:
         header["points"] = {"csv": str(Path(inputs[0]).resolve()) if not laid_out else None, "patch_size": patch,
                             "per_image": points_per_image, "grid": grid}
-    journal = Journal(str(out) + SUFFIX, header)
+    # a journal from before backends and adaptive views was written by PyTorch scoring every view
+    journal = Journal(str(out) + SUFFIX, header, implied={"view_margin": None, "backend": "torch"})
     unit = "points" if points else "images"
     todo = journal.remaining(list(by_key), progress, unit)
     first_seen = {p: n for n, p in enumerate(dict.fromkeys(s.path for s in samples))}
