@@ -235,12 +235,21 @@ def write_export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, i
             say(f"INT8: measuring activation ranges on {calibration_images} training images")
             fp32 = tmp / "fp32.onnx"
             onnx_path.rename(fp32)
-            quantize_onnx(fp32, onnx_path, _calibration_batches(run_dir, meta, calibration_images))
+            batches = _calibration_batches(run_dir, meta, calibration_images)
+            try:
+                quantize_onnx(fp32, onnx_path, batches)
+            except Exception as exc:  # ONNX Runtime's quantiser on a graph it does not handle
+                raise BenthosError(f"INT8 quantisation of {meta['architecture']} failed "
+                                   f"({' '.join(str(exc).split())[:200]}); export without --int8") from None
             fp32.unlink()
         _set_onnx_record(onnx_path, record)
         if fmt == "openvino":
             say("converting to OpenVINO IR")
-            _to_openvino(onnx_path, tmp / "model.xml", record)
+            try:
+                _to_openvino(onnx_path, tmp / "model.xml", record)
+            except Exception as exc:  # an operator OpenVINO's ONNX reader lacks
+                raise BenthosError(f"OpenVINO cannot convert {meta['architecture']} "
+                                   f"({' '.join(str(exc).split())[:200]}); export --format onnx instead") from None
             onnx_path.unlink()
         from benthos.runs.atomic import atomic_write_json
 
@@ -307,9 +316,14 @@ def check_record(record: dict, where: Path, run_dir: str | os.PathLike, meta: di
 
 
 def exported_forward(backend: str, model_file: Path):
+    """The backend's forward pass on an exported model file (a damaged file: a clear error)."""
     from benthos.infer.backends import onnx_forward, openvino_forward
 
-    return onnx_forward(model_file) if backend == "onnx" else openvino_forward(model_file)
+    try:
+        return onnx_forward(model_file) if backend == "onnx" else openvino_forward(model_file)
+    except Exception as exc:  # the runtimes raise their own types for unreadable graphs
+        raise BenthosError(f"{model_file}: {backend} cannot load it ({' '.join(str(exc).split())[:200]}); "
+                           "export the run again") from None
 
 
 def cached_export(run_dir: str | os.PathLike, meta: dict, digest: str, fmt: str,
