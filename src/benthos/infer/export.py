@@ -334,21 +334,27 @@ def cached_export(run_dir: str | os.PathLike, meta: dict, digest: str, fmt: str,
 
     folder = Path(run_dir) / CACHE / fmt
     path = folder / MODEL_FILE[fmt]
-    if (folder / INFO).is_file():
+
+    def current() -> bool:
         try:
             rec = json.loads((folder / INFO).read_text(encoding="utf-8"))
-            if (rec.get("weights_sha256") == digest and rec.get("benthos") == __version__
-                    and rec.get("benthos_export") == EXPORT_FORMAT and path.is_file()):
-                return path
         except (OSError, json.JSONDecodeError):
-            pass
+            return False
+        return (rec.get("weights_sha256") == digest and rec.get("benthos") == __version__
+                and rec.get("benthos_export") == EXPORT_FORMAT and path.is_file())
+
+    if current():
+        return path
     if progress:
         progress(f"exporting the run for {fmt} (once; kept in {folder})")
     try:
         write_export(run_dir, fmt, folder)
-    except PermissionError:
+    except PermissionError:  # a read-only run folder: this job's own copy
         folder = Path(tempfile.mkdtemp(prefix="benthos-export-")) / fmt
         write_export(run_dir, fmt, folder)
+    except OSError:
+        if not current():  # another job (a share on another machine) put its export in place first: use it
+            raise
     return folder / MODEL_FILE[fmt]
 
 
