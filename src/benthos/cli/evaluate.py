@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="evaluation JSON to write (default: RUN/evaluation.json for the run's own test split, "
                                  "RUN/evaluation_<data>.json for other data; the report goes beside it)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--tta", choices=["dihedral", "flip", "none"],
-                   help="test-time views averaged per image (default: as the run was trained); "
+    p.add_argument("--tta", choices=["adaptive", "dihedral", "flip", "none"],
+                   help="test-time views averaged per image (default: as `benthos predict`); "
                         "compare with the default to see what `benthos predict --tta` would cost")
     add_device_flag(p)
     add_outside_flag(p)

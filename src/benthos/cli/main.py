@@ -16,7 +16,7 @@ from benthos.errors import BenthosError
 
 
 # module name under benthos.cli -> registers one or more top-level commands
-COMMAND_MODULES = ["models", "cost", "data", "train", "evaluate", "predict", "report", "detect", "ecology"]
+COMMAND_MODULES = ["models", "cost", "data", "train", "evaluate", "predict", "export", "report", "detect", "ecology"]
 
 
 def build_parser() -> argparse.ArgumentParser:

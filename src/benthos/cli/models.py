@@ -12,7 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls = msub.add_parser("list", help="table of every registered architecture")
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
     ls.add_argument("--json", action="store_true", help="print JSON")
-    ls.add_argument("--no-cost", action="store_true", help="skip computing params/MACs (instant)")
+    ls.add_argument("--no-cost", action="store_true", help="leave out the params/MACs columns")
     ls.set_defaults(func=_list)
 
     info = msub.add_parser("info", help="model card and per-layer table (output shape, params, multiply-adds)")
@@ -64,21 +64,24 @@ def _print_table(rows: list[dict], columns: list[str]) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from benthos.cost import profile_model
+    import sys
+
+    from benthos.cost.stored import model_costs
     from benthos.errors import BenthosError
     from benthos.models import list_models, model_card
 
     names = list_models(args.pattern)
     if not names:
         raise BenthosError(f"no model matches '{args.pattern}'; try `benthos models list` without a pattern")
+    # stored figures (native size, reference head); a model not yet stored is counted now, said on stderr
+    costs = {} if args.no_cost else model_costs(names, progress=lambda line: print(line, file=sys.stderr, flush=True))
     rows = []
     for n in names:
         c = model_card(n)
         row = {"name": n, "family": c.family, "year": c.year, "input": c.input_size, "source": c.source,
                "weights": ",".join(k + (" (offline)" if v.kind == "package" else "") for k, v in c.weights.items()) or "-"}
-        if not args.no_cost:
-            cost = profile_model(n)
-            row.update(params=cost.params, macs=cost.macs)
+        if n in costs:
+            row.update(params=costs[n]["params"], macs=costs[n]["macs"])
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -24,9 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions.csv", help="CSV to write, or a folder to write predictions.csv into (default: predictions.csv)")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--tta", choices=["dihedral", "flip", "none"],
-                   help="test-time views averaged per image (default: as the run was trained; "
-                        "'none' is about 7x faster than 'dihedral' and a few points less accurate)")
+    p.add_argument("--tta", choices=["adaptive", "dihedral", "flip", "none"],
+                   help="test-time views averaged per image (default: 'adaptive' where training fitted it: the "
+                        "run's 8 rotations and mirrors only for images whose first view is unsure; else as the "
+                        "run was trained; 'none' is one view, a few points less accurate)")
+    p.add_argument("--backend", choices=["torch", "onnx", "openvino"],
+                   help="what runs the model (default: the fastest installed; on a CPU ONNX Runtime, then OpenVINO, "
+                        "then PyTorch; PyTorch beside a GPU)")
+    p.add_argument("--exported", metavar="DIR", help="run this export of the run (`benthos export`, e.g. --int8) "
+                   "instead of its own fp32 export")
     add_device_flag(p)
     p.set_defaults(func=_predict, on_interrupt="the images finished so far are kept: run the same command again to continue")
 
@@ -38,8 +44,11 @@ def _predict(args: argparse.Namespace) -> int:
 
     res = predict(args.run, args.images, args.out, top_k=args.top_k, batch_size=args.batch_size, tta=args.tta,
                   progress=lambda line: print(line, file=sys.stderr, flush=True), images=args.image_dir,
-                  points_per_image=args.points, grid=args.grid, shard=args.shard, device=args.device)
-    print(f"predicted {res['n']} {res['unit']} -> {res['out']}")
+                  points_per_image=args.points, grid=args.grid, shard=args.shard, device=args.device,
+                  backend=args.backend,
+                  exported=args.exported)
+    views = f", {res['views_per_image']:.2f} views per image" if res["tta"] != "none" and res["views_per_image"] else ""
+    print(f"predicted {res['n']} {res['unit']} -> {res['out']} (backend {res['backend']}, views {res['tta']}{views})")
     for line in res["skipped"][:20]:
         print(f"skipped {line}", file=sys.stderr)
     if res["skipped"]:

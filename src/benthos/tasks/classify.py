@@ -16,19 +16,40 @@ from benthos.errors import BenthosError
 from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 TTA_MODES = ("dihedral", "flip", "none")
+VIEW_CHOICES = ("adaptive",) + TTA_MODES  # adaptive: the run's views, the extra ones only where the first is unsure
 
 
-def temperature_of(meta: dict) -> float:
-    """The run's fitted softmax temperature (1.0 for runs without calibration)."""
-    return float((meta.get("calibration") or {}).get("temperature", 1.0))
+def temperature_of(meta: dict, tta: str | None = None) -> float:
+    """The run's fitted softmax temperature (1.0 for runs without calibration); for ``tta="adaptive"``
+    the one fitted on the adaptive rule's logits."""
+    calibration = meta.get("calibration") or {}
+    if tta == "adaptive":
+        return float(calibration["views"]["temperature"])
+    return float(calibration.get("temperature", 1.0))
 
 
 def tta_of(meta: dict, tta: str | None = None) -> str:
-    """The test-time views to use: ``tta`` when given (checked), else the run's own."""
-    tta = meta.get("tta", "none") if tta is None else tta
-    if tta not in TTA_MODES:
-        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(TTA_MODES)}")
+    """The test-time views to use: ``tta`` when given (checked), else "adaptive" where training
+    fitted the rule (:mod:`benthos.train.views`), else the run's own views."""
+    fitted = bool((meta.get("calibration") or {}).get("views"))
+    if tta is None:
+        return "adaptive" if fitted else meta.get("tta", "none")
+    if tta not in VIEW_CHOICES:
+        raise BenthosError(f"tta {tta!r}: choose one of {', '.join(VIEW_CHOICES)}")
+    if tta == "adaptive" and not fitted:
+        raise BenthosError("tta 'adaptive': this run has no fitted view margin (it was trained before benthos "
+                           "fitted one, or without test-time views); use dihedral, flip or none, or refit it with "
+                           "benthos.train.calibrate.calibrate_run(RUN)")
     return tta
+
+
+def view_rule_of(meta: dict, tta: str) -> tuple[str, float | None]:
+    """(views, margin) for :func:`benthos.infer.predict_samples`: an adaptive ``tta`` is the run's
+    own views with its fitted margin."""
+    if tta == "adaptive":
+        views = meta["calibration"]["views"]
+        return views["mode"], float(views["margin"])
+    return tta, None
 
 
 def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: str | None = None,
@@ -37,7 +58,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
                  out: str | os.PathLike | None = None, allow_outside: bool = False) -> dict[str, Any]:
     """Evaluate a run on DATA (labels matched by name), or on its own held-out split.
 
-    ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated), to
+    ``tta``: "adaptive", "dihedral", "flip" or "none" (default: as ``benthos predict``), to
     see what ``benthos predict --tta`` would cost on your own labelled images.
 
     Its own held-out split: writes ``evaluation.json`` (metrics + confusion matrix, used by ecology
@@ -63,9 +84,11 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, format: st
         source = f"the run's held-out '{split}' split"
     if not samples:
         raise BenthosError(f"nothing to evaluate in {source}: no labelled images")
-    temperature = temperature_of(meta)
     tta = tta_of(meta, tta)
-    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=tta, temperature=temperature,
+    temperature = temperature_of(meta, tta)
+    views, margin = view_rule_of(meta, tta)
+    probs, logits = predict_samples(model, samples, meta["preprocessing"], tta=views, margin=margin,
+                                    temperature=temperature,
                                     device=device)
     ev = evaluate_by_name([s.label for s in samples], probs, meta["classes"])
     ev["data"] = source
@@ -142,7 +165,8 @@ def is_points_csv(inputs: Sequence[str | os.PathLike]) -> bool:
 def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.PathLike, top_k: int = 3,
             batch_size: int = 32, tta: str | None = None, progress: Callable[[str], None] | None = None,
             chunk: int = 256, images: str | os.PathLike | None = None, points_per_image: int | None = None,
-            grid: str | None = None, shard: str | None = None, device: str | None = None) -> dict[str, Any]:
+            grid: str | None = None, shard: str | None = None, device: str | None = None,
+            backend: str | None = None, exported: str | os.PathLike | None = None) -> dict[str, Any]:
     """Write a predictions CSV: image, top-k labels/scores, prob:<class> for all classes, energy.
     ``out``: the CSV file, or a folder (existing, or written with a trailing slash) to write
     ``predictions.csv`` into.
@@ -162,7 +186,11 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     Resumable: finished images go to ``OUT.partial.jsonl`` (:mod:`benthos.runs.journal`) every
     ``chunk`` images, so rerunning the same command after a kill predicts only the rest. The CSV
     is written (atomically) at the end, in the order the images were found.
-    ``tta``: "dihedral", "flip" or "none" (default: as the run was trained and calibrated).
+    ``tta``: "adaptive", "dihedral", "flip" or "none" (default: adaptive where training fitted its
+    margin, else the run's own views; :func:`tta_of`).
+    ``backend``: "torch", "onnx" or "openvino" (default: the fastest installed,
+    :func:`benthos.infer.backends.choose_backend`); ``exported``: an export of this run to run instead
+    of the run's own fp32 export (e.g. ``benthos export --int8``).
     ``progress``: called with a one-line status after each chunk.
     """
     import torch
@@ -172,7 +200,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     from benthos.infer import predict_samples
     from benthos.runs import load_run
     from benthos.runs.journal import SUFFIX, Journal, Progress
-    from benthos.runs.run import run_identity, weights_digest
+    from benthos.runs.run import read_meta, run_identity, weights_digest
     from benthos.runs.shards import forget_record, in_share, parse_shard, record_path
 
     run_dir = Path(run_dir)
@@ -181,11 +209,16 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
         out = Path(out) / "predictions.csv"
     if share:  # every share its own file and journal, even when the machines write to one folder
         out = Path(out).with_name(f"{Path(out).stem}_{share[0]}of{share[1]}{Path(out).suffix or '.csv'}")
-    model, meta = load_run(run_dir, kind=("classifier", "ensemble"))
+    meta = read_meta(run_dir, kind=("classifier", "ensemble"))
     digest = weights_digest(run_dir)  # of the weights loaded, whatever happens to the file meanwhile
     forget_record(out)  # an earlier file's record must not outlive it (rewritten at the end)
     classes = meta["classes"]
     tta = tta_of(meta, tta)
+    views, margin = view_rule_of(meta, tta)
+    from benthos.infer.backends import run_forward
+
+    forward, backend = run_forward(run_dir, meta, backend, exported, progress, device=device)
+    model = load_run(run_dir, kind=("classifier", "ensemble"))[0] if forward is None else None  # an exported model needs no PyTorch one
     points, laid_out = is_points_csv(inputs), points_per_image is not None or grid is not None
     if points_per_image is not None and points_per_image < 1:
         raise BenthosError(f"--points {points_per_image}: give a whole number >= 1 of points per photo")
@@ -221,13 +254,15 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     by_key = dict(zip(keys, samples))
     k = max(1, min(top_k, len(classes)))
     header = {"job": "benthos predict", **run_identity(run_dir), "classes": classes,
-              "tta": tta, "temperature": temperature_of(meta), "top_k": k}
+              "tta": tta, "temperature": temperature_of(meta, tta), "top_k": k, "view_margin": margin,
+              "backend": backend}
     if share:
         header["shard"] = list(share)
     if points:
         header["points"] = {"csv": str(Path(inputs[0]).resolve()) if not laid_out else None, "patch_size": patch,
                             "per_image": points_per_image, "grid": grid}
-    journal = Journal(str(out) + SUFFIX, header)
+    # a journal from before backends and adaptive views was written by PyTorch scoring every view
+    journal = Journal(str(out) + SUFFIX, header, implied={"view_margin": None, "backend": "torch"})
     unit = "points" if points else "images"
     todo = journal.remaining(list(by_key), progress, unit)
     first_seen = {p: n for n, p in enumerate(dict.fromkeys(s.path for s in samples))}
@@ -240,6 +275,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     n0 = len(by_key) - len(todo)  # a point listed twice is predicted once
     status = Progress(len(by_key), n0, progress, unit=unit)
     checked: dict[Path, str | None] = {}  # photo -> why it cannot be read (None: readable)
+    stats: dict[str, int] = {}
     with journal:
         for i in range(0, len(todo), chunk):
             batch, records, good = todo[i:i + chunk], [], []
@@ -257,8 +293,10 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
                     records.append({"image": key, "skipped": checked[s.path]})
             if good:
                 probs, logits = predict_samples(model, [dataclasses.replace(by_key[g], label=classes[0]) for g in good],
-                                                meta["preprocessing"], batch_size=batch_size, tta=tta,
-                                                temperature=temperature_of(meta), device=device)
+                                                meta["preprocessing"], batch_size=batch_size, tta=views, margin=margin,
+                                                temperature=temperature_of(meta, tta), forward=forward, device=device,
+                                                backend=backend, stats=stats)
+                stats["images"] = stats.get("images", 0) + len(good)
                 energy = -torch.logsumexp(torch.from_numpy(logits), 1).numpy()
                 for g, p, e in zip(good, probs, energy):
                     s = by_key[g]
@@ -294,7 +332,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
                                          "rows": len(good_rows), "skipped": len(skipped)})
     journal.close(remove=True)
     return {"n": len(good_rows), "skipped": skipped, "out": str(out), "resumed": n0, "tta": tta,
-            "unit": unit}
+            "unit": unit, "backend": backend, "views_per_image": stats.get("views", 0) / max(stats.get("images", 0), 1)}
 
 
 def _prediction_row(image: str, p: np.ndarray, energy: float, classes: list[str], k: int) -> list[str]:

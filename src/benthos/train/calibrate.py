@@ -41,11 +41,14 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float = 1.0) -> flo
 
 
 def calibrate_run(run_dir: str | os.PathLike) -> dict:
-    """Fit T on the run's validation split (with the run's TTA), store it in run.json, return the record."""
+    """Fit T on the run's validation split (with the run's TTA), and for a single model with views the
+    adaptive-view rule (:mod:`benthos.train.views`); store them in run.json, return the record."""
     from benthos.data import load_split
     from benthos.evaluate.calibration import expected_calibration_error, reliability_bins
     from benthos.infer import predict_samples
+    from benthos.infer.predict import view_logits
     from benthos.runs import load_run, write_meta
+    from benthos.train.views import MIN_IMAGES, fit_view_rule
 
     model, meta = load_run(run_dir)
     index = {c: i for i, c in enumerate(meta["classes"])}
@@ -53,11 +56,16 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     # validation fold, the images it did not train on (the average has seen them all)
     parts = [(m, Path(run_dir) / sub) for m, sub in zip(model.members, meta["members"])] if meta.get("members") \
         else [(model, Path(run_dir))]
-    chunks, labels = [], []
+    chunks, labels, views = [], [], None
+    tta = meta.get("tta", "none")
     for member, folder in parts:
         val = [s for s in load_split(folder / "split.json").get("val") or [] if s.label in index]
-        if val:
-            chunks.append(predict_samples(member, val, meta["preprocessing"], tta=meta.get("tta", "none"))[1])
+        if val and tta != "none" and not meta.get("members"):
+            views = view_logits(member, val, meta["preprocessing"], tta)  # each view kept: the adaptive rule's fit
+            chunks.append(views.mean(0))
+            labels += [index[s.label] for s in val]
+        elif val:
+            chunks.append(predict_samples(member, val, meta["preprocessing"], tta=tta)[1])
             labels += [index[s.label] for s in val]
     if len(labels) < 2:
         return {}
@@ -70,6 +78,8 @@ def calibrate_run(run_dir: str | os.PathLike) -> dict:
     record = {"temperature": round(t, 4), "fitted_on": "out-of-fold val" if meta.get("members") else "val", "n": len(y),
               "val_nll_before": round(nll(logits, y), 4), "val_nll_after": round(nll(logits, y, t), 4),
               "val_ece_before": round(ece["before"], 4), "val_ece_after": round(ece["after"], 4)}
+    if views is not None and len(y) >= MIN_IMAGES:  # `benthos predict` scores the extra views only where the first is unsure
+        record["views"] = fit_view_rule(views, y, tta)
     meta["calibration"] = record
     write_meta(run_dir, meta)
     return record
@@ -83,4 +93,8 @@ def calibration_line(record: dict, where: str = "validation images") -> str:
     if record["val_ece_after"] > record["val_ece_before"]:
         line += (f"; the temperature minimises NLL, and ECE over {record['n']} images is noisy: "
                  "more validation images make both steadier")
+    if record.get("views"):
+        from benthos.train.views import views_line
+
+        line += "\n" + views_line(record["views"])
     return line
