@@ -23,7 +23,7 @@ from benthos.errors import BenthosError
 BACKENDS = ("torch", "onnx", "openvino")
 CPU_PREFERENCE = ("onnx", "openvino", "torch")  # fastest first, as measured on a CPU
 _MODULE = {"torch": "torch", "onnx": "onnxruntime", "openvino": "openvino"}
-_INSTALL = {"onnx": "pip install onnx onnxruntime", "openvino": "pip install onnx openvino"}
+_INSTALL = {"onnx": "pip install onnx onnxruntime", "openvino": "pip install 'benthos[openvino]'"}
 MAX_BATCH = 32  # rows per call: the views of a batch go in one call, split to bound memory (ONNX Runtime holds ~11 MB of activations per row for Lite0)
 
 Forward = Callable[[np.ndarray], np.ndarray]
