@@ -7,6 +7,8 @@ Settings compared (the same weights every time):
   before      the trunk as trained (frozen BatchNorms applied at every call), torchvision's 1000 test proposals
   folded      BatchNorms folded into the convolutions (the same outputs to float rounding)
   folded+N    and N region proposals per image at test time (the RoI head's cost grows with them)
+  onnx+N      and the trunk (backbone + FPN) in ONNX Runtime, the heads in PyTorch (`detect predict`'s
+              default backend on a CPU)
 For each: AP50 / AP per class on the held-out frames (pycocotools), and seconds per frame at batch 1 (the
 median over --frames frames, after a warm-up; image decoding included, as `detect predict` does it).
 """
@@ -52,9 +54,10 @@ def main() -> None:
 
     data = run_split(a.run, read_detection(a.annotations, images=a.images), "val")
     paths = [r.image_path for r in data.records][: a.frames]
-    settings = [("before", dict(fold=False, test_proposals=1000))]
-    settings += [(f"folded+{n}" if n != 1000 else "folded", dict(fold=True, test_proposals=int(n)))
+    settings = [("before", dict(fold=False, test_proposals=1000, backend="torch"))]
+    settings += [(f"folded+{n}" if n != 1000 else "folded", dict(fold=True, test_proposals=int(n), backend="torch"))
                  for n in a.proposals.split(",")]
+    settings += [(f"onnx+{n}", dict(fold=True, test_proposals=int(n), backend="onnx")) for n in a.proposals.split(",")]
     print(f"{a.run}: {len(data.records)} held-out frames, {len(paths)} timed; {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, {torch.get_num_threads()} threads")
     print(f"{'setting':16s} {'AP50':>6s} {'AP':>6s}  per class AP50{'':20s} {'s/frame':>8s} {'speed-up':>8s}")

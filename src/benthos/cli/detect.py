@@ -52,6 +52,8 @@ BOX_VOTE_HELP = ("Faster R-CNN: after NMS, average each box with its class's box
                  "(0: off; default: as the run was configured)")
 TEST_PROPOSALS_HELP = ("Faster R-CNN / R-FCN: region proposals kept per image (the RoI head's cost grows with them; "
                        "default: as the run was configured)")
+BACKEND_HELP = ("what runs the trunk (backbone + FPN): onnx (ONNX Runtime, exported once into RUN/export/; the "
+                "heads stay in PyTorch) or torch (default: onnx on a CPU where it is installed, torch beside a GPU)")
 MIN_SCORE_HELP = ("count boxes with at least this score (default: the run's counting threshold, fitted on its "
                   "validation images when it was trained; 0.5 for runs trained before it was)")
 
@@ -110,6 +112,7 @@ def register(sub) -> None:
     _tta_flag(e)
     e.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
     e.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
+    e.add_argument("--backend", choices=["torch", "onnx"], help=BACKEND_HELP)
     add_device_flag(e)
     add_outside_flag(e)
     e.set_defaults(func=_evaluate)
@@ -126,6 +129,7 @@ def register(sub) -> None:
     _tta_flag(pr)
     pr.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
     pr.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
+    pr.add_argument("--backend", choices=["torch", "onnx"], help=BACKEND_HELP)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
                     on_interrupt="the images finished so far are kept: run the same command again to continue")
@@ -181,7 +185,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     m = evaluate(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                  tile=args.tile, tile_overlap=args.tile_overlap, tta=getattr(args, "tta", None),
                  box_vote=args.box_vote, out=args.out, device=args.device, allow_outside=args.allow_outside_paths,
-                 test_proposals=args.test_proposals)
+                 test_proposals=args.test_proposals, backend=args.backend)
     m.pop("pr_curves", None)
     for path in m.get("images_unreadable", []):
         print(f"warning: {path} could not be read; not scored", file=sys.stderr)
@@ -210,12 +214,12 @@ def _predict(args: argparse.Namespace) -> int:
     res = predict(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.tile_overlap,
                   score_thresh=args.score_thresh, min_score=args.min_score, tta=getattr(args, "tta", None),
                   box_vote=args.box_vote, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                  shard=args.shard, device=args.device, test_proposals=args.test_proposals)
+                  shard=args.shard, device=args.device, test_proposals=args.test_proposals, backend=args.backend)
     from benthos.detect.counting import count_boxes
 
     results, threshold = res["results"], res["threshold"]
     n = sum(sum(count_boxes(r["labels"], r["scores"], res["classes"], threshold)) for r in results)
-    print(f"{len(results)} images, {n} animals counted ({threshold.describe()}); wrote "
+    print(f"{len(results)} images, {n} animals counted ({threshold.describe()}; backend {res['backend']}); wrote "
           + ", ".join(str(p) for p in res["files"].values()))
     if res["skipped"]:
         print(f"{len(res['skipped'])} files could not be read and were skipped", file=sys.stderr)

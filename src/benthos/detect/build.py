@@ -53,7 +53,7 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None = None, tta: str | bool | None = None,
                    box_vote: float | None = None, test_proposals: int | None = None,
-                   fold: bool = True) -> tuple[torch.nn.Module, dict]:
+                   fold: bool = True, backend: str | None = None) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) of a detector run; the weights are checked against run.json.
 
     ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
@@ -64,6 +64,9 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     older run can be scored with voting, or a new one without, to compare.
     ``test_proposals``: RPN proposals per image at test time (None: as configured); ``fold``: fold the
     trunk's frozen BatchNorms into its convolutions (the same outputs, faster; False to compare).
+    ``backend``: "onnx" runs the trunk (backbone + FPN) in ONNX Runtime and the rest in PyTorch
+    (:mod:`benthos.detect.onnx_trunk`), "torch" all of it in PyTorch; None: ONNX Runtime on a CPU where it
+    is installed and the trunk exports, else PyTorch. :func:`backend_of` says which one ran.
     """
     from benthos.detect.tta import with_tta
     from benthos.infer.device import pick_device
@@ -83,11 +86,41 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     model.eval()
     if fold:
         fold_for_inference(model, cfg.input_size)
-    model.to(pick_device(device))
+    dev = pick_device(device)
+    model.benthos_backend = _use_backend(model, run_dir, meta, cfg.input_size, backend, dev)
+    model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     mode = cfg.tta if tta is None else ("flip" if tta is True else "none" if tta is False else tta)
     return with_tta(model, mode), meta
+
+
+def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, backend: str | None,
+                 device: torch.device) -> str:
+    """Put the backend to work on ``model`` (see :func:`model_from_run`) and return its name. The default
+    falls back to PyTorch where the trunk does not export; an explicit ``--backend onnx`` says why instead."""
+    from benthos.detect import onnx_trunk
+    from benthos.errors import BenthosError
+    from benthos.runs.run import weights_digest
+
+    chosen = onnx_trunk.choose(backend, device)
+    if chosen == "torch":
+        return "torch"
+    digest = (meta.get("weights") or {}).get("sha256") or weights_digest(run_dir) or ""
+    try:
+        replaced = onnx_trunk.use_onnx_trunk(model, run_dir, digest, size)
+    except BenthosError:
+        if backend is not None:
+            raise
+        return "torch"
+    if not replaced and backend is not None:
+        raise BenthosError(f"{meta.get('architecture')} has no trunk that runs in ONNX Runtime; use --backend torch")
+    return "onnx" if replaced else "torch"
+
+
+def backend_of(model: torch.nn.Module) -> str:
+    """What runs a loaded detector (or its TTA wrapper): "onnx" (its trunk in ONNX Runtime) or "torch"."""
+    return getattr(getattr(model, "model", model), "benthos_backend", "torch")
 
 
 def fold_for_inference(model: torch.nn.Module, size: int) -> int:

@@ -146,24 +146,25 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
              format: str | None = None, split: str = "auto", tile: int | None = None, tile_overlap: float = 0.2,
              report: bool = True, tta: str | bool | None = None, box_vote: float | None = None,
              out: str | os.PathLike | None = None, device: str | None = None, allow_outside: bool = False,
-             test_proposals: int | None = None) -> dict:
+             test_proposals: int | None = None, backend: str | None = None) -> dict:
     """COCO metrics of a run on ``annotations``, and where they were written (``metrics["written"]``).
 
     ``split``: "val" (the run's held-out images among the annotations), "all" (every image), or "auto":
     "val" for the annotations the run was trained on, else "all" (another site or survey).
     Only the run's own held-out images ("val") replace ``RUN/evaluation.json`` and ``RUN/report.html``;
     any other evaluation goes beside them (``RUN/evaluation_<data>.json`` and ``report_<data>.html``)
-    or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``: as
-    :func:`benthos.detect.build.model_from_run` (None: as the run was configured)."""
+    or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``, ``test_proposals``, ``backend``:
+    as :func:`benthos.detect.build.model_from_run` (None: as the run was configured; the default backend)."""
     from benthos.data.detection import read_detection
-    from benthos.detect.build import box_vote_of, load_detector, test_proposals_of
+    from benthos.detect.build import backend_of, box_vote_of, load_detector, test_proposals_of
     from benthos.detect.inference import score_records
     from benthos.detect.splits import run_split
     from benthos.detect.tta import tta_of
 
     _check_tiles(tile, tile_overlap)
     run = Path(run)
-    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals)
+    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
+                                backend=backend)
     data = read_detection(annotations, format, images, allow_outside=allow_outside)
     if data.categories != info["classes"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['classes']}.")
@@ -179,7 +180,7 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
                             "(or leave --split out) to score every image there.")
     metrics, preds, data = score_records(model, data, tile=tile, tile_overlap=tile_overlap)  # unreadable: named
     metrics.update(split=split, tta=tta_of(model), box_vote=box_vote_of(model), data=str(annotations),
-                   test_proposals=test_proposals_of(model))
+                   test_proposals=test_proposals_of(model), backend=backend_of(model))
     from benthos.detect.counting import count_table, run_threshold
 
     threshold = run_threshold(info, str(run))
@@ -257,7 +258,7 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
             tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
             shard: str | None = None, box_vote: float | None = None,
-            device: str | None = None, test_proposals: int | None = None) -> dict:
+            device: str | None = None, test_proposals: int | None = None, backend: str | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``
     (:mod:`benthos.detect.outputs`): every box down to ``score_thresh``, and counts of the boxes at
     or above the run's counting threshold (fitted when it was trained; ``min_score`` overrides it).
@@ -268,11 +269,13 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     the journal's lock. ``progress``: called with status lines.
     ``shard``: "I/N", only the images of share I of N (:func:`benthos.runs.shards.in_share`, as
     ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
-    ``tta``, ``box_vote``: as :func:`benthos.detect.build.model_from_run` (None: as the run was configured).
-    Returns {"files", "results", "skipped", "resumed", "threshold"}.
+    ``tta``, ``box_vote``, ``test_proposals``, ``backend``: as :func:`benthos.detect.build.model_from_run`
+    (None: as the run was configured; the default backend). The backend changes outputs only at float
+    rounding, so a job resumed under another one continues its journal.
+    Returns {"files", "results", "skipped", "resumed", "threshold", "backend"}.
     """
     from benthos.data.images import find_images
-    from benthos.detect.build import box_vote_of, load_detector, test_proposals_of
+    from benthos.detect.build import backend_of, box_vote_of, load_detector, test_proposals_of
     from benthos.detect.inference import predict_each
     from benthos.detect.outputs import SETTINGS, result, write_predictions
     from benthos.detect.tta import tta_of
@@ -284,7 +287,8 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
         raise BenthosError(f"--score-thresh {score_thresh}: give a score from 0 to below 1, e.g. 0.05")
     threshold_given = CountThreshold.given(min_score) if min_score is not None else None
     run = Path(run)
-    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device)
+    model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
+                                backend=backend)
     from benthos.detect.counting import run_threshold
 
     threshold = threshold_given or run_threshold(info, str(run))
@@ -326,13 +330,14 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
         results = [result(r["image"], r["width"], r["height"], r["boxes"], r["scores"], r["labels"])
                    for r in records if "skipped" not in r]
         made = {"run": str(run), "weights_bytes": header["files"].get(WEIGHTS, {}).get("size"),
-                "weights_sha256": digest, "architecture": info["architecture"], **{k: header[k] for k in SETTINGS}}
+                "weights_sha256": digest, "architecture": info["architecture"], **{k: header[k] for k in SETTINGS},
+                "backend": backend_of(model)}
         files = write_predictions(results, info["classes"], out, threshold,
                                   info={**made, **({"shard": shard} if shard else {})},
                                   expected=info.get("count_threshold"))
         journal.close(remove=True)
     return {"files": files, "results": results, "skipped": skipped, "resumed": n0, "threshold": threshold,
-            "classes": info["classes"]}
+            "classes": info["classes"], "backend": backend_of(model)}
 
 
 def merge(shares: list[str | os.PathLike], out: str | os.PathLike, min_score: float | None = None) -> dict:
