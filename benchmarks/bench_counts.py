@@ -116,15 +116,15 @@ def main() -> None:
     for row in csv.DictReader(open(preds / "detections.csv", newline="")):
         boxes[Path(row["image"]).name].append((row["label"], float(row["score"])))
     fitted = info.get("count_threshold") or {}
-    from benthos.detect.counting import CountThreshold, expected_count
+    from benthos.detect.counting import CountThreshold, expected_count, run_threshold
 
     methods: dict[str, callable] = {}
-    default = CountThreshold.from_dict(fitted)
+    default = run_threshold(info, str(run))
     methods[f"fitted threshold (default): {default.describe()}"] = \
         lambda bs: Counter(c for c, s in bs if s >= default.of(c))
     if fitted.get("f1_optimal"):
         f1 = fitted["f1_optimal"]
-        f1t = CountThreshold(f1["default"], f1.get("per_class") or {}, "F1-optimal")
+        f1t = CountThreshold(f1["default"], f1.get("per_class") or {}, "record", "F1-optimal on the validation images")
         methods[f"F1-optimal threshold: {f1t.describe()}"] = lambda bs: Counter(c for c, s in bs if s >= f1t.of(c))
     for t in (0.3, 0.5, 0.7):
         methods[f"fixed score >= {t}"] = lambda bs, t=t: Counter(c for c, s in bs if s >= t)

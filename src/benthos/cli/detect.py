@@ -219,7 +219,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     results, threshold = res["results"], res["threshold"]
     n = sum(sum(count_boxes(r["labels"], r["scores"], res["classes"], threshold)) for r in results)
-    print(f"{len(results)} images, {n} animals counted ({threshold.describe()}; backend {res['backend']}); wrote "
+    print(f"{len(results)} images, {n} animals counted ({threshold.describe()}), backend {res['backend']}; wrote "
           + ", ".join(str(p) for p in res["files"].values()))
     if res["skipped"]:
         print(f"{len(res['skipped'])} files could not be read and were skipped", file=sys.stderr)
