@@ -54,6 +54,25 @@ def test_per_class_threshold_needs_enough_boxes():
     assert fit_count_threshold(data, preds, min_class_boxes=61)["per_class"] == {}
 
 
+def test_classes_without_their_own_threshold_share_one_fitted_on_them():
+    # common: 60 animals (its own threshold); rare: 20, whose boxes score lower than common's: a threshold
+    # fitted on every box would count far fewer rare animals than there are
+    data, preds = _data(np.random.default_rng(3), n_images=20, per_image=(3, 1))
+    for p in preds.values():
+        p["scores"] = np.where(p["labels"] == 1, p["scores"] * 0.5, p["scores"])
+    fitted = fit_count_threshold(data, preds, min_class_boxes=30)
+    t = run_threshold({"count_threshold": fitted})
+    counted = np.sum([count_boxes(p["labels"], p["scores"], data.categories, t) for p in preds.values()], axis=0)
+    assert set(t.per_class) == {"common"} and counted.tolist() == [60, 20]  # right in total and per class
+    everything = unbiased_threshold(np.concatenate([p["scores"] for p in preds.values()]), 80)
+    assert t.default < everything  # the rare class's own level, not the pooled one
+    # too few animals outside the classes with their own threshold: the threshold fitted on every box
+    data, preds = _data(np.random.default_rng(3), n_images=8, per_image=(4, 1))  # 32 and 8 animals
+    fitted = fit_count_threshold(data, preds, min_class_boxes=30)
+    scores = np.concatenate([p["scores"] for p in preds.values()])
+    assert fitted["default"] == pytest.approx(unbiased_threshold(scores, 40))
+
+
 def test_expected_count_from_calibrated_scores():
     data, preds = _data(np.random.default_rng(2))
     fitted = fit_count_threshold(data, preds)

@@ -21,6 +21,7 @@ from benthos.data.detection import DetectionData
 from benthos.runs.threshold import DEFAULT, CountThreshold, from_record
 
 MIN_CLASS_BOXES = 30  # a class gets its own threshold with at least this many annotated validation boxes
+MIN_REST_BOXES = 10  # the classes without their own threshold share one fitted on them with at least this many
 
 
 def run_threshold(info: dict, run: str | None = None) -> CountThreshold:
@@ -89,6 +90,13 @@ def fit_count_threshold(data: DetectionData, preds: dict[int, dict], floor: floa
             m = labels == k
             per_class[c] = unbiased_threshold(scores[m], per_class_gt[c], floor)
             per_class_f1[c] = round(f1_threshold(scores[m], tp[m], per_class_gt[c])[0], 5)
+    # the classes without a threshold of their own share one, fitted on their boxes together, so that the
+    # validation count is the annotated count in total too (one fitted on every box would count the small
+    # classes with the large ones' threshold); too few of their animals to fit on: the threshold of all
+    rest = [k for k, c in enumerate(data.categories) if c not in per_class]
+    rest_gt = sum(per_class_gt[data.categories[k]] for k in rest)
+    if per_class and rest_gt >= MIN_REST_BOXES:
+        default = unbiased_threshold(scores[np.isin(labels, rest)], rest_gt, floor)
     n = len(data.records)
     return {
         **CountThreshold(default, per_class, "record",

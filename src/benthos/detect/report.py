@@ -13,15 +13,19 @@ from benthos.runs.atomic import atomic_write_json
 COLOURS = {"tp": (40, 200, 80), "fp": (230, 40, 40), "miss": (255, 200, 0)}
 
 
-def draw_detections(record, pred: dict, categories: list[str], score_thresh: float = 0.3, iou: float = 0.5):
-    """PIL image with true positives (green), false positives (red) and misses (yellow)."""
+def draw_detections(record, pred: dict, categories: list[str], score_thresh=0.3, iou: float = 0.5):
+    """PIL image with true positives (green), false positives (red) and misses (yellow): the boxes at or
+    above ``score_thresh`` (a score, or a :class:`~benthos.runs.threshold.CountThreshold`, per class)."""
     from PIL import ImageDraw
 
     from benthos.data.images import load_image
     from benthos.detect.evaluate import match_detections
 
     im = load_image(record.image_path)
-    keep = pred["scores"] >= score_thresh
+    if hasattr(score_thresh, "keep"):
+        keep = score_thresh.keep([categories[int(k)] for k in pred["labels"]], pred["scores"])
+    else:
+        keep = pred["scores"] >= score_thresh
     boxes, labels, scores = pred["boxes"][keep], pred["labels"][keep], pred["scores"][keep]
     tp, hit = match_detections(record.boxes, record.labels, boxes, labels, scores, iou)
     d = ImageDraw.Draw(im)
@@ -114,8 +118,13 @@ def _counts_section(info: dict, data: DetectionData, preds: dict[int, dict]) -> 
 
 
 def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, data: DetectionData,
-                           preds: dict[int, dict], n_gallery: int = 12, score_thresh: float = 0.3) -> Path:
+                           preds: dict[int, dict], n_gallery: int = 12, score_thresh=None) -> Path:
+    """The detector's page. The gallery draws the boxes that are counted: at ``score_thresh`` (a score or a
+    CountThreshold), by default the run's counting threshold."""
+    from benthos.detect.counting import run_threshold
+
     cats = data.categories
+    score_thresh = run_threshold(info) if score_thresh is None else score_thresh
     arch = info.get("architecture") or info.get("detector")
     size = info.get("input_size") or info.get("image_size")
     sections = [H.section("Summary", H.kpis({k: metrics.get(k, float("nan")) for k in ("mAP", "AP50", "AP75")}
@@ -149,8 +158,10 @@ def write_detection_report(path: str | os.PathLike, info: dict, metrics: dict, d
         cap = f"{r.image_path.name}: {c['tp']} TP, {c['fp']} FP, {c['miss']} missed"
         items.append(f'<figure style="width:320px;margin:0"><img src="{uri}" style="width:320px" '
                      f'alt="{H.esc(cap)}"><figcaption>{H.esc(cap)}</figcaption></figure>')
-    legend = ('<p class="note">green: true positive, red: false positive, yellow: missed (IoU 0.5, '
-              f'score &ge; {score_thresh})</p>')
+    shown = (f"the boxes counted: {score_thresh.describe(cats)}" if hasattr(score_thresh, "describe")
+             else f"score >= {score_thresh}")
+    legend = ('<p class="note">green: true positive, red: false positive, yellow: missed (IoU 0.5; '
+              f'{H.esc(shown)})</p>')
     sections.append(H.section("Detections", legend + '<div class="gallery">' + "".join(items) + "</div>"))
     counts = _counts_section(info, data, preds)
     if counts:
