@@ -69,6 +69,25 @@ def benthos(*args: str) -> None:
     subprocess.run(cmd, check=True)
 
 
+def refit(run: Path, dev: Path) -> None:
+    """The counting threshold fitted again on the run's validation images by today's code, as `detect
+    train` fits it, recorded in run.json (the weights and everything else unchanged)."""
+    from benthos.data.detection import read_detection
+    from benthos.detect.build import load_detector
+    from benthos.detect.counting import fit_count_threshold, run_threshold
+    from benthos.detect.inference import score_records
+    from benthos.detect.splits import run_split
+    from benthos.runs.run import read_meta, write_meta
+
+    meta = read_meta(run, kind="detector")
+    model, _ = load_detector(run)
+    val = run_split(run, read_detection(dev), "val")
+    _, preds, val = score_records(model, val)
+    meta["count_threshold"] = fit_count_threshold(val, preds, floor=meta["config"]["score_thresh"])
+    write_meta(run, meta)
+    print("refitted: " + run_threshold(meta).describe(), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("annotations", type=Path, help="COCO annotations.json (images/ beside it)")
@@ -79,6 +98,8 @@ def main() -> None:
     ap.add_argument("--group-pattern", help="regex on image paths naming each photo's dive/video (held out whole)")
     ap.add_argument("--run", type=Path, help="an existing run trained on OUT/dev.json (skip training), e.g. the one "
                                              "benchmarks/bench_lineage.py trained on it")
+    ap.add_argument("--refit", action="store_true", help="fit the run's counting threshold again with today's rule "
+                    "(on its own validation images, as training does) and record it in its run.json first")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
     dev, test, record = split_coco(a.annotations.resolve(), a.out, a.test_fraction, a.seed, a.group_pattern)
@@ -90,6 +111,8 @@ def main() -> None:
         extra = ["--max-minutes", str(a.max_minutes)] if a.max_minutes else []
         extra += ["--group-pattern", a.group_pattern] if a.group_pattern else []
         benthos("detect", "train", str(dev), "--out", str(run), "--seed", str(a.seed), *extra)
+    if a.refit:
+        refit(run, dev)
     info = json.loads((run / "run.json").read_text())
     classes = info["classes"]
     test_doc = json.loads(test.read_text())

@@ -62,14 +62,12 @@ def test_the_export_is_kept_and_redone_only_when_its_record_differs(run, tiny_co
     assert json.loads((folder / RECORD).read_text())["weights_sha256"] != "0" * 64  # exported again
 
 
-def test_cpu_default_is_onnx_where_installed_and_torch_when_asked(run, monkeypatch):
-    from benthos.detect import onnx_trunk
+def test_default_is_pytorch_and_onnx_runs_when_asked(run):
     from benthos.detect.build import backend_of, load_detector
 
-    monkeypatch.setattr(onnx_trunk, "CPU_DEFAULT", "onnx")  # what users get (tests default to PyTorch for speed)
-    assert backend_of(load_detector(run, device="cpu")[0]) == "onnx"
-    assert backend_of(load_detector(run, device="cpu", backend="torch")[0]) == "torch"
-    assert backend_of(load_detector(run, device="cpu", tta="flip")[0]) == "onnx"  # through the TTA wrapper
+    assert backend_of(load_detector(run, device="cpu")[0]) == "torch"
+    assert backend_of(load_detector(run, device="cpu", backend="onnx")[0]) == "onnx"
+    assert backend_of(load_detector(run, device="cpu", backend="onnx", tta="flip")[0]) == "onnx"  # through TTA
 
 
 def test_onnx_backend_refusals_are_one_line(run, tiny_coco, tmp_path, capsys, monkeypatch):
@@ -94,7 +92,5 @@ def test_onnx_backend_refusals_are_one_line(run, tiny_coco, tmp_path, capsys, mo
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "p"), "--backend", "onnx"]) == 2
     err = capsys.readouterr().err.strip()
     assert "weird_op" in err and "--backend torch" in err and len(err.splitlines()) == 1
-    # the default falls back to PyTorch instead
-    monkeypatch.setattr(onnx_trunk, "CPU_DEFAULT", "onnx")
-    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "q")]) == 0
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "q")]) == 0  # the default: PyTorch
     assert json.loads((tmp_path / "q" / "detections.csv.json").read_text())["backend"] == "torch"

@@ -52,8 +52,8 @@ BOX_VOTE_HELP = ("Faster R-CNN: after NMS, average each box with its class's box
                  "(0: off; default: as the run was configured)")
 TEST_PROPOSALS_HELP = ("Faster R-CNN / R-FCN: region proposals kept per image (the RoI head's cost grows with them; "
                        "default: as the run was configured)")
-BACKEND_HELP = ("what runs the trunk (backbone + FPN): onnx (ONNX Runtime, exported once into RUN/export/; the "
-                "heads stay in PyTorch) or torch (default: onnx on a CPU where it is installed, torch beside a GPU)")
+BACKEND_HELP = ("what runs the trunk (backbone + FPN): torch (default) or onnx (ONNX Runtime, exported once into "
+                "RUN/export/; the heads stay in PyTorch; slower than torch on our 2-core CPU, measure on yours)")
 MIN_SCORE_HELP = ("count boxes with at least this score (default: the run's counting threshold, fitted on its "
                   "validation images when it was trained; 0.5 for runs trained before it was)")
 

@@ -65,8 +65,8 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     ``test_proposals``: RPN proposals per image at test time (None: as configured); ``fold``: fold the
     trunk's frozen BatchNorms into its convolutions (the same outputs, faster; False to compare).
     ``backend``: "onnx" runs the trunk (backbone + FPN) in ONNX Runtime and the rest in PyTorch
-    (:mod:`benthos.detect.onnx_trunk`), "torch" all of it in PyTorch; None: ONNX Runtime on a CPU where it
-    is installed and the trunk exports, else PyTorch. :func:`backend_of` says which one ran.
+    (:mod:`benthos.detect.onnx_trunk`), "torch" (None, the default) all of it in PyTorch. :func:`backend_of`
+    says which one ran.
     """
     from benthos.detect.tta import with_tta
     from benthos.infer.device import pick_device
@@ -97,8 +97,8 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
 
 def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, backend: str | None,
                  device: torch.device) -> str:
-    """Put the backend to work on ``model`` (see :func:`model_from_run`) and return its name. The default
-    falls back to PyTorch where the trunk does not export; an explicit ``--backend onnx`` says why instead."""
+    """Put the backend to work on ``model`` (see :func:`model_from_run`) and return its name; a trunk that
+    cannot be exported is a one-line error naming why."""
     from benthos.detect import onnx_trunk
     from benthos.errors import BenthosError
     from benthos.runs.run import weights_digest
@@ -107,13 +107,8 @@ def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, b
     if chosen == "torch":
         return "torch"
     digest = (meta.get("weights") or {}).get("sha256") or weights_digest(run_dir) or ""
-    try:
-        replaced = onnx_trunk.use_onnx_trunk(model, run_dir, digest, size)
-    except BenthosError:
-        if backend is not None:
-            raise
-        return "torch"
-    if not replaced and backend is not None:
+    replaced = onnx_trunk.use_onnx_trunk(model, run_dir, digest, size)
+    if not replaced:
         raise BenthosError(f"{meta.get('architecture')} has no trunk that runs in ONNX Runtime; use --backend torch")
     return "onnx" if replaced else "torch"
 
