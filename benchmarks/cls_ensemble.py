@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", help="run folders of `benthos train`")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    test = load_classification(args.test).samples
+    test = load_classification(args.test, allow_outside=True).samples
     classes, scaled = None, []
     for run in args.runs:
         t = time.time()

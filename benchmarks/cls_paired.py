@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     ap.add_argument("--peer", required=True, help="the fine-tune peer's weights (bench_classify.py saves them)")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    test = load_classification(args.test).samples
+    test = load_classification(args.test, allow_outside=True).samples
     peer = peer_correct(args.peer, test)
     print(f"peer {args.peer}: accuracy {peer.mean():.3f} on {len(test)} patches")
     print("| run | run acc. | peer acc. | only the run right | only the peer right | McNemar p |")

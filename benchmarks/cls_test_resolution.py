@@ -29,7 +29,7 @@ from benthos.runs import load_run
 torch.set_num_threads(2)
 run = Path(sys.argv[1])
 model, meta = load_run(run)
-test = load_classification(sys.argv[2]).samples
+test = load_classification(sys.argv[2], allow_outside=True).samples
 val = load_split(run / "split.json")["val"]
 cls = meta["classes"]
 for size, cf in [(224, 0.875), (224, 1.0), (256, 0.875), (256, 1.0), (288, 1.0)]:

@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     ap.add_argument("runs", nargs="+", help="run folders of `benthos train`")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    test = load_classification(args.test).samples
+    test = load_classification(args.test, allow_outside=True).samples
     for run in args.runs:
         model, meta = load_run(run)
         known = [s for s in test if s.label in meta["classes"]]

@@ -50,7 +50,7 @@ def main(argv=None) -> int:
             print(f"({run}: no fitted margin in run.json; fitting it now on its validation split)", flush=True)
             meta["calibration"] = calibrate_run(run)
         rule = meta["calibration"]["views"]
-        samples = [s for s in load_classification(test).samples if s.label in meta["classes"]]
+        samples = [s for s in load_classification(test, allow_outside=True).samples if s.label in meta["classes"]]
         y = np.array([meta["classes"].index(s.label) for s in samples])
         views = view_logits(model, samples, meta["preprocessing"], rule["mode"])
         r = rules(views, y, rule["margin"])
