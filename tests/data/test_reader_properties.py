@@ -64,6 +64,18 @@ def _empty(data) -> bool:
     return not (getattr(data, "samples", None) or any(len(r.boxes) for r in getattr(data, "records", [])))
 
 
+def _read_or_named(read):
+    """The reader's data, or None when it refused with a named error (the contract's other outcome);
+    either way the outcome is recorded for hypothesis' statistics."""
+    try:
+        data = read()
+    except BenthosError:
+        event("named error")
+        return None
+    event("read" if not _empty(data) else "read, nothing kept")
+    return data
+
+
 def _check_paths(paths, folder):
     for p in paths:
         assert Path(p).is_file() and is_inside(p, [folder]), p
@@ -147,12 +159,9 @@ def _check_coco(doc, data, folder):
 def test_read_coco_names_its_errors_and_keeps_values(folder, doc):
     path = folder / "ann.json"
     path.write_text(json.dumps(doc))
-    try:
-        data = read_coco(path)
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: read_coco(path))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     _check_coco(doc, data, folder)
 
 
@@ -161,12 +170,9 @@ def test_read_coco_names_its_errors_and_keeps_values(folder, doc):
 def test_coco_crops_name_their_errors_and_keep_values(folder, doc):
     path = folder / "crops.json"
     path.write_text(json.dumps(doc))
-    try:
-        data = load_classification(path, margin=0.0, check_images=False, min_per_class=1)
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: load_classification(path, margin=0.0, check_images=False, min_per_class=1))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     boxes = read_coco(path)  # the crops are its boxes, one sample each (none here is under 1 px by chance)
     want = [(r.image_path, tuple(float(v) for v in b)) for r in boxes.records for b in r.boxes
             if b[2] - b[0] >= 1 and b[3] - b[1] >= 1]
@@ -213,12 +219,9 @@ def test_read_yolo_names_its_errors_and_keeps_values(tmp_path, lines, classes, l
     text = "\n".join(lines) + "\n"
     (tmp_path / "labels" / "a.txt").write_text(text)
     (tmp_path / "classes.txt").write_bytes(classes.encode("latin-1" if latin else "utf-8"))
-    try:
-        data = read_yolo(tmp_path)
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: read_yolo(tmp_path))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     ((rec,),) = [data.records]
     want = _yolo_expected(text, len(data.categories), 64, 48)
     assert rec.labels.tolist() == [c for c, _ in want]
@@ -247,12 +250,9 @@ def test_read_voc_names_its_errors_and_keeps_values(folder, filename, size, obje
     (root / "Annotations" / "x.xml").write_text(
         f"<annotation><filename>{escape(filename)}</filename><size><width>{escape(size[0])}</width>"
         f"<height>{escape(size[1])}</height></size>{objs}</annotation>")
-    try:
-        data = read_voc(root, images=folder / "images")
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: read_voc(root, images=folder / "images"))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     for r in data.records:
         assert r.image_path.name in SIZES
         try:
@@ -309,12 +309,9 @@ def _csv_bytes(header, body, encoding):
 def test_manifests_name_their_errors_and_keep_values(folder, header, body, encoding):
     path = folder / "m.csv"
     path.write_bytes(_csv_bytes(header, body, encoding))
-    try:
-        data = load_classification(path, format="csv", check_images=False, min_per_class=1)
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: load_classification(path, format="csv", check_images=False, min_per_class=1))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     text = path.read_bytes().decode("utf-8-sig")
     lines = list(csv.reader(io.StringIO(text, newline="")))
     cols = [c.strip().lower() for c in lines[0]]
@@ -333,12 +330,9 @@ def test_manifests_name_their_errors_and_keep_values(folder, header, body, encod
 def test_coralnet_exports_name_their_errors_and_keep_values(folder, header, body, encoding):
     path = folder / "points.csv"
     path.write_bytes(_csv_bytes(header, body, encoding))
-    try:
-        data = load_classification(path, format="coralnet", check_images=False, min_per_class=1, patch_size=8)
-    except BenthosError:
-        event("named error")
+    data = _read_or_named(lambda: load_classification(path, format="coralnet", check_images=False, min_per_class=1, patch_size=8))
+    if data is None:
         return
-    event("read" if not _empty(data) else "read, nothing kept")
     lines = list(csv.reader(io.StringIO(path.read_bytes().decode("utf-8-sig"), newline="")))
     cols = [c.strip().lower() for c in lines[0]]
     for s in data.samples:
