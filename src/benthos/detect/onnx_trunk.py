@@ -120,10 +120,9 @@ def use_onnx_trunk(model: nn.Module, run_dir: Path, digest: str, size: int) -> i
     """Replace every FeatureTrunk of the loaded, folded ``model`` (eval mode, on the CPU) by an
     :class:`OnnxTrunk`, exported once per weights and benthos version into ``RUN/export/detector_trunk/``.
     Returns how many were replaced (0: the detector has none, it runs in PyTorch as before)."""
-    import importlib.util
+    from benthos.infer.backends import choose_backend
 
-    if importlib.util.find_spec("onnxruntime") is None:
-        raise BenthosError("backend 'onnx' is not installed here: pip install onnx onnxruntime (or use --backend torch)")
+    choose_backend("onnx")  # installed, or the one-line hint every command gives
     found = trunks(model)
     if not found:
         return 0
