@@ -114,31 +114,3 @@ def openvino_forward(path: str | Path, threads: int | None = None) -> Forward:
         return request.get_output_tensor(0).data.copy()
 
     return _chunked(run)
-
-
-def run_forward(run_dir, meta: dict, backend: str | None = None, exported=None,
-                progress: Callable[[str], None] | None = None, device=None) -> tuple[Forward | None, str]:
-    """The forward pass ``benthos predict`` uses for a run, and its name ("onnx", "openvino int8", ...).
-
-    ``backend``: as :func:`choose_backend`. ``exported``: an export folder or model file of this run
-    (:func:`benthos.infer.export.write_export`, e.g. an INT8 one), refused if it is another run's or
-    another version's; without it an exported backend runs the run's own fp32 export, written
-    into the run folder on first use. None for PyTorch (the caller builds the model: an exported
-    backend needs no PyTorch model at all)."""
-    from benthos.infer import export
-
-    if exported is not None:
-        path, record = export.read_record(exported)
-        fits = ("onnx", "openvino") if path.suffix == ".onnx" else ("openvino",)
-        backend = backend or fits[0]
-        if backend not in fits:
-            raise BenthosError(f"{path} is an {'ONNX' if path.suffix == '.onnx' else 'OpenVINO'} model: "
-                               f"use --backend {' or '.join(fits)}")
-        choose_backend(backend)
-        export.check_record(record, path, run_dir, meta, export.run_digest(run_dir, meta))
-        return export.exported_forward(backend, path), backend + (" int8" if record.get("int8") else "")
-    name = choose_backend(backend, device)
-    if name == "torch":
-        return None, name
-    path = export.cached_export(run_dir, meta, export.run_digest(run_dir, meta), name, progress)
-    return export.exported_forward(name, path), name

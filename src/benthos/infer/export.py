@@ -395,3 +395,31 @@ def compare_with_torch(run_dir: str | os.PathLike, export_dir: str | os.PathLike
             "accuracy_torch": float((p_torch.argmax(1) == y).mean()),
             "accuracy_export": float((p_export.argmax(1) == y).mean()),
             "torch_images_per_s": len(samples) / torch_s, "export_images_per_s": len(samples) / export_s}
+
+
+def run_forward(run_dir, meta: dict, backend: str | None = None, exported=None,
+                progress: Callable[[str], None] | None = None, device=None) -> tuple[Callable[[np.ndarray], np.ndarray] | None, str]:
+    """The forward pass ``benthos predict`` uses for a run, and its name ("onnx", "openvino int8", ...).
+
+    ``backend``: as :func:`choose_backend`. ``exported``: an export folder or model file of this run
+    (:func:`write_export`, e.g. an INT8 one), refused if it is another run's or
+    another version's; without it an exported backend runs the run's own fp32 export, written
+    into the run folder on first use. None for PyTorch (the caller builds the model: an exported
+    backend needs no PyTorch model at all)."""
+    from benthos.infer.backends import choose_backend
+
+    if exported is not None:
+        path, record = read_record(exported)
+        fits = ("onnx", "openvino") if path.suffix == ".onnx" else ("openvino",)
+        backend = backend or fits[0]
+        if backend not in fits:
+            raise BenthosError(f"{path} is an {'ONNX' if path.suffix == '.onnx' else 'OpenVINO'} model: "
+                               f"use --backend {' or '.join(fits)}")
+        choose_backend(backend)
+        check_record(record, path, run_dir, meta, run_digest(run_dir, meta))
+        return exported_forward(backend, path), backend + (" int8" if record.get("int8") else "")
+    name = choose_backend(backend, device)
+    if name == "torch":
+        return None, name
+    path = cached_export(run_dir, meta, run_digest(run_dir, meta), name, progress)
+    return exported_forward(name, path), name

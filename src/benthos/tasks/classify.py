@@ -215,7 +215,7 @@ def predict(run_dir: str | os.PathLike, inputs: Sequence[str], out: str | os.Pat
     classes = meta["classes"]
     tta = tta_of(meta, tta)
     views, margin = view_rule_of(meta, tta)
-    from benthos.infer.backends import run_forward
+    from benthos.infer.export import run_forward
 
     forward, backend = run_forward(run_dir, meta, backend, exported, progress, device=device)
     model = load_run(run_dir, kind=("classifier", "ensemble"))[0] if forward is None else None  # an exported model needs no PyTorch one
