@@ -285,8 +285,12 @@ def test_resume_refuses_other_settings_and_changed_data(colour_folder, tmp_path,
 
     monkeypatch.chdir(tmp_path)
     first_log = (run / "logs" / "metrics.csv").read_text()
+    # a run started before paths outside the manifest's folder were checked: trusting them is said again on resume
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    (run / "config.yaml").write_text(yaml.safe_dump({**saved, "allow_outside_paths": False}))
+    assert main(["train", "data.csv", "--resume", "run", "--no-report", "--num-workers", "0"]) == 2
     assert main(["train", "data.csv", "--resume", "run", "--no-report", "--num-workers", "0", "--max-minutes", "5",
-                 "--devices", "1", "--no-channels-last"]) == 0
+                 "--devices", "1", "--no-channels-last", "--allow-outside-paths"]) == 0
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert saved["max_minutes"] == 5 and saved["devices"] == "1" and saved["channels_last"] is False
     assert saved["lr"] == 1e-2 and saved["data"] == str(manifest)  # what it learns from is unchanged

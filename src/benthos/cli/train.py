@@ -16,7 +16,7 @@ HELP = {
     "strategy": "linear-probe | freeze-bottom | fine-tune | gradual | scratch",
     "freeze_bottom": "stages frozen with --strategy freeze-bottom", "resume": "continue an interrupted run folder with its own settings and data; only where and how it runs "
               "may change (--accelerator, --devices, --num-nodes, --ddp-strategy, --num-workers, --max-minutes, "
-              "--precision, --channels-last, --report)",
+              "--precision, --channels-last, --report, --allow-outside-paths)",
     "max_minutes": "stop training after this many minutes (the best weights are kept)",
     "balance": "weighted-loss | sampler | none", "augment": "seafloor | seafloor-strong | standard | none",
     "mixup": "mixup's Beta parameter: 0 off, 0.2 mild, 1 strong; each batch blended with a shuffled copy",

@@ -205,9 +205,10 @@ def _class_weights(labels: list[int], n: int) -> torch.Tensor:
 
 
 # Options about where and how a run is computed, not what it learns: a resumed run may take new values
-# (another machine, fewer workers, a time budget, no report), which replace the saved ones.
+# (another machine, fewer workers, a time budget, no report, trusting the manifest's paths outside its folder,
+# which a run started before that check existed needs), which replace the saved ones.
 RUNTIME_OPTIONS = ("accelerator", "devices", "num_nodes", "ddp_strategy", "num_workers", "max_minutes",
-                   "precision", "channels_last", "report")
+                   "precision", "channels_last", "report", "allow_outside_paths")
 _PATH_OPTIONS = ("data", "images", "split", "weights", "add")
 
 
