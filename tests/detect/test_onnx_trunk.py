@@ -1,4 +1,5 @@
-"""The detector trunk in ONNX Runtime (`detect predict/evaluate --backend onnx`, the CPU default)."""
+"""The detector trunk in ONNX Runtime (`detect predict/evaluate --backend onnx` for a detector that does not
+export as one graph; R-FCN here. The whole-graph export of Faster R-CNN: test_export.py)."""
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ pytest.importorskip("onnx")
 @pytest.fixture(scope="module")
 def run(tiny_coco, tmp_path_factory):
     run = tmp_path_factory.mktemp("onnx_trunk") / "run"
-    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--model", "fasterrcnn_lite0_fpn",
+    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--model", "rfcn_lite0_fpn",
                  "--input-size", "96", "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "2",
                  "--no-pretrained-backbone", "--score-thresh", "0.0"]) == 0
     return run
@@ -28,8 +29,8 @@ def test_onnx_trunk_gives_the_pytorch_detections(run, tiny_coco, tmp_path, capsy
     images = str(tiny_coco.parent / "images")
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "t"), "--backend", "torch"]) == 0
     assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "o"), "--backend", "onnx"]) == 0
-    assert "backend onnx" in capsys.readouterr().out
-    assert json.loads((tmp_path / "o" / "detections.csv.json").read_text())["backend"] == "onnx"
+    assert "backend onnx trunk" in capsys.readouterr().out
+    assert json.loads((tmp_path / "o" / "detections.csv.json").read_text())["backend"] == "onnx trunk"
     assert json.loads((tmp_path / "t" / "detections.csv.json").read_text())["backend"] == "torch"
     torch_rows, onnx_rows = _boxes(tmp_path / "t"), _boxes(tmp_path / "o")
     assert torch_rows, "the tiny detector should output boxes at score threshold 0"
@@ -49,7 +50,7 @@ def test_the_export_is_kept_and_redone_only_when_its_record_differs(run, tiny_co
     from benthos.detect.onnx_trunk import FOLDER, RECORD
 
     model, _ = load_detector(run, backend="onnx")
-    assert backend_of(model) == "onnx"
+    assert backend_of(model) == "onnx trunk"
     folder = run / "export" / FOLDER
     onnx_file = folder / "trunk0.onnx"
     stamp = onnx_file.stat().st_mtime_ns
@@ -65,9 +66,9 @@ def test_the_export_is_kept_and_redone_only_when_its_record_differs(run, tiny_co
 def test_default_is_pytorch_and_onnx_runs_when_asked(run):
     from benthos.detect.build import backend_of, load_detector
 
-    assert backend_of(load_detector(run, device="cpu")[0]) == "torch"
-    assert backend_of(load_detector(run, device="cpu", backend="onnx")[0]) == "onnx"
-    assert backend_of(load_detector(run, device="cpu", backend="onnx", tta="flip")[0]) == "onnx"  # through TTA
+    assert backend_of(load_detector(run, device="cpu")[0]) == "torch"  # a trunk alone: not faster, not the default
+    assert backend_of(load_detector(run, device="cpu", backend="onnx")[0]) == "onnx trunk"
+    assert backend_of(load_detector(run, device="cpu", backend="onnx", tta="flip")[0]) == "onnx trunk"  # through TTA
 
 
 def test_onnx_backend_refusals_are_one_line(run, tiny_coco, tmp_path, capsys, monkeypatch):

@@ -9,7 +9,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Write the run's model to DIR as ONNX (model.onnx) or OpenVINO IR (model.xml/.bin), "
                                    "carrying its class names, preprocessing, calibration temperature and identity; "
                                    "then compare it with PyTorch on the run's test split.")
-    p.add_argument("run", help="run folder written by `benthos train`")
+    p.add_argument("run", help="run folder written by `benthos train` or `benthos detect train` (a detector: the "
+                               "whole network as one ONNX graph, image in, boxes out)")
     p.add_argument("--format", required=True, choices=["onnx", "openvino"])
     p.add_argument("--int8", action="store_true",
                    help="post-training INT8 quantisation, ranges measured on the run's training images")
@@ -24,8 +25,11 @@ def _export(args: argparse.Namespace) -> int:
     import sys
 
     from benthos.infer.export import compare_with_torch, write_export
+    from benthos.runs.run import read_meta
 
     say = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    if read_meta(args.run)["kind"] == "detector":
+        return _export_detector(args, say)
     record = write_export(args.run, args.format, args.out, int8=args.int8, calibration_images=args.calibration_images,
                           progress=say)
     print(f"exported {record['architecture']} ({len(record['classes'])} classes{', INT8' if args.int8 else ''}) "
@@ -41,4 +45,24 @@ def _export(args: argparse.Namespace) -> int:
           f"{c['same_top1']}/{c['n']}, largest probability difference {c['max_prob_diff']:.2g}; accuracy "
           f"{c['accuracy_export']:.3f} (PyTorch {c['accuracy_torch']:.3f}); {c['export_images_per_s']:.0f} images/s "
           f"(PyTorch {c['torch_images_per_s']:.0f})")
+    return 0
+
+
+def _export_detector(args: argparse.Namespace, say) -> int:
+    """A detector run: the whole network as one ONNX graph (:mod:`benthos.detect.export`)."""
+    from benthos.detect.export import compare_detector_export, write_detector_export
+
+    record = write_detector_export(args.run, args.format, args.out, int8=args.int8, progress=say)
+    print(f"exported {record['architecture']} ({len(record['classes'])} classes, the whole detector) -> {args.out}")
+    if args.no_check:
+        return 0
+    say("comparing with PyTorch")
+    c = compare_detector_export(args.run, args.out)
+    if c is None:
+        print("not compared with PyTorch: the run's validation frames cannot be read")
+        return 0
+    print(f"against PyTorch on {c['frames']} of the run's validation frames: {c['matched']} of its {c['boxes_torch']} "
+          f"boxes found again (same label, IoU >= 0.99; the export gave {c['boxes_export']}), largest score "
+          f"difference {c['max_score_diff']:.2g}; {c['export_s_per_frame']:.3f} s per frame (PyTorch "
+          f"{c['torch_s_per_frame']:.3f})")
     return 0

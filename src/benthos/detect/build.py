@@ -87,7 +87,7 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     if fold:
         fold_for_inference(model, cfg.input_size)
     dev = pick_device(device)
-    model.benthos_backend = _use_backend(model, run_dir, meta, cfg.input_size, backend, dev)
+    model, model.benthos_backend = _use_backend(model, run_dir, meta, cfg.input_size, backend, dev)
     model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -96,21 +96,24 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
 
 
 def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, backend: str | None,
-                 device: torch.device) -> str:
-    """Put the backend to work on ``model`` (see :func:`model_from_run`) and return its name; a trunk that
+                 device: torch.device) -> tuple[torch.nn.Module, str]:
+    """Put the backend to work on ``model`` (see :func:`model_from_run`): (the model to run, its backend's
+    name). "onnx": the whole detector in ONNX Runtime where torchvision exports it
+    (:mod:`benthos.detect.export`), else its trunk (:mod:`benthos.detect.onnx_trunk`); a detector that
     cannot be exported is a one-line error naming why."""
-    from benthos.detect import onnx_trunk
+    from benthos.detect import export, onnx_trunk
     from benthos.errors import BenthosError
     from benthos.runs.run import weights_digest
 
-    chosen = onnx_trunk.choose(backend, device)
+    chosen = onnx_trunk.choose(backend, device, export.exportable(meta))
     if chosen == "torch":
-        return "torch"
+        return model, "torch"
+    if export.exportable(meta):
+        return export.use_onnx_detector(model, run_dir, meta), "onnx"
     digest = (meta.get("weights") or {}).get("sha256") or weights_digest(run_dir) or ""
-    replaced = onnx_trunk.use_onnx_trunk(model, run_dir, digest, size)
-    if not replaced:
+    if not onnx_trunk.use_onnx_trunk(model, run_dir, digest, size):
         raise BenthosError(f"{meta.get('architecture')} has no trunk that runs in ONNX Runtime; use --backend torch")
-    return "onnx" if replaced else "torch"
+    return model, "onnx trunk"
 
 
 def backend_of(model: torch.nn.Module) -> str:
@@ -129,7 +132,10 @@ def fold_for_inference(model: torch.nn.Module, size: int) -> int:
 
 def test_proposals_of(model: torch.nn.Module) -> int | None:
     """The RPN proposals per image a loaded detector (or its TTA wrapper) keeps at test time; None without an RPN."""
-    rpn = getattr(getattr(model, "model", model), "rpn", None)
+    inner = getattr(model, "model", model)
+    if hasattr(inner, "test_proposals"):  # an exported graph (detect.export.OnnxDetector): baked in
+        return inner.test_proposals
+    rpn = getattr(inner, "rpn", None)
     return int(rpn._post_nms_top_n["testing"]) if rpn is not None else None
 
 

@@ -46,6 +46,9 @@ class OnnxTrunk(nn.Module):
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = torch.get_num_threads()
+        # PyTorch runs the heads right after each call: ONNX Runtime's threads must not spin-wait for more work
+        # meanwhile, taking the cores from it (measured: the RPN and RoI heads 1.5x slower with spinning on)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.names = names
         self.path = str(path)
@@ -158,10 +161,15 @@ def use_onnx_trunk(model: nn.Module, run_dir: Path, digest: str, size: int) -> i
     return len(found)
 
 
-def choose(backend: str | None, device: torch.device) -> str:
-    """``backend`` checked, or the default, PyTorch (measured faster here; module docstring)."""
+def choose(backend: str | None, device: torch.device, whole_graph: bool = False) -> str:
+    """``backend`` checked, or the default: ONNX Runtime on a CPU for a detector that exports as one graph
+    (``whole_graph``, :mod:`benthos.detect.export`: measured faster, BENCHMARKS.md) when it is installed,
+    else PyTorch (a trunk alone in ONNX Runtime was measured slower; module docstring)."""
+    import importlib.util
+
     if backend is None:
-        return "torch"
+        whole = whole_graph and device.type == "cpu"
+        return "onnx" if whole and all(importlib.util.find_spec(m) for m in ("onnx", "onnxruntime")) else "torch"
     if backend not in BACKENDS:
         raise BenthosError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if backend == "onnx" and device.type != "cpu":

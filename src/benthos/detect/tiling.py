@@ -93,7 +93,7 @@ def nms_vote(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, nm
 
     keep = batched_nms(boxes, scores, labels, nms_thresh)[:limit]
     kept = boxes[keep]
-    if vote_iou > 0 and len(keep):
+    if vote_iou > 0 and (len(keep) or torch.onnx.is_in_onnx_export()):  # an exported graph votes on any frame
         same = labels[keep][:, None] == labels[None, :]
         w = scores[None, :] * ((box_iou(kept, boxes) >= vote_iou) & same)  # each kept box is its own member
         kept = (w @ boxes) / w.sum(1, keepdim=True)

@@ -97,7 +97,7 @@ def _export_failure(model, x, exc: Exception) -> BenthosError:
     reason = " ".join(str(exc).split())[:300]
     for name, mod, inp in seen:
         try:
-            with _quiet_export():
+            with quiet_export():
                 torch.onnx.export(mod, inp, _devnull(), opset_version=OPSET, dynamo=False)
         except Exception as layer_exc:
             why = " ".join(str(layer_exc).split())[:300]
@@ -115,7 +115,7 @@ def _devnull():
 
 
 @contextlib.contextmanager
-def _quiet_export():
+def quiet_export():
     """The exporter's warnings, and the graph dump its C++ side writes to stderr when a layer
     fails, are not for the user: the error we raise says what failed."""
     import torch
@@ -141,7 +141,7 @@ def export_onnx(model, path: str | os.PathLike, preprocessing: dict) -> Path:
     x = torch.zeros(1, *_input_shape(preprocessing))
     path = Path(path)
     try:
-        with _quiet_export():
+        with quiet_export():
             torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
                               dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
                               dynamo=False)
@@ -150,7 +150,7 @@ def export_onnx(model, path: str | os.PathLike, preprocessing: dict) -> Path:
     return path
 
 
-def _set_onnx_record(path: Path, record: dict) -> None:
+def set_onnx_record(path: Path, record: dict) -> None:
     import onnx
 
     proto = onnx.load(str(path))
@@ -244,7 +244,7 @@ def write_export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, i
                 raise BenthosError(f"INT8 quantisation of {meta['architecture']} failed "
                                    f"({' '.join(str(exc).split())[:200]}); export without --int8") from None
             fp32.unlink()
-        _set_onnx_record(onnx_path, record)
+        set_onnx_record(onnx_path, record)
         if fmt == "openvino":
             say("converting to OpenVINO IR")
             try:
@@ -256,17 +256,23 @@ def write_export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, i
         from benthos.runs.atomic import atomic_write_json
 
         atomic_write_json(tmp / INFO, record)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        replace_folder(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return record
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Put the finished folder ``tmp`` in place of ``out`` (a reader sees the old folder or the new one,
+    never half of one)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
 
 
 def read_record(export_dir: str | os.PathLike) -> tuple[Path, dict]:

@@ -123,6 +123,7 @@ def multiscale_roi_pool() -> type:
 def voting_roi_heads() -> type:
     """torchvision's RoIHeads with box voting after the final NMS (a class made on first use, so that
     importing the registry does not import torchvision)."""
+    import torch
     from torchvision.models.detection.roi_heads import RoIHeads
 
     from benthos.detect.tiling import nms_vote
@@ -134,7 +135,8 @@ def voting_roi_heads() -> type:
 
         def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
             nms, limit = self.nms_thresh, self.detections_per_img
-            self.nms_thresh, self.detections_per_img = 1.01, 1 << 30  # torchvision keeps every box; NMS below
+            # torchvision keeps every box; NMS below (an ONNX graph takes IoU thresholds up to 1 only)
+            self.nms_thresh, self.detections_per_img = (1.0 if torch.onnx.is_in_onnx_export() else 1.01), 1 << 30
             try:
                 boxes, scores, labels = super().postprocess_detections(class_logits, box_regression, proposals,
                                                                        image_shapes)

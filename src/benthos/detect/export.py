@@ -1,0 +1,259 @@
+"""A trained detector as one ONNX file: the whole network, from image to boxes, for runtimes without PyTorch.
+
+`benthos export RUN --format onnx --out DIR` on a detector run writes ``DIR/model.onnx`` and
+``DIR/benthos_export.json``. The graph is torchvision's own ONNX export of its Faster R-CNN: the resizing and normalisation, the backbone and FPN, the RPN and its
+NMS, the RoI heads, the final class-wise NMS and the box voting, all in the
+graph. The frozen BatchNorms are folded first, as ``detect predict`` runs them. The Faster R-CNN
+detectors only: RetinaNet, FCOS and SSD export too, but their graphs' boxes differed from PyTorch's.
+
+Input ``image``: one float32 RGB image, shape [3, height, width], values in [0, 1], any size (the
+graph resizes it as the run was trained). Outputs ``boxes`` [N, 4] (x0, y0, x1, y1 in the input's
+pixels), ``labels`` [N] (int64, 1-based: the class is ``classes[label - 1]``) and ``scores`` [N], every
+box at or above the run's score threshold. Not in the graph: flip test-time augmentation and tiling
+of large frames (``benthos detect predict`` does both), and the counting threshold (in the record).
+
+The other detectors are refused in one line naming those that export. Their trunks still run in
+ONNX Runtime (``detect predict --backend onnx``).
+
+``detect predict`` and ``detect evaluate`` run this graph by default on a CPU (:func:`use_onnx_detector`:
+exported once into ``RUN/export/detector/`` with the settings it predicts with, measured faster than
+PyTorch in BENCHMARKS.md, "Detection speed").
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benthos.errors import BenthosError
+
+# registry methods whose exported graph gives PyTorch's boxes (checked in tests/detect/test_export.py).
+# torchvision also exports RetinaNet, FCOS and SSD, and their graphs are written, but their boxes differed
+# from PyTorch's on the tests' frames (their top-k candidate limits are fixed when traced), so they stay out.
+EXPORTABLE = ("faster_rcnn",)
+OUTPUTS = ["boxes", "labels", "scores"]
+
+
+def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
+    """What the export carries: enough to read its outputs and count without benthos, and the settings
+    baked into the graph (proposals, NMS, voting, score threshold), read from the ``model`` exported."""
+    from benthos import __version__
+    from benthos.detect.build import test_proposals_of
+    from benthos.detect.tiling import nms_settings
+    from benthos.infer.export import EXPORT_FORMAT
+    from benthos.runs.run import weights_digest
+
+    nms, limit, vote = nms_settings(model)
+    heads = getattr(model, "roi_heads", model)
+    return {"benthos_export": EXPORT_FORMAT, "benthos": __version__, "format": "onnx", "int8": False,
+            "kind": "detector", "run": run_dir.resolve().name, "weights_sha256": weights_digest(run_dir),
+            "architecture": meta["architecture"], "classes": list(meta["classes"]),
+            "input_size": meta["config"].get("input_size"),
+            "settings": {"test_proposals": test_proposals_of(model), "nms_thresh": nms, "detections_per_img": limit,
+                         "box_vote": vote, "score_thresh": float(getattr(heads, "score_thresh", 0.0))},
+            "count_threshold": (meta.get("counting") or {}).get("threshold"),
+            "input": "image: float32 [3, height, width], RGB in [0, 1], any size (resized inside the graph)",
+            "output": "boxes [N, 4] x0, y0, x1, y1 in the input's pixels; labels [N] int64, class = "
+                      "classes[label - 1]; scores [N]",
+            "not_in_graph": "flip test-time augmentation, tiling of frames larger than the tile"}
+
+
+def exportable(meta: dict) -> bool:
+    """Whether the run's detector exports as one graph (torchvision's detectors)."""
+    from benthos.detect.registry import detector_spec
+
+    return detector_spec(meta["architecture"]).method in EXPORTABLE
+
+
+def _check_exportable(meta: dict) -> None:
+    from benthos.detect.registry import detector_spec, list_detectors
+
+    method = detector_spec(meta["architecture"]).method
+    if method not in EXPORTABLE:
+        ok = [n for n in list_detectors() if detector_spec(n).method in EXPORTABLE]
+        raise BenthosError(f"{meta['architecture']} cannot be exported as one ONNX graph (its "
+                           f"{'selective-search proposals and ' if method in ('rcnn', 'fast_rcnn') else ''}"
+                           f"post-processing do not export, or their exported boxes differ from PyTorch's). "
+                           f"Predict with `benthos detect predict` (--backend onnx runs its trunk, where it has one, in ONNX "
+                           f"Runtime); these export whole: {', '.join(ok)}")
+
+
+def _example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:
+    """Up to ``n`` held-out frames of the run (its validation split), as the graph takes them; a
+    random image when they cannot be read (a run moved without its data)."""
+    from benthos.data.images import load_image
+    from benthos.data.splits import split_paths
+    from benthos.errors import DataError
+
+    frames = []
+    try:
+        paths = split_paths(run_dir / "split.json").get("val") or []
+    except (OSError, ValueError, BenthosError):
+        paths = []
+    for p in paths:
+        if len(frames) == n:
+            break
+        try:
+            im = load_image(p)
+        except (DataError, OSError):
+            continue
+        frames.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255))
+    return frames
+
+
+def _plain(model: torch.nn.Module) -> torch.nn.Module:
+    """The detector without its flip-TTA wrapper, on the CPU, in the default memory format."""
+    return getattr(model, "model", model).cpu().to(memory_format=torch.contiguous_format).eval()
+
+
+def write_detector_export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, int8: bool = False,
+                          progress: Callable[[str], None] | None = None, model: torch.nn.Module | None = None,
+                          meta: dict | None = None) -> dict:
+    """Export a detector run to ``out`` (a folder, replaced as a whole once complete); returns the record.
+    ``model``: the run's detector as loaded with other settings (test proposals, voting) to bake in;
+    default: as the run was configured."""
+    from benthos.detect.build import load_detector
+    from benthos.infer.backends import choose_backend
+    from benthos.infer.export import INFO, quiet_export, replace_folder, set_onnx_record
+    from benthos.runs.atomic import atomic_write_json
+    from benthos.runs.run import read_meta
+
+    run_dir, out = Path(run_dir), Path(out)
+    meta = meta or read_meta(run_dir, "detector")
+    if fmt != "onnx":
+        raise BenthosError(f"--format {fmt}: detectors export to ONNX only (--format onnx); OpenVINO can read "
+                           "that file itself")
+    if int8:
+        raise BenthosError("--int8 is for classifiers; export the detector without it")
+    _check_exportable(meta)
+    choose_backend("onnx")  # ONNX and ONNX Runtime installed, or a one-line hint
+    say = progress or (lambda line: None)
+    model = _plain(model if model is not None else load_detector(run_dir, tta="none", backend="torch", device="cpu")[0])
+    record = detector_record(run_dir, meta, model)
+    size = int(meta["config"]["input_size"])
+    frames = _example_frames(run_dir, 1) or [torch.rand(3, size, size)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        path = tmp / "model.onnx"
+        say(f"exporting {meta['architecture']} (the whole detector) to ONNX")
+        try:
+            with quiet_export():
+                torch.onnx.export(model, ([frames[0]],), str(path), opset_version=17, input_names=["image"],
+                                  output_names=OUTPUTS, dynamo=False,
+                                  dynamic_axes={"image": {1: "height", 2: "width"},
+                                                **{k: {0: "detections"} for k in OUTPUTS}})
+        except Exception as exc:  # the exporter's own errors, for a graph it does not handle
+            raise BenthosError(f"cannot export {meta['architecture']} to ONNX "
+                               f"({' '.join(str(exc).split())[:200]}); predict with --backend torch") from None
+        set_onnx_record(path, record)
+        atomic_write_json(tmp / INFO, record)
+        replace_folder(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return record
+
+
+class OnnxDetector(torch.nn.Module):
+    """A whole exported detector run by ONNX Runtime, called as the PyTorch detector is (a list of
+    [3, H, W] images in, a list of dicts of boxes, labels, scores out), so that tiling, flip TTA and
+    the outputs work unchanged. It carries the NMS and voting settings tiles are merged with."""
+
+    def __init__(self, path: Path, record: dict) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # PyTorch runs between calls
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        settings = record["settings"]
+        self.nms_thresh, self.detections_per_img = settings["nms_thresh"], settings["detections_per_img"]
+        self.box_vote, self.score_thresh = settings["box_vote"], settings["score_thresh"]
+        self.test_proposals = settings["test_proposals"]
+        self.path = str(path)
+
+    def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for x in images:
+            boxes, labels, scores = self.session.run(OUTPUTS, {"image": x.detach().cpu().float().contiguous().numpy()})
+            out.append({"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels),
+                        "scores": torch.from_numpy(scores)})
+        return out
+
+
+CACHE = "detector"  # RUN/export/detector/: the whole graph `detect predict --backend onnx` runs
+
+
+def use_onnx_detector(model: torch.nn.Module, run_dir: Path, meta: dict) -> OnnxDetector:
+    """The loaded, folded ``model`` (eval mode, on the CPU, with the settings it is to predict with) as an
+    :class:`OnnxDetector`, exported into ``RUN/export/detector/`` on first use and again whenever the
+    weights, benthos version or baked-in settings differ from that export's record (never reused
+    otherwise); a run folder that cannot be written gets a temporary copy."""
+    import json
+
+    from benthos.infer.export import INFO
+
+    want = detector_record(run_dir, meta, _plain(model))
+    folder = Path(run_dir) / "export" / CACHE
+    keys = ("benthos_export", "benthos", "weights_sha256", "settings", "classes")
+    try:
+        have = json.loads((folder / INFO).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        have = None
+    if not (isinstance(have, dict) and all(have.get(k) == want[k] for k in keys) and (folder / "model.onnx").is_file()):
+        try:
+            write_detector_export(run_dir, "onnx", folder, model=model, meta=meta)
+        except PermissionError:
+            folder = Path(tempfile.mkdtemp(prefix="benthos-detector-")) / CACHE
+            write_detector_export(run_dir, "onnx", folder, model=model, meta=meta)
+    return OnnxDetector(folder / "model.onnx", want)
+
+
+def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, frames: int = 10) -> dict | None:
+    """The exported graph against PyTorch on up to ``frames`` held-out frames of the run: boxes each
+    finds, how many of PyTorch's have a partner in the export (same label, IoU >= 0.99), the largest
+    score difference between partners, and seconds per frame of each. None without readable frames."""
+    import onnxruntime as ort
+    from torchvision.ops import box_iou
+
+    from benthos.detect.build import load_detector
+    from benthos.infer.export import read_record
+
+    run_dir = Path(run_dir)
+    images = _example_frames(run_dir, frames)
+    if not images:
+        return None
+    model = load_detector(run_dir, tta="none", backend="torch", device="cpu")[0]  # as `detect predict` runs it
+    path, _ = read_record(export_dir)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    n_torch = n_export = matched = 0
+    score_diff, t_torch, t_export = 0.0, [], []
+    for x in images:
+        start = time.perf_counter()
+        with torch.no_grad():
+            ref = model([x])[0]
+        t_torch.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        boxes, labels, scores = session.run(OUTPUTS, {"image": x.numpy()})
+        t_export.append(time.perf_counter() - start)
+        n_torch, n_export = n_torch + len(ref["boxes"]), n_export + len(boxes)
+        if len(ref["boxes"]) and len(boxes):
+            iou = box_iou(ref["boxes"], torch.from_numpy(boxes))
+            iou[ref["labels"][:, None] != torch.from_numpy(labels)[None, :]] = 0
+            best, idx = iou.max(1)
+            ok = best >= 0.99
+            matched += int(ok.sum())
+            if ok.any():
+                score_diff = max(score_diff, float((ref["scores"][ok] - torch.from_numpy(scores)[idx[ok]]).abs().max()))
+    return {"frames": len(images), "boxes_torch": n_torch, "boxes_export": n_export, "matched": matched,
+            "max_score_diff": score_diff, "torch_s_per_frame": float(np.median(t_torch)),
+            "export_s_per_frame": float(np.median(t_export))}

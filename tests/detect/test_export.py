@@ -1,0 +1,103 @@
+"""The whole detector as one ONNX graph: `benthos export` on a detector run, and the graph as the CPU
+default of `detect predict/evaluate` (benthos.detect.export)."""
+import json
+
+import numpy as np
+import pytest
+
+from benthos.cli.main import main
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def run(tiny_coco, tmp_path_factory):
+    run = tmp_path_factory.mktemp("det_export") / "run"
+    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--model", "fasterrcnn_lite0_fpn",
+                 "--input-size", "96", "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "2",
+                 "--no-pretrained-backbone", "--score-thresh", "0.0"]) == 0
+    return run
+
+
+def _rows(folder):
+    return [line.split(",") for line in (folder / "detections.csv").read_text().splitlines()[1:]]
+
+
+def test_export_runs_without_torch_and_gives_the_pytorch_boxes(run, tiny_coco, tmp_path, capsys):
+    import onnxruntime as ort
+    from PIL import Image
+
+    out = tmp_path / "x"
+    assert main(["export", str(run), "--format", "onnx", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "the whole detector" in said and "found again" in said
+    record = json.loads((out / "benthos_export.json").read_text())
+    assert record["kind"] == "detector" and record["classes"] == ["star", "urchin"]
+    assert record["settings"]["box_vote"] == 0.6 and record["settings"]["test_proposals"] == 500
+    from benthos.infer.export import read_record
+
+    assert read_record(out)[1] == record  # the same record inside the model file
+    # onnxruntime and numpy alone, as the record says: float RGB in [0, 1], [3, H, W]
+    image = tiny_coco.parent / "images" / "f0.jpg"
+    x = np.asarray(Image.open(image).convert("RGB"), dtype=np.float32).transpose(2, 0, 1) / 255
+    boxes, labels, scores = ort.InferenceSession(str(out / "model.onnx")).run(None, {"image": x})
+    assert boxes.shape[1] == 4 and len(boxes) == len(labels) == len(scores) > 0
+    assert main(["detect", "predict", str(run), str(image), "--out", str(tmp_path / "t"), "--backend", "torch",
+                 "--tta", "none"]) == 0
+    ref = _rows(tmp_path / "t")
+    assert len(ref) == len(boxes)
+    ref_boxes = np.array([[float(v) for v in r[3:7]] for r in ref])
+    order = np.argsort(-scores, kind="stable")
+    assert np.abs(ref_boxes - boxes[order]).max() < 0.1  # the CSV rounds to 0.1 px
+    assert [r[1] for r in ref] == [record["classes"][k - 1] for k in labels[order]]
+
+
+def test_the_graph_is_the_cpu_default_and_its_boxes_are_pytorchs(run, tiny_coco, tmp_path, capsys):
+    from benthos.detect.build import backend_of, load_detector, test_proposals_of
+
+    images = str(tiny_coco.parent / "images")
+    assert backend_of(load_detector(run, device="cpu")[0]) == "onnx"
+    assert test_proposals_of(load_detector(run, device="cpu")[0]) == 500
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "o")]) == 0
+    assert main(["detect", "predict", str(run), images, "--out", str(tmp_path / "t"), "--backend", "torch"]) == 0
+    assert json.loads((tmp_path / "o" / "detections.csv.json").read_text())["backend"] == "onnx"
+    a, b = _rows(tmp_path / "t"), _rows(tmp_path / "o")
+    assert a and len(a) == len(b)  # flip TTA (the run's default) merges the graph's boxes as PyTorch's
+    va = np.array([[float(v) for v in r[2:7]] for r in a])
+    vb = np.array([[float(v) for v in r[2:7]] for r in b])
+    assert [r[:2] for r in a] == [r[:2] for r in b] and np.abs(va - vb).max() < 0.11
+
+
+def test_the_cached_graph_is_redone_when_its_settings_or_weights_differ(run):
+    from benthos.detect.build import load_detector, test_proposals_of
+    from benthos.detect.export import CACHE
+    from benthos.infer.export import INFO
+
+    load_detector(run, device="cpu")
+    folder = run / "export" / CACHE
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    load_detector(run, device="cpu")
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp  # reused
+    model, _ = load_detector(run, device="cpu", test_proposals=50)
+    assert test_proposals_of(model) == 50  # another setting: another graph, never the old one
+    assert json.loads((folder / INFO).read_text())["settings"]["test_proposals"] == 50
+    record = json.loads((folder / INFO).read_text())
+    (folder / INFO).write_text(json.dumps({**record, "weights_sha256": "0" * 64}))  # as if the weights changed
+    load_detector(run, device="cpu", test_proposals=50)
+    assert json.loads((folder / INFO).read_text())["weights_sha256"] != "0" * 64
+
+
+def test_detectors_that_do_not_export_and_wrong_options_are_one_line(run, tiny_coco, tmp_path, capsys):
+    other = tmp_path / "yolo"
+    assert main(["detect", "train", str(tiny_coco), "--out", str(other), "--model", "yolov1_lite0", "--input-size",
+                 "96", "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "1",
+                 "--no-pretrained-backbone"]) == 0
+    capsys.readouterr()
+    for argv, words in [([str(other), "--format", "onnx"], ["yolov1_lite0 cannot be exported", "fasterrcnn_lite0_fpn"]),
+                        ([str(run), "--format", "openvino"], ["detectors export to ONNX only"]),
+                        ([str(run), "--format", "onnx", "--int8"], ["--int8 is for classifiers"])]:
+        assert main(["export", *argv, "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert all(w in err for w in words) and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
