@@ -47,10 +47,12 @@ def test_export_runs_without_torch_and_gives_the_pytorch_boxes(run, tiny_coco, t
                  "--tta", "none"]) == 0
     ref = _rows(tmp_path / "t")
     assert len(ref) == len(boxes)
-    ref_boxes = np.array([[float(v) for v in r[3:7]] for r in ref])
-    order = np.argsort(-scores, kind="stable")
-    assert np.abs(ref_boxes - boxes[order]).max() < 0.1  # the CSV rounds to 0.1 px
-    assert [r[1] for r in ref] == [record["classes"][k - 1] for k in labels[order]]
+    # box for box (order aside: the tiny detector's scores tie): the same label, extent to the CSV's 0.1 px, score
+    names = [record["classes"][k - 1] for k in labels]
+    for r in ref:
+        v = np.array([float(x) for x in r[2:7]])
+        assert any(n == r[1] and abs(s - v[0]) < 2e-4 and np.abs(b - v[1:]).max() < 0.1
+                   for n, s, b in zip(names, scores, boxes)), r
 
 
 def test_the_graph_is_the_cpu_default_and_its_boxes_are_pytorchs(run, tiny_coco, tmp_path, capsys):
@@ -64,9 +66,11 @@ def test_the_graph_is_the_cpu_default_and_its_boxes_are_pytorchs(run, tiny_coco,
     assert json.loads((tmp_path / "o" / "detections.csv.json").read_text())["backend"] == "onnx"
     a, b = _rows(tmp_path / "t"), _rows(tmp_path / "o")
     assert a and len(a) == len(b)  # flip TTA (the run's default) merges the graph's boxes as PyTorch's
-    va = np.array([[float(v) for v in r[2:7]] for r in a])
-    vb = np.array([[float(v) for v in r[2:7]] for r in b])
-    assert [r[:2] for r in a] == [r[:2] for r in b] and np.abs(va - vb).max() < 0.11
+    theirs = [(r[0], r[1], np.array([float(v) for v in r[2:7]])) for r in b]
+    for r in a:  # box for box, order aside (the tiny detector's scores tie)
+        v = np.array([float(x) for x in r[2:7]])
+        assert any(i == r[0] and n == r[1] and abs(w[0] - v[0]) < 2e-4 and np.abs(w[1:] - v[1:]).max() < 0.11
+                   for i, n, w in theirs), r
 
 
 def test_the_cached_graph_is_redone_when_its_settings_or_weights_differ(run):

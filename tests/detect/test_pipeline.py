@@ -264,7 +264,7 @@ def test_multiscale_training_run(tiny_coco, tmp_path):
                        limit_train_batches=2, pretrained_backbone=False, scale_jitter=0.3)
     info = train_detector(tiny_coco, tmp_path / "ms", cfg, log=lambda s: None)
     assert info["epochs_done"] == 1 and info["config"]["scale_jitter"] == 0.3
-    model = load_detector(tmp_path / "ms")[0]
+    model = load_detector(tmp_path / "ms", backend="torch")[0]
     assert model.transform.min_size == (96,)  # saved and reloaded at the prediction size
     with pytest.raises(ConfigError, match="with --crop"):
         train_detector(tiny_coco, tmp_path / "yolo", DetectConfig(model="yolo_lite0", input_size=96, epochs=1,

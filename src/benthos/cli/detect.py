@@ -42,6 +42,7 @@ HELP = {
     "max_proposals": "R-CNN/Fast R-CNN: selective-search proposals kept per image",
     "test_proposals": "Faster R-CNN/R-FCN: RPN proposals kept per image at test time (the RoI head's cost grows "
                       "with them)",
+    "test_roi_sampling": "Faster R-CNN with RoIAlign: sampling points per bin side at test time (training keeps 2)",
     "allow_outside_paths": "read images that the annotations name outside their own folder (and --images); by "
                            "default each such record is skipped and named",
 }
@@ -52,8 +53,10 @@ BOX_VOTE_HELP = ("Faster R-CNN: after NMS, average each box with its class's box
                  "(0: off; default: as the run was configured)")
 TEST_PROPOSALS_HELP = ("Faster R-CNN / R-FCN: region proposals kept per image (the RoI head's cost grows with them; "
                        "default: as the run was configured)")
-BACKEND_HELP = ("what runs the trunk (backbone + FPN): torch (default) or onnx (ONNX Runtime, exported once into "
-                "RUN/export/; the heads stay in PyTorch; slower than torch on our 2-core CPU, measure on yours)")
+TEST_ROI_SAMPLING_HELP = ("Faster R-CNN with RoIAlign: sampling points per bin side at test time (default: as the run "
+                          "was configured; 1 for new runs of the default detector, 2 before)")
+BACKEND_HELP = ("onnx: Faster R-CNN as one ONNX graph in ONNX Runtime (the default on a CPU when it is installed), "
+                "other detectors' trunk (backbone + FPN) only; exported once into RUN/export/. torch: all in PyTorch")
 MIN_SCORE_HELP = ("count boxes with at least this score (default: the run's counting threshold, fitted on its "
                   "validation images when it was trained; 0.5 for runs trained before it was)")
 
@@ -112,6 +115,7 @@ def register(sub) -> None:
     _tta_flag(e)
     e.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
     e.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
+    e.add_argument("--test-roi-sampling", type=int, metavar="N", help=TEST_ROI_SAMPLING_HELP)
     e.add_argument("--backend", choices=["torch", "onnx"], help=BACKEND_HELP)
     add_device_flag(e)
     add_outside_flag(e)
@@ -129,6 +133,7 @@ def register(sub) -> None:
     _tta_flag(pr)
     pr.add_argument("--box-vote", type=float, metavar="IOU", help=BOX_VOTE_HELP)
     pr.add_argument("--test-proposals", type=int, metavar="N", help=TEST_PROPOSALS_HELP)
+    pr.add_argument("--test-roi-sampling", type=int, metavar="N", help=TEST_ROI_SAMPLING_HELP)
     pr.add_argument("--backend", choices=["torch", "onnx"], help=BACKEND_HELP)
     add_device_flag(pr)
     pr.set_defaults(func=_predict,
@@ -185,7 +190,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     m = evaluate(args.run, args.annotations, images=args.images, format=args.format, split=args.split,
                  tile=args.tile, tile_overlap=args.tile_overlap, tta=getattr(args, "tta", None),
                  box_vote=args.box_vote, out=args.out, device=args.device, allow_outside=args.allow_outside_paths,
-                 test_proposals=args.test_proposals, backend=args.backend)
+                 test_proposals=args.test_proposals, backend=args.backend, test_roi_sampling=args.test_roi_sampling)
     m.pop("pr_curves", None)
     for path in m.get("images_unreadable", []):
         print(f"warning: {path} could not be read; not scored", file=sys.stderr)
@@ -214,7 +219,8 @@ def _predict(args: argparse.Namespace) -> int:
     res = predict(args.run, args.images, args.out, tile=args.tile, tile_overlap=args.tile_overlap,
                   score_thresh=args.score_thresh, min_score=args.min_score, tta=getattr(args, "tta", None),
                   box_vote=args.box_vote, progress=lambda line: print(line, file=sys.stderr, flush=True),
-                  shard=args.shard, device=args.device, test_proposals=args.test_proposals, backend=args.backend)
+                  shard=args.shard, device=args.device, test_proposals=args.test_proposals, backend=args.backend,
+                  test_roi_sampling=args.test_roi_sampling)
     from benthos.detect.counting import count_boxes
 
     results, threshold = res["results"], res["threshold"]

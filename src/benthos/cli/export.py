@@ -50,9 +50,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _export_detector(args: argparse.Namespace, say) -> int:
     """A detector run: the whole network as one ONNX graph (:mod:`benthos.detect.export`)."""
-    from benthos.detect.export import compare_detector_export, write_detector_export
+    from benthos.tasks.detect import compare_detector_export, export_detector
 
-    record = write_detector_export(args.run, args.format, args.out, int8=args.int8, progress=say)
+    record = export_detector(args.run, args.format, args.out, int8=args.int8, progress=say)
     print(f"exported {record['architecture']} ({len(record['classes'])} classes, the whole detector) -> {args.out}")
     if args.no_check:
         return 0

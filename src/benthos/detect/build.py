@@ -7,6 +7,8 @@ from pathlib import Path
 import torch
 
 from benthos.detect.config import DetectConfig, check_box_vote
+# what a loaded detector predicts with, read back (kept importable from here, where callers look)
+from benthos.detect.settings import backend_of, box_vote_of, roi_sampling_of, test_proposals_of  # noqa: F401
 from benthos.errors import WeightsError
 
 
@@ -30,11 +32,23 @@ def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
 
 def set_test_proposals(model: torch.nn.Module, n: int) -> None:
     """Keep ``n`` RPN proposals per image at test time (Faster R-CNN, R-FCN): the RoI head's cost grows
-    with them (training keeps its own number)."""
+    with them (training keeps its own number). The candidates per feature level going into the RPN's NMS
+    are ``n`` too, as torchvision pairs them (1000 and 1000): fewer boxes through NMS, the same AP50 on
+    held-out brittle-star frames at 500 and 400 (BENCHMARKS.md, "Detection speed")."""
     rpn = getattr(model, "rpn", None)
     if rpn is not None:
         rpn._post_nms_top_n["testing"] = int(n)
-        rpn._pre_nms_top_n["testing"] = max(int(rpn._pre_nms_top_n["testing"]), int(n))
+        rpn._pre_nms_top_n["testing"] = int(n)
+
+
+def set_test_roi_sampling(model: torch.nn.Module, n: int | None) -> None:
+    """Sample ``n`` x ``n`` points per RoIAlign bin at test time (Faster R-CNN; torchvision trains with 2 x 2):
+    a quarter of the RoI pooling's work at 1, the same AP50 to 0.001 on held-out brittle-star frames
+    (BENCHMARKS.md, "Detection speed"). None: leave it as built."""
+    pool = getattr(getattr(model, "roi_heads", None), "box_roi_pool", None)
+    if n is not None and pool is not None and hasattr(pool, "sampling_ratio"):
+        pool.sampling_ratio = int(n)
+
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
@@ -53,7 +67,7 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None = None, tta: str | bool | None = None,
                    box_vote: float | None = None, test_proposals: int | None = None,
-                   fold: bool = True, backend: str | None = None) -> tuple[torch.nn.Module, dict]:
+                   test_roi_sampling: int | None = None, fold: bool = True, backend: str | None = None) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) of a detector run; the weights are checked against run.json.
 
     ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
@@ -62,7 +76,8 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     ``box_vote``: box voting IoU after the final NMS (Faster R-CNN; 0: off); None = as the run was
     configured (runs saved before the key have none). The weights are the same either way, so an
     older run can be scored with voting, or a new one without, to compare.
-    ``test_proposals``: RPN proposals per image at test time (None: as configured); ``fold``: fold the
+    ``test_proposals``: RPN proposals per image at test time, ``test_roi_sampling``: RoIAlign sampling
+    points per bin side (None: as configured); ``fold``: fold the
     trunk's frozen BatchNorms into its convolutions (the same outputs, faster; False to compare).
     ``backend``: "onnx" runs the trunk (backbone + FPN) in ONNX Runtime and the rest in PyTorch
     (:mod:`benthos.detect.onnx_trunk`), "torch" (None, the default) all of it in PyTorch. :func:`backend_of`
@@ -79,10 +94,13 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
         cfg.box_vote = check_box_vote(box_vote, cfg.model)
     if test_proposals is not None:
         cfg.test_proposals = test_proposals
-        cfg.check(str(run_dir / "run.json"))
+    if test_roi_sampling is not None:
+        cfg.test_roi_sampling = test_roi_sampling
+    cfg.check(str(run_dir / "run.json"))
     path = weights_file(run_dir, meta)
     model = build_model(cfg, len(meta["classes"]))
     load_weights(model, path)
+    set_test_roi_sampling(model, cfg.test_roi_sampling)
     model.eval()
     if fold:
         fold_for_inference(model, cfg.input_size)
@@ -116,10 +134,6 @@ def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, b
     return model, "onnx trunk"
 
 
-def backend_of(model: torch.nn.Module) -> str:
-    """What runs a loaded detector (or its TTA wrapper): "onnx" (its trunk in ONNX Runtime) or "torch"."""
-    return getattr(getattr(model, "model", model), "benthos_backend", "torch")
-
 
 def fold_for_inference(model: torch.nn.Module, size: int) -> int:
     """Fold the frozen BatchNorms of every trunk of ``model`` into their convolutions (the same outputs,
@@ -130,20 +144,6 @@ def fold_for_inference(model: torch.nn.Module, size: int) -> int:
     return sum(fold_frozen_batchnorm(m.body, example) for m in model.modules() if isinstance(m, FeatureTrunk))
 
 
-def test_proposals_of(model: torch.nn.Module) -> int | None:
-    """The RPN proposals per image a loaded detector (or its TTA wrapper) keeps at test time; None without an RPN."""
-    inner = getattr(model, "model", model)
-    if hasattr(inner, "test_proposals"):  # an exported graph (detect.export.OnnxDetector): baked in
-        return inner.test_proposals
-    rpn = getattr(inner, "rpn", None)
-    return int(rpn._post_nms_top_n["testing"]) if rpn is not None else None
-
-
-def box_vote_of(model: torch.nn.Module) -> float:
-    """The box-voting IoU a loaded detector (or its TTA wrapper) applies after NMS; 0.0 when none."""
-    from benthos.detect.tiling import nms_settings
-
-    return nms_settings(model)[2]
 
 
 def load_detector(run: str | Path, tta: str | bool | None = None, box_vote: float | None = None,

@@ -60,6 +60,9 @@ class DetectConfig:
                                        # (None: the detector's default)
     test_proposals: int | None = None  # Faster R-CNN / R-FCN: RPN proposals kept per image at test time (None: the
                                        # detector's default; torchvision's 1000 for runs whose config lacks the key)
+    test_roi_sampling: int | None = None  # Faster R-CNN with RoIAlign: sampling points per bin side at test time
+                                       # (training keeps torchvision's 2; None: the detector's default; 2 for runs
+                                       # whose config lacks the key)
     tta: str = "none"                  # test-time views for evaluation and prediction: none, or flip (the mirror
                                        # image too, merged by NMS: slightly better AP, over twice the time)
     channels_last: bool = True
@@ -107,6 +110,11 @@ class DetectConfig:
         if c.test_proposals is not None and spec.method not in ("faster_rcnn", "rfcn"):
             raise ConfigError(f"test_proposals {c.test_proposals}: {c.model} has no region proposal network "
                               "(Faster R-CNN and R-FCN do); leave it out")
+        if self.test_roi_sampling is None and c.roi_op == "pool":  # the detector's default is RoIAlign's
+            c.test_roi_sampling = None
+        if c.test_roi_sampling is not None and (spec.method != "faster_rcnn" or c.roi_op == "pool"):
+            raise ConfigError(f"test_roi_sampling {c.test_roi_sampling}: sampling points are RoIAlign's, in Faster "
+                              f"R-CNN with roi_op align; {c.model} (roi_op {c.roi_op or 'default'}) has none; leave it out")
         if c.max_proposals is not None and "max_proposals" not in spec.defaults:
             raise ConfigError(f"max_proposals {c.max_proposals}: {c.model} takes no external region proposals "
                               "(R-CNN and Fast R-CNN do); leave it out")
@@ -126,6 +134,8 @@ class DetectConfig:
             value = getattr(self, key)
             if value is not None and value > 8192:
                 raise ConfigError(f"{key} {value}: use a side of at most 8192 px")
+        if self.test_roi_sampling is not None and not 1 <= self.test_roi_sampling <= 16:
+            raise ConfigError(f"test_roi_sampling {self.test_roi_sampling}: use 1 to 16 sampling points per bin side")
         for key in ("epochs", "batch_size", "threads", "limit_train_batches", "max_proposals", "test_proposals"):
             value = getattr(self, key)
             if value is not None and value > 1_000_000:

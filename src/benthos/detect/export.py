@@ -15,7 +15,8 @@ of large frames (``benthos detect predict`` does both), and the counting thresho
 The other detectors are refused in one line naming those that export. Their trunks still run in
 ONNX Runtime (``detect predict --backend onnx``).
 
-``detect predict`` and ``detect evaluate`` run this graph by default on a CPU (:func:`use_onnx_detector`:
+The job (`benthos export`) is :func:`benthos.tasks.detect.export_detector`. ``detect predict`` and
+``detect evaluate`` run this graph by default on a CPU (:func:`use_onnx_detector`:
 exported once into ``RUN/export/detector/`` with the settings it predicts with, measured faster than
 PyTorch in BENCHMARKS.md, "Detection speed").
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +44,7 @@ def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
     """What the export carries: enough to read its outputs and count without benthos, and the settings
     baked into the graph (proposals, NMS, voting, score threshold), read from the ``model`` exported."""
     from benthos import __version__
-    from benthos.detect.build import test_proposals_of
+    from benthos.detect.settings import roi_sampling_of, test_proposals_of
     from benthos.detect.tiling import nms_settings
     from benthos.infer.export import EXPORT_FORMAT
     from benthos.runs.run import weights_digest
@@ -55,7 +55,8 @@ def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
             "kind": "detector", "run": run_dir.resolve().name, "weights_sha256": weights_digest(run_dir),
             "architecture": meta["architecture"], "classes": list(meta["classes"]),
             "input_size": meta["config"].get("input_size"),
-            "settings": {"test_proposals": test_proposals_of(model), "nms_thresh": nms, "detections_per_img": limit,
+            "settings": {"test_proposals": test_proposals_of(model), "roi_sampling": roi_sampling_of(model),
+                         "nms_thresh": nms, "detections_per_img": limit,
                          "box_vote": vote, "score_thresh": float(getattr(heads, "score_thresh", 0.0))},
             "count_threshold": (meta.get("counting") or {}).get("threshold"),
             "input": "image: float32 [3, height, width], RGB in [0, 1], any size (resized inside the graph)",
@@ -71,7 +72,7 @@ def exportable(meta: dict) -> bool:
     return detector_spec(meta["architecture"]).method in EXPORTABLE
 
 
-def _check_exportable(meta: dict) -> None:
+def check_exportable(meta: dict) -> None:
     from benthos.detect.registry import detector_spec, list_detectors
 
     method = detector_spec(meta["architecture"]).method
@@ -84,7 +85,7 @@ def _check_exportable(meta: dict) -> None:
                            f"Runtime); these export whole: {', '.join(ok)}")
 
 
-def _example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:
+def example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:
     """Up to ``n`` held-out frames of the run (its validation split), as the graph takes them; a
     random image when they cannot be read (a run moved without its data)."""
     from benthos.data.images import load_image
@@ -112,32 +113,22 @@ def _plain(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "model", model).cpu().to(memory_format=torch.contiguous_format).eval()
 
 
-def write_detector_export(run_dir: str | os.PathLike, fmt: str, out: str | os.PathLike, int8: bool = False,
-                          progress: Callable[[str], None] | None = None, model: torch.nn.Module | None = None,
-                          meta: dict | None = None) -> dict:
-    """Export a detector run to ``out`` (a folder, replaced as a whole once complete); returns the record.
-    ``model``: the run's detector as loaded with other settings (test proposals, voting) to bake in;
-    default: as the run was configured."""
-    from benthos.detect.build import load_detector
+def export_graph(model: torch.nn.Module, run_dir: Path, meta: dict, out: str | os.PathLike,
+                 progress: Callable[[str], None] | None = None) -> dict:
+    """Write the loaded detector ``model`` of the run (eval mode, folded, with the settings to bake in) as
+    one ONNX graph into the folder ``out`` (replaced as a whole once complete); returns the record."""
     from benthos.infer.backends import choose_backend
     from benthos.infer.export import INFO, quiet_export, replace_folder, set_onnx_record
     from benthos.runs.atomic import atomic_write_json
-    from benthos.runs.run import read_meta
 
-    run_dir, out = Path(run_dir), Path(out)
-    meta = meta or read_meta(run_dir, "detector")
-    if fmt != "onnx":
-        raise BenthosError(f"--format {fmt}: detectors export to ONNX only (--format onnx); OpenVINO can read "
-                           "that file itself")
-    if int8:
-        raise BenthosError("--int8 is for classifiers; export the detector without it")
-    _check_exportable(meta)
+    check_exportable(meta)
     choose_backend("onnx")  # ONNX and ONNX Runtime installed, or a one-line hint
     say = progress or (lambda line: None)
-    model = _plain(model if model is not None else load_detector(run_dir, tta="none", backend="torch", device="cpu")[0])
-    record = detector_record(run_dir, meta, model)
+    model = _plain(model)
+    record = detector_record(Path(run_dir), meta, model)
     size = int(meta["config"]["input_size"])
-    frames = _example_frames(run_dir, 1) or [torch.rand(3, size, size)]
+    frames = example_frames(Path(run_dir), 1) or [torch.rand(3, size, size)]
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -176,7 +167,7 @@ class OnnxDetector(torch.nn.Module):
         settings = record["settings"]
         self.nms_thresh, self.detections_per_img = settings["nms_thresh"], settings["detections_per_img"]
         self.box_vote, self.score_thresh = settings["box_vote"], settings["score_thresh"]
-        self.test_proposals = settings["test_proposals"]
+        self.test_proposals, self.roi_sampling = settings["test_proposals"], settings["roi_sampling"]
         self.path = str(path)
 
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -209,51 +200,8 @@ def use_onnx_detector(model: torch.nn.Module, run_dir: Path, meta: dict) -> Onnx
         have = None
     if not (isinstance(have, dict) and all(have.get(k) == want[k] for k in keys) and (folder / "model.onnx").is_file()):
         try:
-            write_detector_export(run_dir, "onnx", folder, model=model, meta=meta)
+            export_graph(model, run_dir, meta, folder)
         except PermissionError:
             folder = Path(tempfile.mkdtemp(prefix="benthos-detector-")) / CACHE
-            write_detector_export(run_dir, "onnx", folder, model=model, meta=meta)
+            export_graph(model, run_dir, meta, folder)
     return OnnxDetector(folder / "model.onnx", want)
-
-
-def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, frames: int = 10) -> dict | None:
-    """The exported graph against PyTorch on up to ``frames`` held-out frames of the run: boxes each
-    finds, how many of PyTorch's have a partner in the export (same label, IoU >= 0.99), the largest
-    score difference between partners, and seconds per frame of each. None without readable frames."""
-    import onnxruntime as ort
-    from torchvision.ops import box_iou
-
-    from benthos.detect.build import load_detector
-    from benthos.infer.export import read_record
-
-    run_dir = Path(run_dir)
-    images = _example_frames(run_dir, frames)
-    if not images:
-        return None
-    model = load_detector(run_dir, tta="none", backend="torch", device="cpu")[0]  # as `detect predict` runs it
-    path, _ = read_record(export_dir)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    n_torch = n_export = matched = 0
-    score_diff, t_torch, t_export = 0.0, [], []
-    for x in images:
-        start = time.perf_counter()
-        with torch.no_grad():
-            ref = model([x])[0]
-        t_torch.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        boxes, labels, scores = session.run(OUTPUTS, {"image": x.numpy()})
-        t_export.append(time.perf_counter() - start)
-        n_torch, n_export = n_torch + len(ref["boxes"]), n_export + len(boxes)
-        if len(ref["boxes"]) and len(boxes):
-            iou = box_iou(ref["boxes"], torch.from_numpy(boxes))
-            iou[ref["labels"][:, None] != torch.from_numpy(labels)[None, :]] = 0
-            best, idx = iou.max(1)
-            ok = best >= 0.99
-            matched += int(ok.sum())
-            if ok.any():
-                score_diff = max(score_diff, float((ref["scores"][ok] - torch.from_numpy(scores)[idx[ok]]).abs().max()))
-    return {"frames": len(images), "boxes_torch": n_torch, "boxes_export": n_export, "matched": matched,
-            "max_score_diff": score_diff, "torch_s_per_frame": float(np.median(t_torch)),
-            "export_s_per_frame": float(np.median(t_export))}

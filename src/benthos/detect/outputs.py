@@ -26,7 +26,7 @@ from benthos.runs.atomic import atomic_write_json, atomic_write_text
 
 FILES = {"csv": "detections.csv", "coco": "detections.coco.json", "counts": "counts.csv"}
 # what a share's detections depend on besides the model
-SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta", "box_vote", "test_proposals")
+SETTINGS = ("score_thresh", "tile", "tile_overlap", "tta", "box_vote", "test_proposals", "test_roi_sampling")
 
 
 def result(image: str | os.PathLike, width: int, height: int, boxes, scores, labels) -> dict:

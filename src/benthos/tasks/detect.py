@@ -101,6 +101,9 @@ def train(annotations: str | os.PathLike, out: str | os.PathLike, config: Detect
     from benthos.detect.inference import score_records
     from benthos.detect.tta import tta_of, with_tta
 
+    from benthos.detect.build import set_test_roi_sampling
+
+    set_test_roi_sampling(net, cfg.test_roi_sampling)  # scored (and the counting threshold fitted) as it predicts
     scorer = with_tta(net, cfg.tta)
     val_preds, metrics, counting = {}, {}, None
     if val_data.records:
@@ -146,17 +149,18 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
              format: str | None = None, split: str = "auto", tile: int | None = None, tile_overlap: float = 0.2,
              report: bool = True, tta: str | bool | None = None, box_vote: float | None = None,
              out: str | os.PathLike | None = None, device: str | None = None, allow_outside: bool = False,
-             test_proposals: int | None = None, backend: str | None = None) -> dict:
+             test_proposals: int | None = None, backend: str | None = None,
+             test_roi_sampling: int | None = None) -> dict:
     """COCO metrics of a run on ``annotations``, and where they were written (``metrics["written"]``).
 
     ``split``: "val" (the run's held-out images among the annotations), "all" (every image), or "auto":
     "val" for the annotations the run was trained on, else "all" (another site or survey).
     Only the run's own held-out images ("val") replace ``RUN/evaluation.json`` and ``RUN/report.html``;
     any other evaluation goes beside them (``RUN/evaluation_<data>.json`` and ``report_<data>.html``)
-    or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``, ``test_proposals``, ``backend``:
-    as :func:`benthos.detect.build.model_from_run` (None: as the run was configured; the default backend)."""
+    or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``, ``test_proposals``,
+    ``test_roi_sampling``, ``backend``: as :func:`benthos.detect.build.model_from_run` (None: as the run was configured; the default backend)."""
     from benthos.data.detection import read_detection
-    from benthos.detect.build import backend_of, box_vote_of, load_detector, test_proposals_of
+    from benthos.detect.build import backend_of, box_vote_of, load_detector, roi_sampling_of, test_proposals_of
     from benthos.detect.inference import score_records
     from benthos.detect.splits import run_split
     from benthos.detect.tta import tta_of
@@ -164,7 +168,7 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
     _check_tiles(tile, tile_overlap)
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
-                                backend=backend)
+                                test_roi_sampling=test_roi_sampling, backend=backend)
     data = read_detection(annotations, format, images, allow_outside=allow_outside)
     if data.categories != info["classes"]:
         raise DataError(f"{annotations}: categories {data.categories} differ from the run's {info['classes']}.")
@@ -180,7 +184,8 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
                             "(or leave --split out) to score every image there.")
     metrics, preds, data = score_records(model, data, tile=tile, tile_overlap=tile_overlap)  # unreadable: named
     metrics.update(split=split, tta=tta_of(model), box_vote=box_vote_of(model), data=str(annotations),
-                   test_proposals=test_proposals_of(model), backend=backend_of(model))
+                   test_proposals=test_proposals_of(model), test_roi_sampling=roi_sampling_of(model),
+                   backend=backend_of(model))
     from benthos.detect.counting import count_table, run_threshold
 
     threshold = run_threshold(info, str(run))
@@ -258,7 +263,8 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
             tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
             shard: str | None = None, box_vote: float | None = None,
-            device: str | None = None, test_proposals: int | None = None, backend: str | None = None) -> dict:
+            device: str | None = None, test_proposals: int | None = None, backend: str | None = None,
+            test_roi_sampling: int | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``
     (:mod:`benthos.detect.outputs`): every box down to ``score_thresh``, and counts of the boxes at
     or above the run's counting threshold (fitted when it was trained; ``min_score`` overrides it).
@@ -269,13 +275,14 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     the journal's lock. ``progress``: called with status lines.
     ``shard``: "I/N", only the images of share I of N (:func:`benthos.runs.shards.in_share`, as
     ``benthos predict``), written into ``OUT/shard_IofN/`` so that shares never share files.
-    ``tta``, ``box_vote``, ``test_proposals``, ``backend``: as :func:`benthos.detect.build.model_from_run`
+    ``tta``, ``box_vote``, ``test_proposals``, ``test_roi_sampling``, ``backend``: as
+    :func:`benthos.detect.build.model_from_run`
     (None: as the run was configured; the default backend). The backend changes outputs only at float
     rounding, so a job resumed under another one continues its journal.
     Returns {"files", "results", "skipped", "resumed", "threshold", "backend"}.
     """
     from benthos.data.images import find_images
-    from benthos.detect.build import backend_of, box_vote_of, load_detector, test_proposals_of
+    from benthos.detect.build import backend_of, box_vote_of, load_detector, roi_sampling_of, test_proposals_of
     from benthos.detect.inference import predict_each
     from benthos.detect.outputs import SETTINGS, result, write_predictions
     from benthos.detect.tta import tta_of
@@ -288,7 +295,7 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     threshold_given = CountThreshold.given(min_score) if min_score is not None else None
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
-                                backend=backend)
+                                test_roi_sampling=test_roi_sampling, backend=backend)
     from benthos.detect.counting import run_threshold
 
     threshold = threshold_given or run_threshold(info, str(run))
@@ -302,14 +309,16 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
         out = Path(out) / f"shard_{share[0]}of{share[1]}"
     header = {"job": "benthos detect predict", **run_identity(run), "categories": info["classes"], "tile": tile,
               "tile_overlap": tile_overlap, "score_thresh": score_thresh, "tta": tta_of(model),
-              "box_vote": box_vote_of(model), "test_proposals": test_proposals_of(model)}
+              "box_vote": box_vote_of(model), "test_proposals": test_proposals_of(model),
+              "test_roi_sampling": roi_sampling_of(model)}
     if shard:
         header["shard"] = shard
     # journals from before these keys predicted as the run was configured (no --box-vote then), with
     # torchvision's 1000 test proposals
     journal = Journal(Path(out) / ("predictions" + SUFFIX), header,
-                      implied={"box_vote": info["config"].get("box_vote") or 0.0,  # torchvision's 1000 proposals:
-                               "test_proposals": None if header["test_proposals"] is None else 1000})
+                      implied={"box_vote": info["config"].get("box_vote") or 0.0,  # torchvision's 1000 proposals
+                               "test_proposals": None if header["test_proposals"] is None else 1000,  # and its 2 x 2
+                               "test_roi_sampling": None if header["test_roi_sampling"] is None else 2})  # RoIAlign points
     say = progress or (lambda line: None)
     todo = journal.remaining(paths, progress)
     n0 = len(paths) - len(todo)
@@ -406,3 +415,71 @@ def merge(shares: list[str | os.PathLike], out: str | os.PathLike, min_score: fl
     files = write_predictions(results, first[1], out, threshold, info=info, expected=_fitted_counting(info))
     return {"files": files, "shares": len(folders), "images": len(results),
             "detections": sum(len(r["scores"]) for r in results), "threshold": threshold}
+
+
+def export_detector(run: str | os.PathLike, fmt: str, out: str | os.PathLike, int8: bool = False,
+                    progress=None) -> dict:
+    """`benthos export` of a detector run: the whole network as one ONNX graph in the folder ``out``, with
+    the settings the run predicts with (:mod:`benthos.detect.export`); returns the export's record."""
+    from benthos.detect.build import load_detector
+    from benthos.detect.export import export_graph
+    from benthos.runs.run import read_meta
+
+    meta = read_meta(run, "detector")
+    if fmt != "onnx":
+        raise BenthosError(f"--format {fmt}: detectors export to ONNX only (--format onnx); OpenVINO can read "
+                           "that file itself")
+    if int8:
+        raise BenthosError("--int8 is for classifiers; export the detector without it")
+    from benthos.detect.export import check_exportable
+
+    check_exportable(meta)
+    model = load_detector(run, tta="none", backend="torch", device="cpu")[0]
+    return export_graph(model, Path(run), meta, out, progress)
+
+
+def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.PathLike, frames: int = 10) -> dict | None:
+    """The exported graph against PyTorch on up to ``frames`` held-out frames of the run: boxes each
+    finds, how many of PyTorch's have a partner in the export (same label, IoU >= 0.99), the largest
+    score difference between partners, and seconds per frame of each. None without readable frames."""
+    import time
+
+    import onnxruntime as ort
+    import torch
+    from torchvision.ops import box_iou
+
+    from benthos.detect.build import load_detector
+    from benthos.detect.export import OUTPUTS, example_frames
+    from benthos.infer.export import read_record
+
+    run_dir = Path(run_dir)
+    images = example_frames(run_dir, frames)
+    if not images:
+        return None
+    model = load_detector(run_dir, tta="none", backend="torch", device="cpu")[0]  # as `detect predict` runs it
+    path, _ = read_record(export_dir)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    n_torch = n_export = matched = 0
+    score_diff, t_torch, t_export = 0.0, [], []
+    for x in images:
+        start = time.perf_counter()
+        with torch.no_grad():
+            ref = model([x])[0]
+        t_torch.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        boxes, labels, scores = session.run(OUTPUTS, {"image": x.numpy()})
+        t_export.append(time.perf_counter() - start)
+        n_torch, n_export = n_torch + len(ref["boxes"]), n_export + len(boxes)
+        if len(ref["boxes"]) and len(boxes):
+            iou = box_iou(ref["boxes"], torch.from_numpy(boxes))
+            iou[ref["labels"][:, None] != torch.from_numpy(labels)[None, :]] = 0
+            best, idx = iou.max(1)
+            ok = best >= 0.99
+            matched += int(ok.sum())
+            if ok.any():
+                score_diff = max(score_diff, float((ref["scores"][ok] - torch.from_numpy(scores)[idx[ok]]).abs().max()))
+    return {"frames": len(images), "boxes_torch": n_torch, "boxes_export": n_export, "matched": matched,
+            "max_score_diff": score_diff, "torch_s_per_frame": float(np.median(t_torch)),
+            "export_s_per_frame": float(np.median(t_export))}
