@@ -1,17 +1,17 @@
 """A loaded detector's trunk (backbone + FPN) run by ONNX Runtime; its heads stay in PyTorch.
 
-An option (``--backend onnx``), not the default: on this project's 2-core CPU the folded PyTorch trunk
-in channels-last is faster per frame (0.36 s against 0.43 s for the default Faster R-CNN on brittle-star
-frames, BENCHMARKS.md), but ONNX Runtime may win on other CPUs, and the exported trunk is the part of a
-detector other runtimes can take. The region proposals, the RoI heads, NMS and box voting stay in
-PyTorch, so every detector keeps its exact post-processing. Each :class:`FeatureTrunk` of the
+What ``--backend onnx`` does for the detectors that do not export as one graph (Faster R-CNN does:
+:mod:`benthos.detect.export`). An option, not their default: on this project's 2-core CPU the folded
+PyTorch trunk in channels-last was as fast or faster per frame (BENCHMARKS.md), but ONNX Runtime may win
+on other CPUs. The region proposals, the RoI heads, NMS and box voting stay in PyTorch, so every
+detector keeps its exact post-processing. Each :class:`FeatureTrunk` of the
 model is exported once (dynamic batch, height and width), checked against PyTorch on an example
 frame, and kept in ``RUN/export/detector_trunk/`` beside a record naming the weights, benthos
 version and settings that made it; a record that does not match is never reused (the trunk is
 exported again), and a run folder that cannot be written gets a temporary copy.
 
 :func:`use_onnx_trunk` is what :func:`benthos.detect.build.model_from_run` calls for ``backend``
-"onnx" (the default on a CPU when ONNX Runtime is installed; "torch" keeps everything in PyTorch).
+"onnx" on such a detector; :func:`choose` picks the default backend.
 """
 from __future__ import annotations
 
