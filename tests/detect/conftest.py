@@ -30,6 +30,23 @@ def make_coco(root: Path, n: int = 4, size: int = 96, seed: int = 0) -> Path:
     return p
 
 
+def _train_tiny(coco: Path, run: Path, model: str) -> Path:
+    """``model`` trained by the CLI on ``coco`` for two batches at 96 px from random weights, every box kept
+    (score threshold 0): a run for the tests of what loads and predicts it."""
+    from benthos.cli.main import main
+
+    assert main(["detect", "train", str(coco), "--out", str(run), "--model", model, "--input-size", "96",
+                 "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "2", "--no-pretrained-backbone",
+                 "--score-thresh", "0.0"]) == 0
+    return run
+
+
+@pytest.fixture(scope="session")
+def train_tiny():
+    """:func:`_train_tiny`, for module fixtures that train the run their tests share."""
+    return _train_tiny
+
+
 @pytest.fixture(scope="session")
 def tiny_coco(tmp_path_factory) -> Path:
     return make_coco(tmp_path_factory.mktemp("det"))

@@ -12,12 +12,8 @@ pytest.importorskip("onnx")
 
 
 @pytest.fixture(scope="module")
-def run(tiny_coco, tmp_path_factory):
-    run = tmp_path_factory.mktemp("onnx_trunk") / "run"
-    assert main(["detect", "train", str(tiny_coco), "--out", str(run), "--model", "rfcn_lite0_fpn",
-                 "--input-size", "96", "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "2",
-                 "--no-pretrained-backbone", "--score-thresh", "0.0"]) == 0
-    return run
+def run(tiny_coco, tmp_path_factory, train_tiny):
+    return train_tiny(tiny_coco, tmp_path_factory.mktemp("onnx_trunk") / "run", "rfcn_lite0_fpn")
 
 
 def _boxes(folder):
