@@ -1,4 +1,5 @@
-"""The package's structure, read from its imports: data flows one way, detect/ has no import circles,
+"""The package's structure, read from its imports: data flows one way, detect/, train/ and infer/ have no
+import circles,
 and benchmarks and the CLI use public names only."""
 import ast
 from pathlib import Path
@@ -48,8 +49,9 @@ GRAPH = {_module(p): {m for mod, names in _imports(p) for m in _resolve(mod, nam
          for p in SRC.rglob("*.py")}
 
 
-def test_no_import_circles_inside_detect():
-    nodes = {m for m in GRAPH if m.startswith("benthos.detect.")}
+@pytest.mark.parametrize("package", ["detect", "train", "infer"])
+def test_no_import_circles_inside(package):
+    nodes = {m for m in GRAPH if m.startswith(f"benthos.{package}.")}
     state: dict[str, int] = {}
 
     def visit(m: str, path: list[str]) -> None:

@@ -21,7 +21,7 @@ def fit_view_rule(view_logits: np.ndarray, labels: np.ndarray, mode: str, safety
     """The record stored in ``run.json`` ``calibration.views`` from every view's validation
     logits (V, N, C) and the labels (N,)."""
     from benthos.infer.views import adaptive_logits, first_margin
-    from benthos.train.calibrate import fit_temperature
+    from benthos.train.temperature import fit_temperature
 
     first, full = view_logits[0], view_logits.mean(0)
     margin = first_margin(first)
