@@ -187,21 +187,10 @@ def use_onnx_detector(model: torch.nn.Module, run_dir: Path, meta: dict) -> Onnx
     :class:`OnnxDetector`, exported into ``RUN/export/detector/`` on first use and again whenever the
     weights, benthos version or baked-in settings differ from that export's record (never reused
     otherwise); a run folder that cannot be written gets a temporary copy."""
-    import json
-
-    from benthos.infer.export import INFO
+    from benthos.infer.export import cached_folder
 
     want = detector_record(run_dir, meta, _plain(model))
-    folder = Path(run_dir) / "export" / CACHE
     keys = ("benthos_export", "benthos", "weights_sha256", "settings", "classes")
-    try:
-        have = json.loads((folder / INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        have = None
-    if not (isinstance(have, dict) and all(have.get(k) == want[k] for k in keys) and (folder / "model.onnx").is_file()):
-        try:
-            export_graph(model, run_dir, meta, folder)
-        except PermissionError:
-            folder = Path(tempfile.mkdtemp(prefix="benthos-detector-")) / CACHE
-            export_graph(model, run_dir, meta, folder)
+    folder = cached_folder(Path(run_dir) / "export" / CACHE, {k: want[k] for k in keys}, ("model.onnx",),
+                           lambda f: export_graph(model, run_dir, meta, f))
     return OnnxDetector(folder / "model.onnx", want)

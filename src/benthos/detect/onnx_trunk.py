@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import tempfile
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -129,32 +128,31 @@ def use_onnx_trunk(model: nn.Module, run_dir: Path, digest: str, size: int) -> i
     found = trunks(model)
     if not found:
         return 0
-    names = [n for n, _ in found]
-    folder = Path(run_dir) / "export" / FOLDER
-    want = _record(digest, size, names)
-    try:
-        have = json.loads((folder / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        have = None
-    files = [folder / f"trunk{i}.onnx" for i in range(len(found))]
-    maps: list[list[str]] | None = have.get("maps") if isinstance(have, dict) else None
-    fresh = (isinstance(have, dict) and {k: have.get(k) for k in want} == want and isinstance(maps, list)
-             and len(maps) == len(found) and all(f.is_file() for f in files))
-    if not fresh:
-        try:
-            maps = [_export(t, f, size) for (_, t), f in zip(found, files)]
-            from benthos.runs.atomic import atomic_write_json
+    from benthos.infer.export import cached_folder
+    from benthos.runs.atomic import atomic_write_json
 
-            atomic_write_json(folder / RECORD, {**want, "maps": maps})
-        except PermissionError:  # a read-only run folder: this job's own copy
-            folder = Path(tempfile.mkdtemp(prefix="benthos-trunk-"))
-            files = [folder / f"trunk{i}.onnx" for i in range(len(found))]
-            maps = [_export(t, f, size) for (_, t), f in zip(found, files)]
-        except Exception as exc:  # an operator the exporter cannot write: say which, and the way round it
-            if isinstance(exc, BenthosError):
-                raise
-            line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise BenthosError(f"this detector's trunk cannot be exported to ONNX ({line}); use --backend torch") from None
+    want = _record(digest, size, [n for n, _ in found])
+    names = tuple(f"trunk{i}.onnx" for i in range(len(found)))
+
+    def write(folder: Path) -> None:
+        maps = [_export(t, folder / f, size) for (_, t), f in zip(found, names)]
+        atomic_write_json(folder / RECORD, {**want, "maps": maps})
+
+    def maps_in(folder: Path) -> list | None:
+        maps = json.loads((folder / RECORD).read_text(encoding="utf-8")).get("maps")
+        return maps if isinstance(maps, list) and len(maps) == len(found) else None
+
+    try:
+        folder = cached_folder(Path(run_dir) / "export" / FOLDER, want, names, write, record=RECORD)
+        if maps_in(folder) is None:  # a record of the right run whose feature-map names are damaged
+            write(folder)
+        maps = maps_in(folder)
+    except Exception as exc:  # an operator the exporter cannot write: say which, and the way round it
+        if isinstance(exc, BenthosError):
+            raise
+        line = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise BenthosError(f"this detector's trunk cannot be exported to ONNX ({line}); use --backend torch") from None
+    files = [folder / f for f in names]
     for (name, trunk), f, m in zip(found, files, maps):
         parent = model.get_submodule(name.rpartition(".")[0]) if "." in name else model
         setattr(parent, name.rpartition(".")[2], OnnxTrunk(f, trunk, m))

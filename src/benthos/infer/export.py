@@ -340,30 +340,41 @@ def cached_export(run_dir: str | os.PathLike, meta: dict, digest: str, fmt: str,
     the run or benthos changed; a temporary folder when the run folder cannot be written."""
     from benthos import __version__
 
-    folder = Path(run_dir) / CACHE / fmt
-    path = folder / MODEL_FILE[fmt]
-
-    def current() -> bool:
-        try:
-            rec = json.loads((folder / INFO).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return False
-        return (rec.get("weights_sha256") == digest and rec.get("benthos") == __version__
-                and rec.get("benthos_export") == EXPORT_FORMAT and path.is_file())
-
-    if current():
-        return path
-    if progress:
-        progress(f"exporting the run for {fmt} (once; kept in {folder})")
-    try:
-        write_export(run_dir, fmt, folder)
-    except PermissionError:  # a read-only run folder: this job's own copy
-        folder = Path(tempfile.mkdtemp(prefix="benthos-export-")) / fmt
-        write_export(run_dir, fmt, folder)
-    except OSError:
-        if not current():  # another job (a share on another machine) put its export in place first: use it
-            raise
+    folder = cached_folder(Path(run_dir) / CACHE / fmt,
+                           {"weights_sha256": digest, "benthos": __version__, "benthos_export": EXPORT_FORMAT},
+                           (MODEL_FILE[fmt],), lambda f: write_export(run_dir, fmt, f),
+                           say=progress and (lambda f: progress(f"exporting the run for {fmt} (once; kept in {f})")))
     return folder / MODEL_FILE[fmt]
+
+
+def cached_folder(folder: Path, want: dict, files: tuple[str, ...], write: Callable[[Path], Any],
+                  record: str = INFO, say: Callable[[Path], None] | None = None) -> Path:
+    """A folder of exported files kept for reuse: ``folder`` itself when its record (the JSON file
+    ``record`` in it) holds every key of ``want`` with the same value and its ``files`` are there; else
+    ``write(folder)`` makes it anew (``say(folder)`` first). Never reused on a mismatch. A folder that
+    cannot be written: a temporary one of this process; another job's complete copy that got there
+    first: that one. Returns the folder used."""
+    def current(f: Path) -> bool:
+        try:
+            have = json.loads((f / record).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return (isinstance(have, dict) and all(have.get(k) == v for k, v in want.items())
+                and all((f / name).is_file() for name in files))
+
+    if current(folder):
+        return folder
+    if say:
+        say(folder)
+    try:
+        write(folder)
+    except PermissionError:  # a read-only run folder: this job's own copy
+        folder = Path(tempfile.mkdtemp(prefix="benthos-export-")) / folder.name
+        write(folder)
+    except OSError:
+        if not current(folder):  # another job (a share on another machine) put its copy in place first: use it
+            raise
+    return folder
 
 
 def compare_with_torch(run_dir: str | os.PathLike, export_dir: str | os.PathLike) -> dict | None:
