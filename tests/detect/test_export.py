@@ -94,10 +94,29 @@ def test_detectors_that_do_not_export_and_wrong_options_are_one_line(run, tiny_c
                  "96", "--epochs", "1", "--batch-size", "2", "--limit-train-batches", "1",
                  "--no-pretrained-backbone"]) == 0
     capsys.readouterr()
-    for argv, words in [([str(other), "--format", "onnx"], ["yolov1_lite0 cannot be exported", "fasterrcnn_lite0_fpn"]),
+    for argv, words in [([str(other), "--format", "onnx"], ["yolov1_lite0 cannot be exported", "fasterrcnn_lite0_fpn",
+                                                            "retinanet_lite0_fpn", "ssd_lite0"]),
                         ([str(run), "--format", "openvino"], ["detectors export to ONNX only"]),
                         ([str(run), "--format", "onnx", "--int8"], ["--int8 is for classifiers"])]:
         assert main(["export", *argv, "--out", str(tmp_path / "x")]) == 2
         err = capsys.readouterr().err.strip()
         assert all(w in err for w in words) and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("model", ["retinanet_lite0_fpn", "ssd_lite0"])
+def test_torchvisions_other_detectors_export_box_for_box_and_run_with_backend_onnx(model, tiny_coco, tmp_path,
+                                                                                   train_tiny):
+    from benthos.detect.build import backend_of, load_detector
+    from benthos.tasks.detect import compare_detector_export, export_detector
+
+    run = train_tiny(tiny_coco, tmp_path / "run", model)
+    record = export_detector(run, "onnx", tmp_path / "x")
+    assert record["architecture"] == model
+    c = compare_detector_export(run, tmp_path / "x")
+    # box for box, but for a box or two at the score threshold (the untrained detector's scores crowd there)
+    assert c["boxes_torch"] > 0 and c["matched"] >= c["boxes_torch"] - 2, c
+    assert abs(c["boxes_export"] - c["boxes_torch"]) <= 2, c
+    assert c["max_score_diff"] < 1e-4
+    assert backend_of(load_detector(run, device="cpu")[0]) == "torch"  # not measured faster: not the default
+    assert backend_of(load_detector(run, device="cpu", backend="onnx")[0]) == "onnx"

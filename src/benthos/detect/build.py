@@ -123,7 +123,7 @@ def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, b
     from benthos.errors import BenthosError
     from benthos.runs.run import weights_digest
 
-    chosen = onnx_trunk.choose(backend, device, export.exportable(meta))
+    chosen = onnx_trunk.choose(backend, device, export.exportable(meta, default=True))
     if chosen == "torch":
         return model, "torch"
     if export.exportable(meta):

@@ -1,10 +1,10 @@
 """A trained detector as one ONNX file: the whole network, from image to boxes, for runtimes without PyTorch.
 
 `benthos export RUN --format onnx --out DIR` on a detector run writes ``DIR/model.onnx`` and
-``DIR/benthos_export.json``. The graph is torchvision's own ONNX export of its Faster R-CNN: the resizing and normalisation, the backbone and FPN, the RPN and its
-NMS, the RoI heads, the final class-wise NMS and the box voting, all in the
-graph. The frozen BatchNorms are folded first, as ``detect predict`` runs them. The Faster R-CNN
-detectors only: RetinaNet, FCOS and SSD export too, but their graphs' boxes differed from PyTorch's.
+``DIR/benthos_export.json``. The graph is torchvision's own ONNX export of its detectors (Faster R-CNN,
+RetinaNet, SSD): the resizing and normalisation, the backbone and FPN, the heads (the RPN, its NMS
+and the RoI heads of Faster R-CNN), the final class-wise NMS and Faster R-CNN's box voting, all in the
+graph. The frozen BatchNorms are folded first, as ``detect predict`` runs them.
 
 Input ``image``: one float32 RGB image, shape [3, height, width], values in [0, 1], any size (the
 graph resizes it as the run was trained). Outputs ``boxes`` [N, 4] (x0, y0, x1, y1 in the input's
@@ -16,9 +16,9 @@ The other detectors are refused in one line naming those that export. Their trun
 ONNX Runtime (``detect predict --backend onnx``).
 
 The job (`benthos export`) is :func:`benthos.tasks.detect.export_detector`. ``detect predict`` and
-``detect evaluate`` run this graph by default on a CPU (:func:`use_onnx_detector`:
-exported once into ``RUN/export/detector/`` with the settings it predicts with, measured faster than
-PyTorch in BENCHMARKS.md, "Detection speed").
+``detect evaluate`` run this graph with ``--backend onnx`` (:func:`use_onnx_detector`: exported once into
+``RUN/export/detector/`` with the settings it predicts with); for Faster R-CNN it is the default on a CPU
+(measured faster than PyTorch in BENCHMARKS.md, "Detection speed").
 """
 from __future__ import annotations
 
@@ -33,11 +33,13 @@ import torch
 
 from benthos.errors import BenthosError
 
-# registry methods whose exported graph gives PyTorch's boxes (checked in tests/detect/test_export.py).
-# torchvision also exports RetinaNet, FCOS and SSD, and their graphs are written, but their boxes differed
-# from PyTorch's on the tests' frames (their top-k candidate limits are fixed when traced), so they stay out.
-EXPORTABLE = ("faster_rcnn",)
-OUTPUTS = ["boxes", "labels", "scores"]
+# registry methods whose detectors are torchvision's, exported whole (each checked box for box against
+# PyTorch in tests/detect/test_export.py); the ones whose graph is the CPU default (measured faster there,
+# BENCHMARKS.md "Detection speed"); the others export and run it with --backend onnx. FCOS exports too, but
+# its graph's boxes differed from PyTorch's (90 of 253 found again on a test frame), so it is refused.
+EXPORTABLE = ("faster_rcnn", "retinanet", "ssd")
+DEFAULT_GRAPH = ("faster_rcnn",)
+OUTPUTS = ["boxes", "labels", "scores"]  # the graph's outputs by name (each detector returns its own order)
 
 
 def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
@@ -65,11 +67,12 @@ def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
             "not_in_graph": "flip test-time augmentation, tiling of frames larger than the tile"}
 
 
-def exportable(meta: dict) -> bool:
-    """Whether the run's detector exports as one graph (torchvision's detectors)."""
+def exportable(meta: dict, default: bool = False) -> bool:
+    """Whether the run's detector exports as one graph (torchvision's detectors); ``default``: and that graph
+    is its default backend on a CPU."""
     from benthos.detect.registry import detector_spec
 
-    return detector_spec(meta["architecture"]).method in EXPORTABLE
+    return detector_spec(meta["architecture"]).method in (DEFAULT_GRAPH if default else EXPORTABLE)
 
 
 def check_exportable(meta: dict) -> None:
@@ -135,11 +138,17 @@ def export_graph(model: torch.nn.Module, run_dir: Path, meta: dict, out: str | o
         path = tmp / "model.onnx"
         say(f"exporting {meta['architecture']} (the whole detector) to ONNX")
         try:
+            with torch.no_grad():
+                names = list(model([frames[0]])[0])  # the outputs in the order the detector returns them
+            if sorted(names) != sorted(OUTPUTS):
+                raise BenthosError(f"{meta['architecture']} returns {names}, not {OUTPUTS}: it cannot be exported")
             with quiet_export():
                 torch.onnx.export(model, ([frames[0]],), str(path), opset_version=17, input_names=["image"],
-                                  output_names=OUTPUTS, dynamo=False,
-                                  dynamic_axes={"image": {1: "height", 2: "width"},
-                                                **{k: {0: "detections"} for k in OUTPUTS}})
+                                  output_names=names, dynamic_axes={"image": {1: "height", 2: "width"},
+                                                                    **{k: {0: "detections"} for k in OUTPUTS}},
+                                  dynamo=False)
+        except BenthosError:
+            raise
         except Exception as exc:  # the exporter's own errors, for a graph it does not handle
             raise BenthosError(f"cannot export {meta['architecture']} to ONNX "
                                f"({' '.join(str(exc).split())[:200]}); predict with --backend torch") from None
