@@ -122,7 +122,7 @@ def measure(name: str, run: Path, data, args) -> dict:
     from benthos.detect.proposals import SelectiveSearch, proposal_recall
 
     info = json.loads((run / "run.json").read_text(encoding="utf-8"))
-    model, _ = load_detector(run, tta=False)
+    model, _ = load_detector(run, tta=False, backend="torch")  # every architecture in the same runtime
     paths = val_frames(run, args.time_frames)
     ims = [torch.from_numpy(np.asarray(load_image(p), dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255)
            for p in paths]
