@@ -205,7 +205,7 @@ def main() -> None:
     budgets = {n: args.max_minutes for n in args.detectors.split(",") if n}
     budgets.update({k: float(v) for k, v in (item.split("=") for item in args.minutes.split(",") if item)})
     print(f"# detector lineage on {data_path.parent.name}: {data.describe()}\n# machine: {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; budgets (min): "
+          f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; budgets of the runs trained here (min): "
           + ", ".join(f"{k}={v:g}" for k, v in budgets.items()) + "\n", flush=True)
     rows, split = [], None
     for name, minutes in budgets.items():
@@ -214,7 +214,8 @@ def main() -> None:
         rows.append(measure(name, run, data, args))
         r = rows[-1]
         print(f"{name}: AP50 {fmt(r['AP50'])} AP {fmt(r['AP'])}, {fmt(r['s_per_frame'], 2)} s/frame "
-              f"(proposals {fmt(r['s_per_frame_proposals'], 2)}), trained {r['train_min']:.1f} min", flush=True)
+              f"(proposals {fmt(r['s_per_frame_proposals'], 2)}), trained {r['train_min']:.1f} min "
+              f"({r['epochs']} epochs, budget {fmt(r['budget_min'], 0)} min as recorded in its run.json)", flush=True)
 
     classes = sorted({k.split(":", 1)[1] for r in rows for k in r if k.startswith("AP50:")})
     print("\n| detector | year | AP50 | AP | " + " | ".join(f"AP50 {c}" for c in classes)
