@@ -189,6 +189,8 @@ def main() -> None:
     ap.add_argument("--detectors", default=",".join(LINEAGE))
     ap.add_argument("--group-pattern", default=None, help="hold out whole groups (e.g. dives) named by this regex")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default=None, help="a run's split.json to train every detector on (default: the "
+                                                   "first run's own split)")
     ap.add_argument("--epochs", type=int, default=None, help="override every detector's epochs (smoke tests)")
     ap.add_argument("--limit-images", type=int, default=None, help="use N frames spread over the set (smoke test)")
     ap.add_argument("--time-frames", type=int, default=20, help="held-out frames timed per detector")
@@ -207,7 +209,7 @@ def main() -> None:
     print(f"# detector lineage on {data_path.parent.name}: {data.describe()}\n# machine: {platform.machine()}, "
           f"{os.cpu_count()} CPUs, torch {torch.__version__}, {torch.get_num_threads()} threads; budgets of the runs trained here (min): "
           + ", ".join(f"{k}={v:g}" for k, v in budgets.items()) + "\n", flush=True)
-    rows, split = [], None
+    rows, split = [], (Path(args.split).resolve() if args.split else None)
     for name, minutes in budgets.items():
         run = train(name, ann, out, minutes, split, args)
         split = split or (run / "split.json").resolve()
