@@ -100,10 +100,9 @@ def main() -> None:
     data = read_detection(args.data)
     print(f"data: {data.describe()}", flush=True)
     from benthos.data.images import load_image
-    import numpy as np
+    from benthos.detect.dataset import frame_tensor
 
-    frames = [torch.from_numpy(np.asarray(load_image(r.image_path).resize((640, 640)), np.uint8).copy())
-              .permute(2, 0, 1).float().div(255) for r in data.records[: args.latency_frames]]
+    frames = [frame_tensor(load_image(r.image_path).resize((640, 640))) for r in data.records[: args.latency_frames]]
     budgets = {k: (None if v == "default" else float(v))
                for k, v in (item.split("=") for item in args.minutes.split(",") if item)}
     results = []  # every row measured so far is kept; a row is named by its run folder or detector

@@ -119,13 +119,13 @@ def rpn_proposals(model, x: torch.Tensor) -> np.ndarray:
 def measure(name: str, run: Path, data, args) -> dict:
     from benthos.data.images import load_image
     from benthos.detect.build import load_detector
+    from benthos.detect.dataset import frame_tensor
     from benthos.detect.proposals import SelectiveSearch, proposal_recall
 
     info = json.loads((run / "run.json").read_text(encoding="utf-8"))
     model, _ = load_detector(run, tta=False, backend="torch")  # every architecture in the same runtime
     paths = val_frames(run, args.time_frames)
-    ims = [torch.from_numpy(np.asarray(load_image(p), dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255)
-           for p in paths]
+    ims = [frame_tensor(load_image(p)) for p in paths]
     row = {"detector": name, "year": None, "AP50": info["metrics"].get("AP50"), "AP": info["metrics"].get("mAP"),
            "train_min": info["train_seconds"] / 60, "steps": info["steps"], "epochs": info["epochs_done"],
            "budget_min": info["config"]["max_minutes"], "val_frames": info["split"]["val"]}

@@ -38,6 +38,13 @@ def flip_boxes(boxes: torch.Tensor, width: float | None = None, height: float | 
     return b
 
 
+
+def frame_tensor(image, device: torch.device | str | None = None) -> torch.Tensor:
+    """A PIL image as the detectors take it: float [3, H, W], RGB in [0, 1] (moved to ``device`` as bytes,
+    before the conversion)."""
+    x = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return (x if device is None else x.to(device)).float().div_(255)
+
 class Skipped:
     """What ``DetectionDataset[k]`` gives for an image that cannot be read: the issue travels with the
     batch, so it reaches the training loop from DataLoader worker processes too."""
@@ -88,7 +95,7 @@ class DetectionDataset(Dataset):
                 props = crop_proposals(props, win)
         if self.crop:
             im, boxes, labels, props = self._random_crop(im, boxes, labels, props)
-        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+        x = frame_tensor(im)
         b = torch.from_numpy(boxes).float().reshape(-1, 4)
         n = len(b)
         if props is not None:  # moved by the same flips as the boxes: augmented together

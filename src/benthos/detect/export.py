@@ -28,7 +28,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benthos.errors import BenthosError
@@ -93,6 +92,7 @@ def example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:
     random image when they cannot be read (a run moved without its data)."""
     from benthos.data.images import load_image
     from benthos.data.splits import split_paths
+    from benthos.detect.dataset import frame_tensor
     from benthos.errors import DataError
 
     frames = []
@@ -107,7 +107,7 @@ def example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:
             im = load_image(p)
         except (DataError, OSError):
             continue
-        frames.append(torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).float().div(255))
+        frames.append(frame_tensor(im))
     return frames
 
 

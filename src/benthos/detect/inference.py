@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from benthos.data.detection import DetectionData
@@ -80,6 +79,7 @@ def predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None = N
     """Yield (path, result or None, problem or None) per image file, in order. A result holds path,
     width, height, boxes (x0, y0, x1, y1 px), scores and labels (0-based) as numpy."""
     from benthos.data.images import load_image
+    from benthos.detect.dataset import frame_tensor
     from benthos.detect.tiling import predict_tiled
     from benthos.infer.device import model_device
 
@@ -90,7 +90,7 @@ def predict_each(model: torch.nn.Module, paths: list[Path], tile: int | None = N
         except DataError as exc:
             yield p, None, str(exc)
             continue
-        x = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).permute(2, 0, 1).to(dev).float().div_(255)
+        x = frame_tensor(im, dev)
         if tile and max(x.shape[-2:]) > tile:
             d = predict_tiled(model, x, tile, tile_overlap)
         else:
