@@ -422,7 +422,7 @@ def export_detector(run: str | os.PathLike, fmt: str, out: str | os.PathLike, in
     """`benthos export` of a detector run: the whole network as one ONNX graph in the folder ``out``, with
     the settings the run predicts with (:mod:`benthos.detect.export`); returns the export's record."""
     from benthos.detect.build import load_detector
-    from benthos.detect.export import export_graph
+    from benthos.detect.export import check_exportable, export_graph
     from benthos.runs.run import read_meta
 
     meta = read_meta(run, "detector")
@@ -431,9 +431,7 @@ def export_detector(run: str | os.PathLike, fmt: str, out: str | os.PathLike, in
                            "that file itself")
     if int8:
         raise BenthosError("--int8 is for classifiers; export the detector without it")
-    from benthos.detect.export import check_exportable
-
-    check_exportable(meta)
+    check_exportable(meta)  # before the model is loaded
     model = load_detector(run, tta="none", backend="torch", device="cpu")[0]
     return export_graph(model, Path(run), meta, out, progress)
 
@@ -444,12 +442,11 @@ def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.Pat
     score difference between partners, and seconds per frame of each. None without readable frames."""
     import time
 
-    import onnxruntime as ort
     import torch
     from torchvision.ops import box_iou
 
     from benthos.detect.build import load_detector
-    from benthos.detect.export import OUTPUTS, example_frames
+    from benthos.detect.export import OnnxDetector, example_frames
     from benthos.infer.export import read_record
 
     run_dir = Path(run_dir)
@@ -457,10 +454,7 @@ def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.Pat
     if not images:
         return None
     model = load_detector(run_dir, tta="none", backend="torch", device="cpu")[0]  # as `detect predict` runs it
-    path, _ = read_record(export_dir)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    exported = OnnxDetector(*read_record(export_dir))
     n_torch = n_export = matched = 0
     score_diff, t_torch, t_export = 0.0, [], []
     for x in images:
@@ -469,17 +463,17 @@ def compare_detector_export(run_dir: str | os.PathLike, export_dir: str | os.Pat
             ref = model([x])[0]
         t_torch.append(time.perf_counter() - start)
         start = time.perf_counter()
-        boxes, labels, scores = session.run(OUTPUTS, {"image": x.numpy()})
+        got = exported([x])[0]
         t_export.append(time.perf_counter() - start)
-        n_torch, n_export = n_torch + len(ref["boxes"]), n_export + len(boxes)
-        if len(ref["boxes"]) and len(boxes):
-            iou = box_iou(ref["boxes"], torch.from_numpy(boxes))
-            iou[ref["labels"][:, None] != torch.from_numpy(labels)[None, :]] = 0
+        n_torch, n_export = n_torch + len(ref["boxes"]), n_export + len(got["boxes"])
+        if len(ref["boxes"]) and len(got["boxes"]):
+            iou = box_iou(ref["boxes"], got["boxes"])
+            iou[ref["labels"][:, None] != got["labels"][None, :]] = 0
             best, idx = iou.max(1)
             ok = best >= 0.99
             matched += int(ok.sum())
             if ok.any():
-                score_diff = max(score_diff, float((ref["scores"][ok] - torch.from_numpy(scores)[idx[ok]]).abs().max()))
+                score_diff = max(score_diff, float((ref["scores"][ok] - got["scores"][idx[ok]]).abs().max()))
     return {"frames": len(images), "boxes_torch": n_torch, "boxes_export": n_export, "matched": matched,
             "max_score_diff": score_diff, "torch_s_per_frame": float(np.median(t_torch)),
             "export_s_per_frame": float(np.median(t_export))}
