@@ -121,15 +121,14 @@ def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, b
     cannot be exported is a one-line error naming why."""
     from benthos.detect import export, onnx_trunk
     from benthos.errors import BenthosError
-    from benthos.runs.run import weights_digest
+    from benthos.runs.run import recorded_digest
 
     chosen = onnx_trunk.choose(backend, device, export.exportable(meta, default=True))
     if chosen == "torch":
         return model, "torch"
     if export.exportable(meta):
         return export.use_onnx_detector(model, run_dir, meta), "onnx"
-    digest = (meta.get("weights") or {}).get("sha256") or weights_digest(run_dir) or ""
-    if not onnx_trunk.use_onnx_trunk(model, run_dir, digest, size):
+    if not onnx_trunk.use_onnx_trunk(model, run_dir, recorded_digest(run_dir, meta), size):
         raise BenthosError(f"{meta.get('architecture')} has no trunk that runs in ONNX Runtime; use --backend torch")
     return model, "onnx trunk"
 

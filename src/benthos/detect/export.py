@@ -48,12 +48,12 @@ def detector_record(run_dir: Path, meta: dict, model: torch.nn.Module) -> dict:
     from benthos.detect.settings import roi_sampling_of, test_proposals_of
     from benthos.detect.tiling import nms_settings
     from benthos.infer.export import EXPORT_FORMAT
-    from benthos.runs.run import weights_digest
+    from benthos.runs.run import recorded_digest
 
     nms, limit, vote = nms_settings(model)
     heads = getattr(model, "roi_heads", model)
     return {"benthos_export": EXPORT_FORMAT, "benthos": __version__, "format": "onnx", "int8": False,
-            "kind": "detector", "run": run_dir.resolve().name, "weights_sha256": weights_digest(run_dir),
+            "kind": "detector", "run": run_dir.resolve().name, "weights_sha256": recorded_digest(run_dir, meta),
             "architecture": meta["architecture"], "classes": list(meta["classes"]),
             "input_size": meta["config"].get("input_size"),
             "settings": {"test_proposals": test_proposals_of(model), "roi_sampling": roi_sampling_of(model),

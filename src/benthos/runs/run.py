@@ -114,6 +114,13 @@ def weights_digest(run_dir: str | os.PathLike) -> str | None:
     return file_digest(path) if path.is_file() else None
 
 
+def recorded_digest(run_dir: str | os.PathLike, meta: dict[str, Any]) -> str:
+    """The weights' SHA-256 as run.json records it (checked against the file whenever the run is loaded), so a
+    loaded run need not hash its weights again; hashed here for runs written before the record ("" without
+    weights)."""
+    return (meta.get("weights") or {}).get("sha256") or weights_digest(run_dir) or ""
+
+
 def unreadable_log(run_dir: str | os.PathLike) -> Path:
     """Where training's data loaders (every worker process) append images they could not read."""
     path = Path(run_dir) / UNREADABLE
