@@ -144,9 +144,10 @@ def use_onnx_trunk(model: nn.Module, run_dir: Path, digest: str, size: int) -> i
 
     try:
         folder = cached_folder(Path(run_dir) / "export" / FOLDER, want, names, write, record=RECORD)
-        if maps_in(folder) is None:  # a record of the right run whose feature-map names are damaged
-            write(folder)
         maps = maps_in(folder)
+        if maps is None:  # a record of the right run whose feature-map names are damaged
+            write(folder)
+            maps = maps_in(folder)
     except Exception as exc:  # an operator the exporter cannot write: say which, and the way round it
         if isinstance(exc, BenthosError):
             raise
