@@ -50,7 +50,6 @@ def set_test_roi_sampling(model: torch.nn.Module, n: int | None) -> None:
         pool.sampling_ratio = int(n)
 
 
-
 def load_weights(model: torch.nn.Module, path: Path) -> None:
     """The run's weights into ``model``: every key and shape must match (WeightsError otherwise)."""
     from benthos.runs.run import read_weights
@@ -67,7 +66,8 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None = None, tta: str | bool | None = None,
                    box_vote: float | None = None, test_proposals: int | None = None,
-                   test_roi_sampling: int | None = None, fold: bool = True, backend: str | None = None) -> tuple[torch.nn.Module, dict]:
+                   test_roi_sampling: int | None = None, fold: bool = True,
+                   backend: str | None = None) -> tuple[torch.nn.Module, dict]:
     """(model in eval mode, run.json) of a detector run; the weights are checked against run.json.
 
     ``device``: where it runs (:func:`benthos.infer.device.pick_device`: the GPU when there is one).
@@ -133,7 +133,6 @@ def _use_backend(model: torch.nn.Module, run_dir: Path, meta: dict, size: int, b
     return model, "onnx trunk"
 
 
-
 def fold_for_inference(model: torch.nn.Module, size: int) -> int:
     """Fold the frozen BatchNorms of every trunk of ``model`` into their convolutions (the same outputs,
     fewer operations per frame); for loaded runs, never for training. Returns how many were folded."""
@@ -141,8 +140,6 @@ def fold_for_inference(model: torch.nn.Module, size: int) -> int:
 
     example = torch.rand(1, 3, size, size)
     return sum(fold_frozen_batchnorm(m.body, example) for m in model.modules() if isinstance(m, FeatureTrunk))
-
-
 
 
 def load_detector(run: str | Path, tta: str | bool | None = None, box_vote: float | None = None,

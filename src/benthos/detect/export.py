@@ -83,8 +83,8 @@ def check_exportable(meta: dict) -> None:
         raise BenthosError(f"{meta['architecture']} cannot be exported as one ONNX graph (its "
                            f"{'selective-search proposals and ' if method in ('rcnn', 'fast_rcnn') else ''}"
                            f"post-processing do not export, or their exported boxes differ from PyTorch's). "
-                           f"Predict with `benthos detect predict` (--backend onnx runs its trunk, where it has one, in ONNX "
-                           f"Runtime); these export whole: {', '.join(ok)}")
+                           f"Predict with `benthos detect predict` (--backend onnx runs its trunk, where it has "
+                           f"one, in ONNX Runtime); these export whole: {', '.join(ok)}")
 
 
 def example_frames(run_dir: Path, n: int) -> list[torch.Tensor]:

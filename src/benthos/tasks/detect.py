@@ -158,7 +158,8 @@ def evaluate(run: str | os.PathLike, annotations: str | os.PathLike, images: str
     Only the run's own held-out images ("val") replace ``RUN/evaluation.json`` and ``RUN/report.html``;
     any other evaluation goes beside them (``RUN/evaluation_<data>.json`` and ``report_<data>.html``)
     or to ``out`` (a .json path, the report beside it). ``tta``, ``box_vote``, ``test_proposals``,
-    ``test_roi_sampling``, ``backend``: as :func:`benthos.detect.build.model_from_run` (None: as the run was configured; the default backend)."""
+    ``test_roi_sampling``, ``backend``: as :func:`benthos.detect.build.model_from_run` (None: as the run was
+    configured; the default backend)."""
     from benthos.data.detection import read_detection
     from benthos.detect.build import backend_of, box_vote_of, load_detector, roi_sampling_of, test_proposals_of
     from benthos.detect.inference import score_records
