@@ -126,7 +126,8 @@ def register(sub) -> None:
     pr.add_argument("images", help="an image or a folder (searched recursively)")
     pr.add_argument("--out", required=True, help="folder for the output files")
     _tile_flags(pr)
-    pr.add_argument("--score-thresh", type=float, default=0.05, help="lowest score written (default 0.05)")
+    pr.add_argument("--score-thresh", type=float, help="lowest score written (default 0.05, or the run's lower "
+                    "floor: 0.005 for YOLO v1)")
     pr.add_argument("--min-score", type=float, help=MIN_SCORE_HELP)
     pr.add_argument("--shard", metavar="I/N", help="predict only the I-th of N shares of the images, into "
                     "OUT/shard_IofN/ (join the shares with `benthos detect merge OUT`)")

@@ -50,7 +50,7 @@ class DetectConfig:
     seed: int = 0
     split: str | None = None           # split.json of an earlier detection run: train on and hold out the same
                                        # images (then val_fraction and group_pattern are unused; seed seeds training)
-    score_thresh: float = 0.05
+    score_thresh: float | None = None  # lowest score of a box kept (None: the detector's default, 0.05 for most)
     box_vote: float | None = None      # Faster R-CNN: after the final NMS, move each box to the score-weighted mean
                                        # of its class's boxes overlapping it by this IoU (0: off; None: the
                                        # detector's default; runs whose config lacks the key: off)
@@ -86,6 +86,8 @@ class DetectConfig:
                 setattr(c, key, value)
         if c.warmup_steps is None:
             c.warmup_steps = 100
+        if c.score_thresh is None:
+            c.score_thresh = 0.05
         if c.input_size is None:
             c.input_size = spec.image_size
         if c.optimizer not in ("sgd", "adamw"):
@@ -167,7 +169,7 @@ class DetectConfig:
             raise ConfigError(f"scale_jitter {self.scale_jitter}: use a fraction from 0 (off) to below 1, e.g. 0.25")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay {self.ema_decay}: use 0 (off) or a value below 1, e.g. 0.9995")
-        if not 0 <= self.score_thresh < 1:
+        if self.score_thresh is not None and not 0 <= self.score_thresh < 1:
             raise ConfigError(f"score_thresh {self.score_thresh}: use a score from 0 to below 1, e.g. 0.05")
         if self.tta not in TTA_MODES:
             raise ConfigError(f"tta {self.tta!r}: use one of {', '.join(TTA_MODES)}")

@@ -53,8 +53,9 @@ class Fit:
 
 
 def lr_factor(progress: float, step: int, warmup: int) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine decay to 2% at ``progress`` 1."""
-    warm = min(1.0, (step + 1) / max(1, warmup))
+    """Linear warm-up over ``warmup`` steps or the first quarter of the run, whichever ends first (a
+    short time budget must not end inside its warm-up), then cosine decay to 2% at ``progress`` 1."""
+    warm = min(1.0, max((step + 1) / max(1, warmup), progress / 0.25))
     return warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 

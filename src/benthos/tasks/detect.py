@@ -261,13 +261,14 @@ def _tta_setting(info: dict) -> dict:
 
 
 def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
-            tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float = 0.05,
+            tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float | None = None,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
             shard: str | None = None, box_vote: float | None = None,
             device: str | None = None, test_proposals: int | None = None, backend: str | None = None,
             test_roi_sampling: int | None = None) -> dict:
     """Predict every image under ``images`` with a detector run and write the outputs into ``out``
-    (:mod:`benthos.detect.outputs`): every box down to ``score_thresh``, and counts of the boxes at
+    (:mod:`benthos.detect.outputs`): every box down to ``score_thresh`` (None: 0.05, or the run's own
+    lower floor, e.g. YOLO v1's 0.005), and counts of the boxes at
     or above the run's counting threshold (fitted when it was trained; ``min_score`` overrides it).
 
     Resumable: each finished image goes to ``OUT/predictions.partial.jsonl`` (:mod:`benthos.runs.journal`,
@@ -291,12 +292,14 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     from benthos.runs.run import WEIGHTS, run_identity, weights_digest
 
     _check_tiles(tile, tile_overlap)
-    if not 0 <= score_thresh < 1:
+    if score_thresh is not None and not 0 <= score_thresh < 1:
         raise BenthosError(f"--score-thresh {score_thresh}: give a score from 0 to below 1, e.g. 0.05")
     threshold_given = CountThreshold.given(min_score) if min_score is not None else None
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
                                 test_roi_sampling=test_roi_sampling, backend=backend)
+    if score_thresh is None:  # a detector whose scores run low (YOLO v1) keeps its own lower floor
+        score_thresh = min(0.05, float(info["config"].get("score_thresh") or 0.05))
     from benthos.detect.counting import run_threshold
 
     threshold = threshold_given or run_threshold(info, str(run))

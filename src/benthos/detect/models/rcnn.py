@@ -204,6 +204,7 @@ class RCNN(nn.Module):
 
     def _finetune(self, data, cfg, log, seconds: float | None) -> list[dict]:
         from benthos.detect.dataset import DetectionDataset, collate
+        from benthos.detect.engine import lr_factor
 
         ds = DetectionDataset(data.records, train=True, hflip=cfg.hflip, vflip=cfg.vflip, transpose=cfg.transpose,
                               color_jitter=cfg.color_jitter, proposals=self.proposer)
@@ -223,9 +224,8 @@ class RCNN(nn.Module):
                 if not ims:
                     continue
                 progress = max(step / steps, (time.monotonic() - t0) / seconds if seconds else 0.0)
-                warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
                 for g in opt.param_groups:
-                    g["lr"] = cfg.lr * warm * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+                    g["lr"] = cfg.lr * lr_factor(progress, step, cfg.warmup_steps)
                 loss = self(list(ims), list(targets))["loss_classifier"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

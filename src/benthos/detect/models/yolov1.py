@@ -10,7 +10,9 @@ The v1 loss, all squared errors: lambda_coord (5) x the errors of x, y and of th
 roots of w and h (so an error costs more on a small box); the confidence of responsible
 predictors regressed to their IoU with the object, of the others to 0 with weight
 lambda_noobj (0.5); the class probabilities of cells with objects. Sums over cells, averaged
-over the images of a batch. At test time class score = P(class | cell) x confidence.
+over the images of a batch. At test time class score = P(class | cell) x confidence; the confidence
+learns the IoU of its box, so scores stay low while the boxes are rough and boxes are kept from 0.005
+(not 0.05 as for the other detectors) for AP.
 
 ``head="conv"`` (default) predicts every cell with the same convolutions; ``head="fc"`` is
 the paper's fully connected layers over the whole map (global context, many more weights;
@@ -161,7 +163,7 @@ class YOLOv1(nn.Module):
                    "distribution per cell, the v1 squared-error loss, Lite0", year=2016,
                    paper="Redmon et al., You Only Look Once, CVPR 2016",
                    optimizer="adamw", lr=1e-3, weight_decay=5e-4, batch_size=4, epochs=20, trainable_stages=5,
-                   warmup_steps=30)
+                   warmup_steps=30, score_thresh=0.005)
 def yolov1_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 448,
                  backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
                  nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",
