@@ -6,13 +6,20 @@ import sys
 import numpy as np
 import pytest
 import torch
+from torchvision.ops import box_iou
 
 from benthos.cli.main import main
 from benthos.detect import DetectConfig, create_detector, list_detectors
-from benthos.tasks.detect import train as train_detector
-from benthos.detect.proposals import ProposalSettings, SelectiveSearch, clean_boxes, image_digest, to_pixels
+from benthos.detect.proposals import (
+    ProposalSettings,
+    SelectiveSearch,
+    clean_boxes,
+    image_digest,
+    to_pixels,
+)
 from benthos.detect.registry import detector_spec
 from benthos.errors import BenthosError, ConfigError
+from benthos.tasks.detect import train as train_detector
 
 LINEAGE = ["overfeat_lite0", "rcnn_lite0", "fast_rcnn_lite0_fpn", "rfcn_lite0_fpn", "yolov1_lite0"]
 # tiny settings so each trains, scores and predicts in seconds on a CPU
@@ -325,3 +332,46 @@ def test_rcnn_keeps_its_svms_and_regressors_in_the_weights_and_caches_features(t
     again = model._feature_pool(data, cfg.resolved(), lambda s: None, None)
     assert again["cached"] == again["images"] == pool["images"] > 0
     assert torch.equal(pool["features"], again["features"])
+
+
+@pytest.mark.parametrize("head", ["conv", "fc"])
+def test_yolov1_learns_a_box_without_stalling(head):
+    """The paper's linear outputs under squared errors: a few dozen steps on one frame find its one object
+    (bounded by sigmoids, the first large errors saturated them and nothing was found)."""
+    torch.manual_seed(0)
+    m = create_detector("yolov1_lite0", 1, pretrained_backbone=False, image_size=128, head=head)
+    assert m.outputs == "linear"
+    image = torch.full((3, 128, 128), 0.2)
+    image[:, 40:90, 20:60] = 0.9  # one bright animal
+    target = [{"boxes": torch.tensor([[20.0, 40, 60, 90]]), "labels": torch.tensor([1])}]
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3)
+    m.train()
+    for _ in range(60):
+        loss = sum(m([image], target).values())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        out = m([image])[0]
+    assert float(out["scores"][0]) > 0.1
+    assert float(box_iou(out["boxes"][:3], target[0]["boxes"]).max()) > 0.5
+
+
+def test_yolov1_runs_record_their_outputs_and_older_runs_load_as_trained(trained, tmp_path):
+    import shutil
+
+    from benthos.detect.build import load_detector
+
+    run, info, _ = trained("yolov1_lite0")
+    assert info["config"]["extra"]["outputs"] == "linear"  # recorded: a later default cannot change the run
+    assert load_detector(run)[0].outputs == "linear"
+    old = tmp_path / "old"  # a run saved before the option existed was trained with sigmoid outputs
+    shutil.copytree(run, old)
+    meta = json.loads((old / "run.json").read_text())
+    del meta["config"]["extra"]["outputs"]
+    (old / "run.json").write_text(json.dumps(meta))
+    assert load_detector(old)[0].outputs == "sigmoid"
+    m = create_detector("yolov1_lite0", 2, pretrained_backbone=False, image_size=64, outputs="sigmoid")
+    _, sqrt_wh, conf, probs, _ = m._decode(m._predict([torch.rand(3, 64, 64)]))
+    assert 0 <= float(conf.min()) and float(conf.max()) <= 1 and torch.allclose(probs.sum(-1), torch.ones(1))

@@ -12,6 +12,10 @@ from benthos.detect.settings import backend_of, box_vote_of, roi_sampling_of, te
 from benthos.errors import WeightsError
 
 
+# builder options whose default changed, as runs saved before the option was recorded were built
+LEGACY_OPTIONS = {"yolov1_lite0": {"outputs": "sigmoid"}}
+
+
 def build_model(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
     """The detector ``cfg`` describes (resolved), for ``num_classes`` foreground classes."""
     from benthos.detect.registry import create_detector
@@ -88,6 +92,7 @@ def model_from_run(run_dir: Path, meta: dict, device: str | torch.device | None 
     from benthos.runs.run import weights_file
 
     cfg = DetectConfig.from_dict(meta["config"], str(run_dir / "run.json"))
+    cfg.extra = {**LEGACY_OPTIONS.get(cfg.model, {}), **cfg.extra}
     cfg.normalize = DetectConfig.trained_normalize(meta["config"])
     cfg.pretrained_backbone = False  # the weights file has everything
     if box_vote is not None:

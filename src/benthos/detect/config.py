@@ -81,8 +81,11 @@ class DetectConfig:
         self.check()
         c = dataclasses.replace(self, model=self.model or DEFAULT_DETECTOR)
         spec = detector_spec(c.model)
+        fields = {f.name for f in dataclasses.fields(c)}
         for key, value in spec.defaults.items():
-            if getattr(c, key, None) is None:
+            if key not in fields:  # a builder option of this detector: recorded, so the run rebuilds as trained
+                c.extra = {key: value, **c.extra}
+            elif getattr(c, key, None) is None:
                 setattr(c, key, value)
         if c.warmup_steps is None:
             c.warmup_steps = 100

@@ -14,6 +14,12 @@ over the images of a batch. At test time class score = P(class | cell) x confide
 learns the IoU of its box, so scores stay low while the boxes are rough and boxes are kept from 0.005
 (not 0.05 as for the other detectors) for AP.
 
+Outputs are linear, as in the paper ("a linear activation function for the final layer"): the
+squared errors then never stall. (Bounding them with sigmoids and a softmax, as the first version
+here did, let the first large errors drive them into saturation, where their gradients vanish:
+four minutes of training found nothing.) Values are clipped to their ranges only when boxes are
+read out. ``outputs="sigmoid"`` keeps that first version for runs trained with it.
+
 ``head="conv"`` (default) predicts every cell with the same convolutions; ``head="fc"`` is
 the paper's fully connected layers over the whole map (global context, many more weights;
 with a few hundred training frames they overfit).
@@ -39,8 +45,12 @@ class YOLOv1(nn.Module):
                  image_size: int = 448, boxes_per_cell: int = 2, head: str = "conv", hidden: int = 256,
                  trainable_stages: int | None = None, lambda_coord: float = 5.0, lambda_noobj: float = 0.5,
                  score_thresh: float = 0.05, nms_thresh: float = 0.5, detections_per_img: int = 300,
-                 normalize: str = "backbone", grid: int | None = None) -> None:
+                 normalize: str = "backbone", grid: int | None = None, outputs: str = "linear") -> None:
         super().__init__()
+        if outputs not in ("linear", "sigmoid"):
+            raise ConfigError(f"outputs {outputs!r}: use 'linear' (the paper) or 'sigmoid' (runs trained before "
+                              "linear outputs)")
+        self.outputs = outputs
         if head not in ("conv", "fc"):
             raise ConfigError(f"head {head!r}: use 'conv' (shared per-cell convolutions) or 'fc' (the paper's fully "
                               "connected layers)")
@@ -62,6 +72,19 @@ class YOLOv1(nn.Module):
             self.head = nn.Sequential(nn.Conv2d(cin, 64, 1), nn.LeakyReLU(0.1, inplace=True), nn.Flatten(),
                                       nn.Linear(64 * g * g, 1024), nn.LeakyReLU(0.1, inplace=True), nn.Dropout(0.5),
                                       nn.Linear(1024, g * g * out))
+        # a small start: every cell predicts a box in its middle, a quarter of the image wide, with
+        # confidence 0 and a flat class distribution, and the first squared errors stay small
+        last = self.head[-1]
+        nn.init.normal_(last.weight, std=0.01)
+        with torch.no_grad():  # per cell: B x (x, y, sqrt w, sqrt h, confidence), then the classes
+            start = last.bias.view(-1, out)
+            start.zero_()
+            if outputs == "linear":
+                for b in range(boxes_per_cell):
+                    start[:, b * 5: b * 5 + 4] = torch.tensor([0.5, 0.5, 0.5, 0.5])
+                start[:, boxes_per_cell * 5:] = 1.0 / num_classes
+            else:
+                start[:, 4: boxes_per_cell * 5: 5] = -2.0
         self.register_buffer("mean", torch.tensor(self.trunk.mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(self.trunk.std).view(3, 1, 1), persistent=False)
 
@@ -79,16 +102,20 @@ class YOLOv1(nn.Module):
         return self.head(f).view(len(images), g, g, -1)
 
     def _decode(self, raw: torch.Tensor):
-        """Boxes (N, S, S, B, 4) xyxy in 0-1 image units, sqrt sizes (N,S,S,B,2), confidences
-        (N,S,S,B), class probabilities (N,S,S,C), cell offsets (N,S,S,B,2)."""
+        """Boxes (N, S, S, B, 4) xyxy in 0-1 image units (from values clipped to their ranges), and as
+        the loss reads them: sqrt sizes (N,S,S,B,2), confidences (N,S,S,B), class probabilities
+        (N,S,S,C), cell offsets (N,S,S,B,2)."""
         n, S = raw.shape[0], raw.shape[1]
-        box = raw[..., : self.B * 5].reshape(n, S, S, self.B, 5).sigmoid()
+        box = raw[..., : self.B * 5].reshape(n, S, S, self.B, 5)
+        probs = raw[..., self.B * 5:]
+        if self.outputs == "sigmoid":
+            box, probs = box.sigmoid(), probs.softmax(-1)
         ys, xs = torch.meshgrid(torch.arange(S, device=raw.device), torch.arange(S, device=raw.device), indexing="ij")
         cell = torch.stack([xs, ys], -1).to(raw.dtype)[None, :, :, None]  # (1,S,S,1,2)
-        centre = (cell + box[..., :2]) / S
-        wh = box[..., 2:4] ** 2
-        return cxcywh_to_xyxy(torch.cat([centre, wh], -1)), box[..., 2:4], box[..., 4], \
-            raw[..., self.B * 5:].softmax(-1), box[..., :2]
+        clipped = box[..., :4].clamp(0, 1)
+        centre = (cell + clipped[..., :2]) / S
+        wh = clipped[..., 2:4] ** 2
+        return cxcywh_to_xyxy(torch.cat([centre, wh], -1)), box[..., 2:4], box[..., 4], probs, box[..., :2]
 
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None):
         raw = self._predict(images)
@@ -145,7 +172,8 @@ class YOLOv1(nn.Module):
         boxes, _, conf, probs, _ = self._decode(raw)
         out = []
         for n, (h, w) in enumerate(sizes):
-            scores = conf[n][..., None] * probs[n][:, :, None, :]  # (S,S,B,C): P(class | cell) x confidence
+            # (S,S,B,C): P(class | cell) x confidence, each clipped to its range
+            scores = conf[n].clamp(0, 1)[..., None] * probs[n].clamp(0, 1)[:, :, None, :]
             bx = boxes[n][..., None, :].expand(*scores.shape, 4).reshape(-1, 4) * raw.new_tensor([w, h, w, h])
             sc, lab = scores.reshape(-1), torch.arange(self.num_classes, device=raw.device).repeat(scores.numel()
                                                                                                  // self.num_classes)
@@ -163,11 +191,12 @@ class YOLOv1(nn.Module):
                    "distribution per cell, the v1 squared-error loss, Lite0", year=2016,
                    paper="Redmon et al., You Only Look Once, CVPR 2016",
                    optimizer="adamw", lr=1e-3, weight_decay=5e-4, batch_size=4, epochs=20, trainable_stages=5,
-                   warmup_steps=30, score_thresh=0.005)
+                   warmup_steps=30, score_thresh=0.005, outputs="linear")
 def yolov1_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 448,
                  backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
                  nms_thresh: float = 0.5, detections_per_img: int = 300, normalize: str = "backbone",
-                 boxes_per_cell: int = 2, head: str = "conv", grid: int | None = None, **_) -> YOLOv1:
+                 boxes_per_cell: int = 2, head: str = "conv", grid: int | None = None, outputs: str = "linear",
+                 **_) -> YOLOv1:
     return YOLOv1(num_classes, backbone, pretrained_backbone, image_size, boxes_per_cell=boxes_per_cell, head=head,
                   trainable_stages=trainable_stages, score_thresh=score_thresh, nms_thresh=nms_thresh,
-                  detections_per_img=detections_per_img, normalize=normalize, grid=grid)
+                  detections_per_img=detections_per_img, normalize=normalize, grid=grid, outputs=outputs)
