@@ -1,6 +1,7 @@
 """The lecture's detector lineage: OverFeat, R-CNN, Fast R-CNN, R-FCN, YOLO v1 (and Faster R-CNN's roi_op),
 selective-search proposals and their cache, at tiny sizes."""
 import json
+import math
 import sys
 
 import numpy as np
@@ -375,3 +376,20 @@ def test_yolov1_runs_record_their_outputs_and_older_runs_load_as_trained(trained
     m = create_detector("yolov1_lite0", 2, pretrained_backbone=False, image_size=64, outputs="sigmoid")
     _, sqrt_wh, conf, probs, _ = m._decode(m._predict([torch.rand(3, 64, 64)]))
     assert 0 <= float(conf.min()) and float(conf.max()) <= 1 and torch.allclose(probs.sum(-1), torch.ones(1))
+
+
+def test_overfeat_learns_each_animal_at_the_one_scale_whose_window_fits_it():
+    """Windows are 64 px at every pass, i.e. 128, 64 and 32 px of the frame at scales 0.5, 1 and 2: an animal
+    36 px across belongs to the 2x pass, is positive there and ignored (inside an object of another scale) in
+    the others; one 120 px across belongs to the 0.5x pass."""
+    m = create_detector("overfeat_lite0", 1, pretrained_backbone=False, image_size=256, scales=[0.5, 1.0, 2.0])
+    for side, home in ((36.0, 2), (120.0, 0)):
+        for si, s in enumerate(m.scales):
+            size = 256 * s
+            centres = m._centres(math.ceil(size / 32), math.ceil(size / 32), "cpu")
+            box = torch.tensor([[100.0, 100.0, 100.0 + side, 100.0 + side]]) * s
+            tgt, matched = m._assign(box, torch.tensor([1]), centres, si)
+            if si == home:
+                assert (tgt == 1).any() and torch.equal(matched[tgt == 1][0], box[0])
+            else:
+                assert not (tgt == 1).any() and (tgt == -1).any(), (side, s)

@@ -187,8 +187,10 @@ class OverFeat(nn.Module):
         if len(boxes) == 0:
             return tgt, matched
         size = (boxes[:, 2:] - boxes[:, :2]).clamp(min=1).prod(1).sqrt()  # in this pass's pixels
-        windows = torch.tensor([self.window * self.stride * s / self.scales[scale_index] for s in self.scales],
-                               device=centres.device)  # every scale's window, seen in this pass's pixels
+        # every scale's window seen in this pass's pixels: a pass at scale s has windows of window x stride
+        # px, i.e. window x stride / s px of the frame, which this pass (at scales[scale_index]) magnifies
+        windows = torch.tensor([self.window * self.stride * self.scales[scale_index] / s for s in self.scales],
+                               device=centres.device)
         best = (size[:, None].log() - windows[None].log()).abs().argmin(1)  # the scale each object belongs to
         c = (boxes[:, :2] + boxes[:, 2:]) / 2
         inside = ((centres[:, None] >= boxes[None, :, :2]) & (centres[:, None] <= boxes[None, :, 2:])).all(-1)
@@ -206,7 +208,9 @@ class OverFeat(nn.Module):
         fg = pos.any(1)
         tgt[fg] = labels[g[fg]]
         matched[fg] = boxes[g[fg]]
-        tgt[~fg & (inside & ~own[None]).any(1)] = -1  # inside an object of another scale: no verdict
+        other = torch.zeros(A, dtype=torch.bool, device=centres.device)
+        other[idx[~own]] = True  # the cell holding the centre of an object too small for this pass
+        tgt[~fg & ((inside & ~own[None]).any(1) | other)] = -1  # an object of another scale: no verdict
         return tgt, matched
 
     def loss(self, cls: torch.Tensor, reg: torch.Tensor, ratios: list[float], targets: list[dict],
