@@ -164,8 +164,11 @@ def measure(name: str, run: Path, data, args) -> dict:
 
 
 def _rcnn_feature_images(run: Path) -> int:
-    """Frames R-CNN's feature stage read (its metrics.csv row 'features')."""
-    lines = (run / "metrics.csv").read_text(encoding="utf-8").splitlines()
+    """Frames R-CNN's feature stage read (the row 'features' of the run's logs/metrics.csv)."""
+    path = run / "logs" / "metrics.csv"
+    if not path.is_file():
+        return 0
+    lines = path.read_text(encoding="utf-8").splitlines()
     head = lines[0].split(",")
     for line in lines[1:]:
         row = dict(zip(head, line.split(",")))

@@ -393,3 +393,27 @@ def test_overfeat_learns_each_animal_at_the_one_scale_whose_window_fits_it():
                 assert (tgt == 1).any() and torch.equal(matched[tgt == 1][0], box[0])
             else:
                 assert not (tgt == 1).any() and (tgt == -1).any(), (side, s)
+
+
+@pytest.mark.parametrize("name", ["rcnn_lite0", "fast_rcnn_lite0_fpn", "yolov1_lite0"])
+def test_the_lineage_benchmark_measures_a_trained_run(name, trained, tiny_coco):
+    """benchmarks/bench_lineage.py's per-run row (it once failed on R-CNN's history after a 6-minute run)."""
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    from benthos.data.detection import read_detection
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_lineage.py"
+    spec = importlib.util.spec_from_file_location("bench_lineage", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run, info, _ = trained(name)
+    row = bench.measure(name, run, read_detection(tiny_coco), argparse.Namespace(time_frames=1))
+    assert row["AP50"] == info["metrics"]["AP50"] and row["s_per_frame"] > 0 and row["train_s_per_frame"] > 0
+    if name == "rcnn_lite0":  # its feature stage's frames count as training frames read
+        history = (run / "logs" / "metrics.csv").read_text().splitlines()
+        images = [line.split(",") for line in history if ",features," in line]
+        assert images and bench._rcnn_feature_images(run) > 0
+    if name != "yolov1_lite0":
+        assert row["proposals"] == "selective search" and 0 <= row["proposal_recall50"] <= 1
