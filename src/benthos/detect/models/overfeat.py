@@ -11,6 +11,11 @@ each location's window. One convolution pass per scale (``scales``, multiples of
 size): a location's window is ``window`` cells, so 2.0x sees small animals at 32 px windows
 and 0.5x large ones at 128 px.
 
+The trunk is frozen by default (``trainable_stages`` 0), as OverFeat fixed its feature layers when it
+trained the regressor: fine-tuned with the classifier at every location (SGD at 0.01, and at 0.003
+with only the last two stages trainable), Lite0's last layers went dead within 20 steps on brittle-star
+frames (every location's features the same constant) and nothing was found.
+
 Training, as the paper trained on fixed-size crops: each batch at one random scale, and from
 each image a ``train_crop`` px window of the rescaled image (around a random object three times
 in four), so a step costs the same at every scale; an object is assigned to the scale whose window
@@ -282,7 +287,7 @@ class OverFeat(nn.Module):
                    image_size=640, summary="OverFeat: the zoo classifier as 1x1 convolutions, one pass per scale "
                    "(0.5x, 1x, 2x), class scores + box edges per location, NMS or OverFeat's merge",
                    year=2014, paper="Sermanet et al., OverFeat, ICLR 2014",
-                   optimizer="sgd", lr=0.01, weight_decay=1e-4, batch_size=8, epochs=12, trainable_stages=5,
+                   optimizer="sgd", lr=0.01, weight_decay=1e-4, batch_size=8, epochs=12, trainable_stages=0,
                    warmup_steps=30)
 def overfeat_lite0(num_classes: int, pretrained_backbone: bool = True, image_size: int = 640,
                    backbone: str = "efficientnet_lite0", trainable_stages: int | None = None, score_thresh: float = 0.05,
