@@ -164,16 +164,16 @@ def measure(name: str, run: Path, data, args) -> dict:
 
 
 def _rcnn_feature_images(run: Path) -> int:
-    """Frames R-CNN's feature stage read (the row 'features' of the run's logs/metrics.csv)."""
-    path = run / "logs" / "metrics.csv"
+    """Frames R-CNN's feature stage read (the row 'features' of the run's history, runs.run.METRICS)."""
+    from benthos.runs.run import METRICS
+
+    path = run / METRICS
     if not path.is_file():
         return 0
-    lines = path.read_text(encoding="utf-8").splitlines()
-    head = lines[0].split(",")
-    for line in lines[1:]:
-        row = dict(zip(head, line.split(",")))
-        if row.get("stage") == "features" and row.get("images"):
-            return int(float(row["images"]))
+    with open(path, encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if row.get("stage") == "features" and row.get("images"):
+                return int(float(row["images"]))
     return 0
 
 

@@ -38,12 +38,12 @@ def flip_boxes(boxes: torch.Tensor, width: float | None = None, height: float | 
     return b
 
 
-
 def frame_tensor(image, device: torch.device | str | None = None) -> torch.Tensor:
     """A PIL image as the detectors take it: float [3, H, W], RGB in [0, 1] (moved to ``device`` as bytes,
     before the conversion)."""
     x = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
     return (x if device is None else x.to(device)).float().div_(255)
+
 
 class Skipped:
     """What ``DetectionDataset[k]`` gives for an image that cannot be read: the issue travels with the

@@ -80,8 +80,7 @@ class YOLOv1(nn.Module):
             start = last.bias.view(-1, out)
             start.zero_()
             if outputs == "linear":
-                for b in range(boxes_per_cell):
-                    start[:, b * 5: b * 5 + 4] = torch.tensor([0.5, 0.5, 0.5, 0.5])
+                start[:, : boxes_per_cell * 5].view(-1, boxes_per_cell, 5)[..., :4] = 0.5
                 start[:, boxes_per_cell * 5:] = 1.0 / num_classes
             else:
                 start[:, 4: boxes_per_cell * 5: 5] = -2.0
