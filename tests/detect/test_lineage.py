@@ -417,3 +417,12 @@ def test_the_lineage_benchmark_measures_a_trained_run(name, trained, tiny_coco):
         assert images and bench._rcnn_feature_images(run) > 0
     if name != "yolov1_lite0":
         assert row["proposals"] == "selective search" and 0 <= row["proposal_recall50"] <= 1
+
+
+def test_detect_predict_writes_down_to_a_runs_own_lower_floor():
+    from benthos.tasks.detect import written_floor
+
+    assert written_floor({"score_thresh": 0.005}) == 0.005  # YOLO v1
+    assert written_floor({"score_thresh": 0.0}) == 0.0  # a run that keeps every box (once read as 0.05)
+    assert written_floor({"score_thresh": 0.2}) == 0.05
+    assert written_floor({}) == 0.05

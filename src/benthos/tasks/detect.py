@@ -260,6 +260,13 @@ def _tta_setting(info: dict) -> dict:
     return info
 
 
+def written_floor(config: dict) -> float:
+    """The lowest score `detect predict` writes by default: 0.05, or the run's own lower floor (a detector
+    whose scores run low, YOLO v1, keeps boxes from 0.005; a run trained with 0 keeps every box)."""
+    recorded = config.get("score_thresh")
+    return 0.05 if recorded is None else min(0.05, float(recorded))
+
+
 def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.PathLike, *,
             tile: int | None = None, tile_overlap: float = 0.2, score_thresh: float | None = None,
             min_score: float | None = None, tta: str | bool | None = None, progress=None,
@@ -298,8 +305,8 @@ def predict(run: str | os.PathLike, images: str | os.PathLike, out: str | os.Pat
     run = Path(run)
     model, info = load_detector(run, tta=tta, box_vote=box_vote, device=device, test_proposals=test_proposals,
                                 test_roi_sampling=test_roi_sampling, backend=backend)
-    if score_thresh is None:  # a detector whose scores run low (YOLO v1) keeps its own lower floor
-        score_thresh = min(0.05, float(info["config"].get("score_thresh") or 0.05))
+    if score_thresh is None:
+        score_thresh = written_floor(info["config"])
     from benthos.detect.counting import run_threshold
 
     threshold = threshold_given or run_threshold(info, str(run))
